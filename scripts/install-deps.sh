@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages gpumgr needs to build, test and fuzz.
+# Idempotent: installs only what is missing; needs root (or sudo).
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config clang libclang-rt-dev
+  libevent-dev libcurl4-openssl-dev libjansson-dev libncurses-dev libcmocka-dev
+  python3 curl procps util-linux
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,41 @@
+/*
+ * The command line: one table of subcommands (cli.c), one file per command
+ * (cmd-*.c). A command gets the resolved ROOT and config path and its own
+ * arguments (argv[0] is its name), and returns an exit code from below.
+ */
+#ifndef GPUMGR_CLI_H
+#define GPUMGR_CLI_H
+
+#include <stdbool.h>
+
+/* Exit codes, documented in the README. */
+#define EXIT_OK		0	/* done */
+#define EXIT_FAIL	1	/* could not do it (I/O, daemon, GPU query) */
+#define EXIT_USAGE	2	/* bad command line */
+#define EXIT_NOTFOUND	3	/* no such task / GPU / batch */
+#define EXIT_INVALID	4	/* input rejected: task or config breaks the schema */
+#define EXIT_STATE	5	/* not possible in its current state */
+
+struct cli_ctx {
+	const char	*root;		/* ROOT folder */
+	const char	*config_path;	/* ROOT/config.json unless --config */
+};
+
+struct cli_cmd {
+	const char	*name;
+	const char	*summary;	/* one line for `gpumgr help` */
+	const char	*usage;		/* full --help text, options included */
+	int		(*exec)(struct cli_ctx *, int argc, char **argv);
+};
+
+/* cli.c */
+int	 cli_main(int argc, char **argv);
+/* Prints usage to stderr and returns EXIT_USAGE; for use by commands. */
+int	 cli_usage_error(const struct cli_cmd *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* True if argv holds -h or --help; prints the command's usage then. */
+bool	 cli_wants_help(const struct cli_cmd *, int argc, char **argv);
+/* Default ROOT: $GPUMGR_ROOT, else /var/lib/gpumgr for root, else ~/.gpumgr. */
+const char *cli_default_root(void);
+
+#endif

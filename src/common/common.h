@@ -1,0 +1,66 @@
+/*
+ * Shared helpers every part of gpumgr uses: the error buffer that carries a
+ * failure's cause up to the edge that logs it, allocation that never returns
+ * NULL, logging, UTC time stamps, and small string helpers.
+ */
+#ifndef GPUMGR_COMMON_H
+#define GPUMGR_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define GPUMGR_VERSION "0.1.0"
+
+/* An error with its cause. Functions return 0 / -1 and fill one of these;
+ * only the edge (CLI, daemon loop) prints it, once. */
+#define ERR_LEN 1024
+struct err {
+	char msg[ERR_LEN];
+};
+
+/* err.c */
+int	 err_set(struct err *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));	/* always returns -1 */
+int	 err_errno(struct err *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));	/* appends strerror(errno); -1 */
+void	 err_prefix(struct err *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));	/* "prefix: old message" */
+
+/* xmalloc.c: allocation failure is fatal, never a silent NULL. */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+int	 xasprintf(char **, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* log.c: one line per event to stderr or a file. */
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+void	 log_open(const char *path, enum log_level min);	/* NULL: stderr */
+void	 log_msg(enum log_level, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+#define log_debug(...)	log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)	log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...)	log_msg(LOG_ERROR, __VA_ARGS__)
+void	 fatal(const char *, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* timeutil.c: the edges read the clock; src/core never does. */
+int64_t	 time_now_ms(void);		/* CLOCK_REALTIME, ms since the epoch */
+int64_t	 time_mono_ms(void);		/* CLOCK_MONOTONIC, ms */
+/* "2025-02-05T10:30:00Z" (or with .123 when ms != 0); buf >= 32 bytes. */
+void	 time_iso8601(int64_t epoch_ms, char *buf, size_t len);
+int	 time_parse_iso8601(const char *, int64_t *epoch_ms);	/* 0 or -1 */
+
+/* strutil.c */
+size_t	 str_copy(char *dst, const char *src, size_t dstlen);	/* strlcpy */
+bool	 str_has_prefix(const char *, const char *);
+bool	 str_has_suffix(const char *, const char *);
+/* Parses "6G", "6144M", "6144", "24GB" as MiB; -1 on error. */
+long	 str_parse_mb(const char *);
+
+#endif

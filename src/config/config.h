@@ -1,0 +1,140 @@
+/*
+ * config.json: every key has a default, unknown keys are warned about,
+ * wrong types are refused with the key's path and what was expected.
+ * The documented example is contrib/config.example.json.
+ */
+#ifndef GPUMGR_CONFIG_H
+#define GPUMGR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "common/common.h"
+
+/* gpu_roles values. */
+enum gpu_role {
+	ROLE_WORKER = 0,	/* default: any work */
+	ROLE_BRAIN_PRIMARY,	/* hosts the brain's LLM; never evicted (see never_evict_brain) */
+	ROLE_BRAIN_SECONDARY,
+};
+
+struct config_role {
+	char		 gpu[128];	/* GPU index ("0") or UUID */
+	enum gpu_role	 role;
+};
+
+struct config_boot_time {
+	char		*name;		/* model or script model, e.g. "qwen2.5:14b" */
+	double		 sec;
+};
+
+/* A registered script (DESIGN §5): the only programs gpumgr runs. */
+struct config_script {
+	char		*name;
+	char	       **argv;		/* template; "{arg}" placeholders, NULL-terminated */
+	size_t		 argc;
+	char		 gpu[16];	/* "any" (default) or "none" */
+	long		 vram_mb;	/* VRAM it needs; 0 = unknown/none */
+	char		*model;		/* model it loads (for boot-time learning), or NULL */
+	int		 timeout_sec;	/* 0 = tasks.default_timeout_sec */
+	char	       **env;		/* "KEY=VALUE", NULL-terminated */
+	size_t		 nenv;
+};
+
+struct config_model {
+	char		*name;		/* "qwen2.5:14b" */
+	long		 vram_mb;	/* VRAM the loaded model needs */
+};
+
+struct config_llm_server {
+	char		*backend;	/* "ollama" (default) or "llama-server" */
+	char	       **argv;		/* command; default {"ollama", "serve"} */
+	size_t		 argc;
+	char	       **env;		/* "KEY=VALUE" with {port} and {gpu_uuid}; */
+	size_t		 nenv;		/* default OLLAMA_HOST=127.0.0.1:{port} */
+	char		*health_path;	/* default "/" */
+	int		 health_timeout_ms;
+	int		 max_concurrent;	/* requests one server takes at once: 1 */
+	int		 fail_offline_after;	/* failures in a row that take the GPU offline: 3 */
+};
+
+struct config {
+	/* resource_manager */
+	int			 gpu_count;	/* 0: use what discovery finds */
+	struct config_role	*roles;
+	size_t			 nroles;
+	struct config_boot_time	*boot_times;
+	size_t			 nboot_times;
+	/* resource_manager.eviction_policy */
+	int			 min_script_queue_for_evict;	/* 5 */
+	int			 script_queue_force_evict;	/* 20: with an empty LLM queue */
+	double			 default_avg_script_sec;	/* 45 until learned */
+	bool			 never_evict_brain;		/* true */
+	bool			 eviction_enabled;		/* true */
+	/* resource_manager.batch_settings */
+	int			 auto_exclusive_threshold;	/* 50 */
+	bool			 reload_llms_after_batch;	/* true */
+	int			 reload_parallelism;		/* 0 = all at once */
+
+	char			*gpu_backend;	/* "auto" | "nvml" | "nvidia-smi" | "sim" */
+	int			 rescan_interval_ms;	/* 2000 */
+	double			 cooling_sec;	/* 2 */
+
+	struct config_script	*scripts;
+	size_t			 nscripts;
+
+	/* llm */
+	char			*default_model;	/* "qwen2.5:14b" */
+	struct config_model	*models;
+	size_t			 nmodels;
+	struct config_llm_server server;
+	int			 llm_base_port;	/* 11434: GPU i serves on base + i */
+	double			 default_boot_sec;	/* 120: a model with no boot_times entry */
+
+	/* api */
+	char			*api_listen;	/* "127.0.0.1" */
+	int			 api_port;	/* 7878 */
+	char			*api_socket;	/* "api.sock", relative to ROOT */
+
+	/* tasks */
+	int			 default_timeout_sec;	/* 3600 */
+	int			 default_max_retries;	/* 2 */
+	long			 output_max_bytes;	/* 65536 kept in `output` */
+
+	/* sim */
+	char			*sim_gpus_file;	/* "sim_gpus.json", relative to ROOT */
+	double			 sim_llm_boot_sec;	/* fake-llm boot delay: 2 */
+
+	/* log */
+	char			*log_file;	/* NULL: stderr */
+
+	json_t			*raw;	/* the parsed document, for `config show` */
+};
+
+/* Called once per unknown key or other non-fatal remark. */
+typedef void (*config_warn_fn)(void *arg, const char *msg);
+
+/* config.c */
+/* Fills *cfg with the defaults. */
+void	 config_defaults(struct config *);
+/* Loads PATH over the defaults. A missing file is not an error when
+ * missing_ok. Errors name the key's path ("llm.server.argv[1]"), the line
+ * and column, and what was expected. */
+int	 config_load(const char *path, bool missing_ok, struct config *,
+	    config_warn_fn, void *warn_arg, struct err *);
+/* The same from a buffer (for tests and fuzzing); NAME is used in errors. */
+int	 config_load_buffer(const char *buf, size_t len, const char *name,
+	    struct config *, config_warn_fn, void *warn_arg, struct err *);
+void	 config_free(struct config *);
+
+const struct config_script *config_script(const struct config *, const char *name);
+const struct config_model  *config_model(const struct config *, const char *name);
+/* Role of a GPU given its index and UUID. */
+enum gpu_role	 config_gpu_role(const struct config *, int index, const char *uuid);
+const char	*config_role_name(enum gpu_role);
+/* Configured boot time of a model or script model; default_boot_sec if none. */
+double		 config_boot_sec(const struct config *, const char *name);
+
+#endif

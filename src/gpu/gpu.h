@@ -1,0 +1,86 @@
+/*
+ * GPU discovery behind one interface. Backends, chosen at run time:
+ * nvml (libnvidia-ml.so.1 by dlopen), nvidia-smi (its --query-gpu CSV, and
+ * the table, XML and -L forms for captured outputs), sim (a JSON file).
+ */
+#ifndef GPUMGR_GPU_H
+#define GPUMGR_GPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "common/common.h"
+
+#define GPU_UNKNOWN	(-1)	/* a number the GPU did not report */
+
+struct gpu_info {
+	int		 index;
+	char		 uuid[96];		/* "GPU-..." */
+	char		 name[96];
+	char		 pci_bus_id[32];	/* "00000000:18:00.0", "" unknown */
+	long		 vram_total_mb;		/* GPU_UNKNOWN if not reported */
+	long		 vram_used_mb;
+	long		 vram_free_mb;
+	char		 compute_capability[16];	/* "8.6", "" unknown */
+	int		 util_pct;		/* GPU_UNKNOWN if not reported */
+	int		 temp_c;
+	bool		 mig;			/* MIG mode enabled */
+	/* "ok", or why the GPU cannot be used: "lost", "xid:79", "ecc",
+	 * "hot", "error: <text>". */
+	char		 health[96];
+};
+
+struct gpu_list {
+	struct gpu_info	*v;
+	size_t		 n;
+	char		 source[32];	/* backend that produced it */
+};
+
+struct gpu_backend {
+	const char	*name;		/* "nvml", "nvidia-smi", "sim" */
+	/* Prepares the backend; fails (with the cause) if it cannot work here. */
+	int		(*open)(void **state, const char *arg, struct err *);
+	/* Reads every GPU now. */
+	int		(*scan)(void *state, struct gpu_list *, struct err *);
+	void		(*close)(void *state);
+};
+
+extern const struct gpu_backend gpu_backend_nvml;
+extern const struct gpu_backend gpu_backend_smi;
+extern const struct gpu_backend gpu_backend_sim;
+
+struct gpu_source;	/* an opened backend */
+
+/* gpu.c */
+/* WHICH: "auto" (nvml, else nvidia-smi), "nvml", "nvidia-smi", "sim".
+ * ARG: the sim backend's GPUs file; NULL for the others. */
+int	 gpu_open(const char *which, const char *arg, struct gpu_source **,
+	    struct err *);
+int	 gpu_scan(struct gpu_source *, struct gpu_list *, struct err *);
+const char *gpu_source_name(const struct gpu_source *);
+void	 gpu_close(struct gpu_source *);
+void	 gpu_list_free(struct gpu_list *);
+/* The JSON object `gpumgr gpus --json` prints for one GPU; unknown
+ * numbers are null. */
+json_t	*gpu_info_json(const struct gpu_info *);
+json_t	*gpu_list_json(const struct gpu_list *);
+
+/* gpu-smi.c */
+/* Parses nvidia-smi output of any captured form: --query-gpu CSV (with or
+ * without header and units; columns mapped by header name, or in the
+ * backend's own order when headerless), the default table, -q -x XML, -L,
+ * and the error texts (GPU lost, NVML init failures, no devices). A GPU
+ * named in an error line but absent from the data gets health "lost". */
+int	 gpu_smi_parse(const char *text, size_t len, struct gpu_list *,
+	    struct err *);
+
+/* gpu-sim.c */
+/* Parses a simulated GPUs file (DESIGN §5). */
+int	 gpu_sim_parse(const char *text, size_t len, const char *name,
+	    struct gpu_list *, struct err *);
+/* Writes a GPUs file for a spec like "5x24GB" or "2x24GB,1x80GB". */
+int	 gpu_sim_write_spec(const char *path, const char *spec, struct err *);
+
+#endif

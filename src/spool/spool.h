@@ -1,0 +1,105 @@
+/*
+ * The spool (DESIGN §1): the ROOT folder layout, the queue / processing /
+ * complete / failed stages a task file moves through, crash-safe durable
+ * moves, and recovery at start. Used by both the daemon and the CLI.
+ */
+#ifndef GPUMGR_SPOOL_H
+#define GPUMGR_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/common.h"
+#include "spool/task.h"
+
+#define SPOOL_TMP_PREFIX ".gpumgr-"
+
+enum spool_stage {
+	STAGE_QUEUE = 0,	/* tasks/{llm,script}_queue/priority_N/ */
+	STAGE_PROCESSING,	/* tasks/processing/ */
+	STAGE_COMPLETE,		/* tasks/complete/ */
+	STAGE_FAILED,		/* tasks/failed/ */
+};
+
+struct spool;		/* opaque: ROOT and open folder descriptors */
+
+/* A task's place in the spool. */
+struct spool_loc {
+	enum spool_stage stage;
+	enum task_class	 cls;		/* for STAGE_QUEUE */
+	int		 priority;	/* for STAGE_QUEUE */
+};
+
+/* spool.c */
+/* Opens ROOT; with create, makes the whole layout (0755) first. */
+int	 spool_open(const char *root, bool create, struct spool **, struct err *);
+void	 spool_close(struct spool *);
+const char *spool_root(const struct spool *);
+/* Relative path of a stage folder under ROOT, e.g. "tasks/llm_queue/priority_3". */
+void	 spool_dir(const struct spool_loc *, char *buf, size_t len);
+/* Absolute path of a task file at LOC. */
+void	 spool_path(const struct spool *, const struct spool_loc *,
+	    const char *id, char *buf, size_t len);
+
+/* Writes a new task into its queue folder, durably. Fails if the id
+ * exists in any stage. */
+int	 spool_submit(struct spool *, struct task *, struct err *);
+/* Writes the updated task at TO, durably, then removes it from FROM. */
+int	 spool_move(struct spool *, struct task *, const struct spool_loc *from,
+	    const struct spool_loc *to, struct err *);
+/* Rewrites the task in place (same stage), durably. */
+int	 spool_update(struct spool *, struct task *, const struct spool_loc *,
+	    struct err *);
+/* Moves a file that could not be parsed to failed/: the original bytes to
+ * failed/<name>.orig, and a task JSON with the error as failed/<name>. */
+int	 spool_reject(struct spool *, const struct spool_loc *from,
+	    const char *name, const char *reason_code, const struct err *why,
+	    struct err *);
+
+/* Grouped durability: between begin and commit, moves fsync the files and
+ * rename them, but the folders are fsynced (and the old copies removed)
+ * once, at commit. Nothing is reported done before commit returns 0. */
+void	 spool_batch_begin(struct spool *);
+int	 spool_batch_commit(struct spool *, struct err *);
+
+/* Finds a task by id in any stage (latest stage wins). */
+int	 spool_find(struct spool *, const char *id, struct spool_loc *,
+	    struct err *);	/* 0 found, 1 not found, -1 error */
+/* Reads and parses the task file at LOC. */
+int	 spool_load(struct spool *, const struct spool_loc *, const char *id,
+	    const struct config *, struct task *, struct err *);
+
+/* Calls FN for every visible task file name (id) in the stage folder.
+ * Skips names starting with '.' or not ending in ".json". */
+typedef int (*spool_each_fn)(void *arg, const struct spool_loc *, const char *id);
+int	 spool_each(struct spool *, const struct spool_loc *, spool_each_fn,
+	    void *arg, struct err *);
+/* The same for every stage folder in order: queues (priority 5..1, llm then
+ * script), processing, complete, failed. */
+int	 spool_each_all(struct spool *, spool_each_fn, void *arg, struct err *);
+
+/* Start-up recovery: removes gpumgr's own stale temporaries (".gpumgr-*"),
+ * and for a task id found in several stages keeps the latest copy
+ * (complete/failed > processing > queue). Reports what it did via LOG. */
+struct spool_recovery {
+	size_t	 temps_removed;
+	size_t	 duplicates_removed;
+};
+int	 spool_recover(struct spool *, struct spool_recovery *, struct err *);
+
+/* durable.c: the one helper every durable write goes through. */
+/* Writes BUF to DIRFD/NAME via a ".gpumgr-" temp: write, fsync, rename;
+ * then fsyncs the folder unless a batch is open (see above). */
+struct durable;		/* a batch of pending folder fsyncs and unlinks */
+struct durable	*durable_new(void);
+void		 durable_free(struct durable *);
+int		 durable_write(struct durable *, int dirfd, const char *name,
+		    const void *buf, size_t len, struct err *);
+/* Schedules the removal of DIRFD/NAME after the next flush. */
+void		 durable_unlink_later(struct durable *, int dirfd, const char *name);
+/* Fsyncs every folder written since the last flush, then performs the
+ * pending unlinks. With batching off, durable_write flushes itself. */
+int		 durable_flush(struct durable *, struct err *);
+void		 durable_set_batching(struct durable *, bool on);
+
+#endif
