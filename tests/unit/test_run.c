@@ -6,6 +6,7 @@
  * process that started it. Waits poll with a deadline; the tests' own
  * scripts use /bin/sh -c, the runner never does.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -676,9 +677,42 @@ setup(void **state)
 	return 0;
 }
 
+/* Stops what a failed test left running, so that nothing outlives us. */
+static void
+cancel_leftovers(void)
+{
+	char runs[256], dir[512];
+	struct run_status st;
+	struct err e;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(runs, sizeof runs, "%s/run", base);
+	d = opendir(runs);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof dir, "%s/%s", runs, de->d_name);
+		if (run_status_read(dir, &st, &e) != 0 || !st.alive)
+			continue;
+		fprintf(stderr, "cancelling leftover run %s\n", dir);
+		run_cancel(dir, &e);
+		for (int ms = 0; ms < DEADLINE_MS; ms += 10) {
+			run_reap();
+			if (run_status_read(dir, &st, &e) != 0 || !st.alive)
+				break;
+			sleep_ms(10);
+		}
+	}
+	closedir(d);
+}
+
 static int
 teardown(void **state)
 {
+	cancel_leftovers();
 	while (run_reap() > 0)
 		;
 	nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
