@@ -43,6 +43,8 @@ struct run_spec {
 					 * GPU (CUDA_VISIBLE_DEVICES="") */
 	const char	 *task_file;	/* GPUMGR_TASK_FILE, or NULL */
 	const char	 *task_id;	/* GPUMGR_TASK_ID, or NULL */
+	const char	 *cwd;		/* the script's working folder; NULL:
+					 * the daemon's */
 	int		  timeout_sec;	/* <= 0: none */
 	int		  grace_sec;	/* TERM, then KILL after this; <= 0:
 					 * RUN_DEFAULT_GRACE_SEC */
@@ -115,6 +117,7 @@ struct supervise_args {
 	char *const	 *argv;
 	char *const	 *envp;
 	const char	 *task_id;
+	const char	 *cwd;
 	int		  timeout_sec;
 	int		  grace_sec;
 };

@@ -238,6 +238,7 @@ run_start(const struct run_spec *sp, pid_t *supervisor_pid, struct err *e)
 	a.argv = sp->argv;
 	a.envp = env;
 	a.task_id = sp->task_id;
+	a.cwd = sp->cwd;
 	a.timeout_sec = sp->timeout_sec;
 	a.grace_sec = sp->grace_sec > 0 ? sp->grace_sec : RUN_DEFAULT_GRACE_SEC;
 

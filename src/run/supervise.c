@@ -409,6 +409,8 @@ sup_spawn(struct sup *s)
 	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
 	posix_spawn_file_actions_adddup2(&fa, p[1], RUN_STATUS_FD);
 	posix_spawn_file_actions_addclosefrom_np(&fa, RUN_STATUS_FD + 1);
+	if (s->a->cwd != NULL)
+		posix_spawn_file_actions_addchdir_np(&fa, s->a->cwd);
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
 	sigfillset(&dfl);
@@ -451,6 +453,9 @@ supervise_main(const struct supervise_args *a)
 	 * and the ones that matter are read from a signalfd. */
 	setsid();
 	sup_close_inherited(a->dirfd, a->lockfd);
+	/* A daemon that ignores SIGCHLD would have the script auto-reaped and
+	 * its status lost. */
+	signal(SIGCHLD, SIG_DFL);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);

@@ -240,9 +240,9 @@ test_no_gpu(void **state)
 {
 	char dir[256];
 	char *const argv[] = { "/bin/sh", "-c",
-	    "echo \"${CUDA_VISIBLE_DEVICES+set}[$CUDA_VISIBLE_DEVICES]\"",
+	    "echo \"${CUDA_VISIBLE_DEVICES+set}[$CUDA_VISIBLE_DEVICES]\"; pwd",
 	    NULL };
-	struct run_spec sp = { .argv = argv };
+	struct run_spec sp = { .argv = argv, .cwd = "/" };
 	struct run_status st;
 	struct err e = { "" };
 	char *out;
@@ -253,7 +253,7 @@ test_no_gpu(void **state)
 		fail_msg("run_start: %s", e.msg);
 	wait_finished(dir, &st);
 	out = output(dir, "stdout", 4096, false);
-	assert_string_equal(out, "set[]\n");
+	assert_string_equal(out, "set[]\n/\n");
 	free(out);
 }
 
@@ -530,6 +530,8 @@ test_survives_parent(void **state)
 		pid_t pid = 0;
 
 		close(p[0]);
+		/* A daemon that ignores SIGCHLD must not lose the status. */
+		signal(SIGCHLD, SIG_IGN);
 		pid = start(dir, argv, 0, 0);
 		if (write(p[1], &pid, sizeof pid) != (ssize_t)sizeof pid)
 			_exit(1);
