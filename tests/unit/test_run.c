@@ -235,6 +235,30 @@ test_argv_literal(void **state)
 	free(out);
 }
 
+/* None of the daemon's descriptors reach the script: only 0-2 and the
+ * status fd. */
+static void
+test_no_inherited_fds(void **state)
+{
+	char dir[256];
+	char *const argv[] = { "/bin/sh", "-c", "ls /proc/$$/fd", NULL };
+	struct run_status st;
+	char *out;
+	int fd;
+
+	fd = open("/dev/null", O_RDONLY);	/* no O_CLOEXEC */
+	assert_true(fd >= 0);
+	assert_int_equal(dup2(fd, 50), 50);
+	run_path(dir, sizeof dir);
+	start(dir, argv, 0, 0);
+	close(50);
+	close(fd);
+	wait_finished(dir, &st);
+	out = output(dir, "stdout", 4096, false);
+	assert_string_equal(out, "0\n1\n2\n3\n");
+	free(out);
+}
+
 static void
 test_no_gpu(void **state)
 {
@@ -727,6 +751,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_env_pgid),
 		cmocka_unit_test(test_argv_literal),
+		cmocka_unit_test(test_no_inherited_fds),
 		cmocka_unit_test(test_no_gpu),
 		cmocka_unit_test(test_exit_code),
 		cmocka_unit_test(test_signal_death),
