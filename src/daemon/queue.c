@@ -158,3 +158,29 @@ queue_depth(const struct queue *q, enum task_class cls, int priority)
 			n++;
 	return n;
 }
+
+static int
+queue_cmp_arrival(const void *a, const void *b)
+{
+	const struct queue_entry *x = *(struct queue_entry *const *)a;
+	const struct queue_entry *y = *(struct queue_entry *const *)b;
+
+	if (x->created_ms != y->created_ms)
+		return x->created_ms < y->created_ms ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/* After the start-up scan (readdir order): arrival order is created_at,
+ * ties by id. */
+void
+queue_resequence(struct queue *q)
+{
+	size_t i;
+
+	qsort(q->v, q->n, sizeof *q->v, queue_cmp_arrival);
+	for (i = 0; i < q->n; i++) {
+		q->v[i]->slot = i;
+		q->v[i]->seq = i;
+	}
+	q->next_seq = q->n;
+}
