@@ -274,6 +274,24 @@ bool	 core_evict_policy(const struct core_params *, int depth, int idle_llm,
 	    int llm_queue, double wait_sum_sec, double boot_sec, char *reason,
 	    size_t reasonlen);
 
+/* mode.c: exclusive mode pieces core_decide uses (the daemon may too). */
+/* Queued tasks of the batch. */
+int	 core_mode_batch_queued(const struct core_snapshot *, const char *batch_id);
+/* Whether the batch earns exclusive mode; WHY says which rule. */
+bool	 core_mode_batch_exclusive(const struct core_params *,
+	    const struct core_batch *, char *why, size_t len);
+/* The exclusive batch with queued tasks to run next (oldest seq, then id). */
+const struct core_batch *core_mode_pick_batch(const struct core_snapshot *,
+	    char *why, size_t len);
+/* Nothing of the batch is queued or running any more. */
+bool	 core_mode_batch_done(const struct core_snapshot *, const char *batch_id);
+/* Enters the mode and remembers the LLMs loaded (booting, ready, busy). */
+void	 core_mode_enter(struct core_mode *, const struct core_gpu *, size_t,
+	    const char *batch_id);
+/* Back to normal; RELOAD false forgets the reload list. */
+void	 core_mode_leave(struct core_mode *, bool reload);
+void	 core_mode_reload_drop(struct core_mode *, size_t i);
+
 /* match.c: capability matching. */
 /* "8.6" -> 806; -1 if it is not a number. */
 int	 core_cc_parse(const char *);
