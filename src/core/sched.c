@@ -597,7 +597,9 @@ reserve(struct dec *d, const struct core_task *t)
 		case GPU_SCRIPT_BUSY:	rank = 2; break;
 		default:		rank = 3; break;
 		}
-		if (best == NULL || rank < brank) {
+		/* nearest to free first, then the most VRAM free */
+		if (best == NULL || rank < brank || (rank == brank &&
+		    sl->g->vram_free_mb > best->g->vram_free_mb)) {
 			best = sl;
 			brank = rank;
 		}
@@ -782,13 +784,13 @@ step_evict(struct dec *d)
 		t = d->pending[i];
 		v = d->exclusive ? NULL : lru_victim(d, t);
 		if (v == NULL) {
-			task_wait(d, t, "no idle GPU with %ld MB free%s", t->vram_mb,
+			task_wait(d, t, "no idle GPU fits (%ld MB)%s", t->vram_mb,
 			    d->exclusive ? "" : " and no idle LLM GPU to evict");
 			continue;
 		}
 		if (!core_evict_policy(d->p, depth, idle_llm, d->llm_waiting,
 		    wait_sum, boot_est(d, v->model), why, sizeof why)) {
-			task_wait(d, t, "no idle GPU with %ld MB free; eviction "
+			task_wait(d, t, "no idle GPU fits (%ld MB); eviction "
 			    "not warranted (script queue %d, %d idle LLM GPU(s))",
 			    t->vram_mb, depth, idle_llm);
 			continue;
