@@ -188,6 +188,27 @@ test_no_reload_when_reload_llms_after_batch_is_false(void **state)
 }
 
 static void
+test_batch_llm_tasks_keep_their_model_in_exclusive_mode(void **state)
+{
+	struct fx *f = setup(true, 3);
+	struct core_task *t;
+
+	(void)state;
+	t = fx_llm(f, "b-ask", 3, "qwen2.5:7b", 5000);
+	t->batch_id = "B";
+	f->gpus[1].state = GPU_LLM_READY;
+	f->gpus[1].llm_inflight = 0;
+	fx_decide(f, 0);
+	fx_dump(f);
+	/* the batch's own LLM task runs; its model stays; the rest goes */
+	assert_non_null(fx_find(f, ACT_START_LLM_TASK, "b-ask", 1));
+	assert_null(fx_find(f, ACT_UNLOAD_LLM, NULL, 1));
+	assert_non_null(fx_find(f, ACT_UNLOAD_LLM, NULL, 0));
+	assert_null(fx_find(f, ACT_START_LLM_TASK, "ask", -1));
+	fx_free(f);
+}
+
+static void
 test_boot_abandoned_past_3x_learned_time(void **state)
 {
 	struct fx *f = fx_new();
@@ -256,6 +277,7 @@ main(void)
 		cmocka_unit_test(test_auto_exclusive_at_threshold),
 		cmocka_unit_test(test_leave_exclusive_and_reload_what_was_loaded),
 		cmocka_unit_test(test_no_reload_when_reload_llms_after_batch_is_false),
+		cmocka_unit_test(test_batch_llm_tasks_keep_their_model_in_exclusive_mode),
 		cmocka_unit_test(test_boot_abandoned_past_3x_learned_time),
 		cmocka_unit_test(test_mode_names_and_reload_list_persist),
 	};

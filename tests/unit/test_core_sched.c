@@ -354,6 +354,30 @@ test_idle_llm_swapped_for_another_model_after_its_boot_time(void **state)
 }
 
 static void
+test_gpu_freed_for_scripts_boots_no_llm_while_scripts_queue(void **state)
+{
+	struct fx *f = fx_new();
+	struct core_gpu *g;
+
+	(void)state;
+	g = fx_gpu(f, 24576, "8.6");
+	g->script_reserved = true;
+	g->vram_free_mb = 10000;	/* the driver has not given it all back */
+	fx_llm(f, "ask", 5, "qwen2.5:7b", 6000);
+	fx_script(f, "s", 1, 12000);
+	fx_decide(f, 0);
+	fx_dump(f);
+	assert_null(fx_find(f, ACT_BOOT_LLM, NULL, -1));
+	assert_non_null(strstr(fx_find(f, ACT_WAIT, "s", -1)->reason,
+	    "GPU 0 is being freed for scripts"));
+	/* no script left: the GPU is anyone's */
+	fx_dequeue(f, "s");
+	fx_decide(f, 1 * SEC);
+	assert_non_null(fx_find(f, ACT_BOOT_LLM, NULL, 0));
+	fx_free(f);
+}
+
+static void
 test_same_snapshot_same_actions_whatever_the_queue_order(void **state)
 {
 	struct fx *f = fx_new();
@@ -427,6 +451,7 @@ main(void)
 		cmocka_unit_test(test_llm_boot_counts_as_capacity_coming),
 		cmocka_unit_test(test_llm_task_waits_when_no_gpu_can_hold_the_model),
 		cmocka_unit_test(test_idle_llm_swapped_for_another_model_after_its_boot_time),
+		cmocka_unit_test(test_gpu_freed_for_scripts_boots_no_llm_while_scripts_queue),
 		cmocka_unit_test(test_same_snapshot_same_actions_whatever_the_queue_order),
 		cmocka_unit_test(test_bad_snapshot_is_refused),
 	};
