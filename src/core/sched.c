@@ -165,10 +165,8 @@ reserve(struct dec *d, const struct core_task *t)
 		if (sl->claimed || sl->g->drained || sl->st == GPU_OFFLINE ||
 		    !core_gpu_could_fit(sl->g, t))
 			continue;
-		if (!d->exclusive && core_gpu_is_brain(sl->g) &&
-		    !(t->cls == CORE_TASK_LLM &&
-		    dec_same(t->model, d->p->brain_model)))
-			continue;
+		if (!d->exclusive && core_gpu_is_brain(sl->g))
+			continue;	/* the brain's, outside exclusive mode */
 		switch (sl->st) {
 		case GPU_IDLE:		rank = 0; break;
 		case GPU_COOLING:	rank = 1; break;
