@@ -195,6 +195,12 @@ struct core_params {
 	bool		 explain_waits;		/* emit ACT_WAIT with the reason per task */
 };
 void	 core_params_defaults(struct core_params *);
+/* params.c: defaults, then every key the config has. P->models and the
+ * strings point into CFG (keep it alive); core_params_free frees the array. */
+void	 core_params_from_config(struct core_params *, const struct config *);
+void	 core_params_free(struct core_params *);
+/* Seeds the boot times configured in resource_manager.boot_times. */
+void	 core_stats_seed_config(struct core_stats *, const struct config *);
 
 /* Exclusive mode and what to reload after it: owned by the daemon, changed
  * by core_decide, persisted in gpu_state.json ("mode", "batch_id", and the

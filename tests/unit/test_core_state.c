@@ -263,6 +263,52 @@ test_learning_grows_past_many_names(void **state)
 	core_stats_free(&st);
 }
 
+static void
+test_params_and_seeds_come_from_the_config(void **state)
+{
+	struct config cfg;
+	struct config_model models[1];
+	struct config_boot_time boots[1];
+	struct core_params p;
+	struct core_stats st;
+
+	(void)state;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.cooling_sec = 3.5;
+	cfg.min_script_queue_for_evict = 7;
+	cfg.script_queue_force_evict = 30;
+	cfg.default_avg_script_sec = 45;
+	cfg.default_boot_sec = 120;
+	cfg.never_evict_brain = true;
+	cfg.eviction_enabled = false;
+	cfg.auto_exclusive_threshold = 50;
+	cfg.reload_parallelism = 2;
+	cfg.default_model = "qwen2.5:14b";
+	models[0].name = "qwen2.5:14b";
+	models[0].vram_mb = 10240;
+	cfg.models = models;
+	cfg.nmodels = 1;
+	boots[0].name = "qwen2.5:14b";
+	boots[0].sec = 160;
+	cfg.boot_times = boots;
+	cfg.nboot_times = 1;
+	core_params_from_config(&p, &cfg);
+	assert_true(p.cooling_sec == 3.5);
+	assert_int_equal(p.min_script_queue_for_evict, 7);
+	assert_int_equal(p.script_queue_force_evict, 30);
+	assert_false(p.eviction_enabled);
+	assert_int_equal(p.reload_parallelism, 2);
+	assert_string_equal(p.brain_model, "qwen2.5:14b");
+	assert_int_equal(p.nmodels, 1);
+	assert_int_equal(p.models[0].vram_mb, 10240);
+	assert_int_equal(p.llm_backlog_per_gpu, 4);	/* the core's own */
+	core_params_free(&p);
+	core_stats_init(&st);
+	core_stats_seed_config(&st, &cfg);
+	assert_true(core_stats_get(&st, CORE_STAT_BOOT, "qwen2.5:14b", 0) == 160);
+	core_stats_free(&st);
+}
+
 int
 main(void)
 {
@@ -276,6 +322,7 @@ main(void)
 		cmocka_unit_test(test_gpu_requirement_by_index_uuid_any_none),
 		cmocka_unit_test(test_learning_first_sample_replaces_seed_then_ema),
 		cmocka_unit_test(test_learning_grows_past_many_names),
+		cmocka_unit_test(test_params_and_seeds_come_from_the_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
