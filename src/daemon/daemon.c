@@ -289,6 +289,9 @@ daemon_run(const struct daemon_opts *opts)
 	size_t i;
 
 	d->root = xstrdup(opts->root);
+	d->lock_fd = -1;
+	d->root_fd = -1;
+	core_stats_init(&d->stats);
 	d->config_path = xstrdup(opts->config_path);
 	config_defaults(&d->cfg);
 	if (config_load(d->config_path, true, &d->cfg, daemon_config_warn,
@@ -309,6 +312,13 @@ daemon_run(const struct daemon_opts *opts)
 		log_error("%s", e.msg);
 		goto out;
 	}
+	d->root_fd = open(d->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->root_fd < 0) {
+		err_errno(&e, "open %s", d->root);
+		log_error("%s", e.msg);
+		goto out;
+	}
+	d->state_durable = durable_new();
 	if (daemon_lock(d, &e) != 0) {
 		log_error("%s", e.msg);
 		goto out;
@@ -371,8 +381,14 @@ out:
 		spool_close(d->spool);
 	if (d->base != NULL)
 		event_base_free(d->base);
-	if (d->lock_fd > 0)
+	if (d->lock_fd >= 0)
 		close(d->lock_fd);
+	if (d->root_fd >= 0)
+		close(d->root_fd);
+	if (d->state_durable != NULL)
+		durable_free(d->state_durable);
+	core_params_free(&d->params);
+	core_stats_free(&d->stats);
 	config_free(&d->cfg);
 	free(d->pending);
 	free(d->root);

@@ -82,7 +82,6 @@ struct daemon {
 	struct gpu_extra	*gpux;		/* parallel to gpus */
 	size_t			 ngpus;
 	struct core_params	 params;
-	struct core_model	*models;	/* params.models */
 	struct core_stats	 stats;
 	struct core_mode	 mode;
 

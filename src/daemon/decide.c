@@ -15,34 +15,14 @@ void
 daemon_params_from_config(struct daemon *d)
 {
 	struct core_params *p = &d->params;
-	const struct config *c = &d->cfg;
-	size_t i;
 
-	core_params_defaults(p);
-	p->cooling_sec = c->cooling_sec;
-	p->min_script_queue_for_evict = c->min_script_queue_for_evict;
-	p->script_queue_force_evict = c->script_queue_force_evict;
-	p->default_avg_script_sec = c->default_avg_script_sec;
-	p->default_boot_sec = c->default_boot_sec;
-	p->never_evict_brain = c->never_evict_brain;
-	p->eviction_enabled = c->eviction_enabled;
-	p->auto_exclusive_threshold = c->auto_exclusive_threshold;
-	p->reload_llms_after_batch = c->reload_llms_after_batch;
-	p->reload_parallelism = c->reload_parallelism;
-	p->brain_model = d->llm_enabled ? c->default_model : NULL;
-	free(d->models);
-	d->models = xcalloc(c->nmodels + 1, sizeof *d->models);
-	for (i = 0; i < c->nmodels; i++) {
-		d->models[i].name = c->models[i].name;
-		d->models[i].vram_mb = c->models[i].vram_mb;
-	}
-	p->models = d->models;
-	p->nmodels = c->nmodels;
-	p->max_cpu_tasks = c->max_cpu_tasks > 0 ? c->max_cpu_tasks :
+	core_params_free(p);
+	core_params_from_config(p, &d->cfg);
+	if (!d->llm_enabled)
+		p->brain_model = NULL;
+	p->max_cpu_tasks = d->cfg.max_cpu_tasks > 0 ? d->cfg.max_cpu_tasks :
 	    (int)sysconf(_SC_NPROCESSORS_ONLN);
-	for (i = 0; i < c->nboot_times; i++)
-		core_stats_seed(&d->stats, CORE_STAT_BOOT, c->boot_times[i].name,
-		    c->boot_times[i].sec);
+	core_stats_seed_config(&d->stats, &d->cfg);
 }
 
 void
