@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/daemon.h"
 
@@ -36,7 +37,7 @@ intake_file(struct daemon *d, const struct spool_loc *loc, const char *name)
 {
 	struct task t;
 	struct err e, e2;
-	char id[TASK_ID_MAX + 1];
+	char id[TASK_ID_MAX + 1], path[4096];
 	size_t n = strlen(name);
 	int rc;
 
@@ -60,8 +61,9 @@ intake_file(struct daemon *d, const struct spool_loc *loc, const char *name)
 		d->dirty = true;
 		return 0;
 	}
-	if (errno == ENOENT)
-		return 1;	/* taken away before we read it */
+	spool_path(d->spool, loc, id, path, sizeof path);
+	if (access(path, F_OK) != 0 && errno == ENOENT)
+		return 1;	/* taken away before or while we read it */
 reject:
 	log_warn("rejected %s: %s", name, e.msg);
 	if (spool_reject(d->spool, loc, name, "invalid_task", &e, &e2) != 0) {

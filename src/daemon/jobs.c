@@ -116,12 +116,13 @@ jobs_prepare(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now)
 	struct task t;
 	struct err e, e2;
 	struct job *j;
-	char id[TASK_ID_MAX + 1], name[TASK_ID_MAX + 8];
+	char id[TASK_ID_MAX + 1], name[TASK_ID_MAX + 8], path[PATH_MAX];
 
 	str_copy(id, qe->id, sizeof id);
 	if (spool_load(d->spool, &from, id, &d->cfg, &t, &e) != 0) {
 		queue_remove(d->queue, id);
-		if (errno == ENOENT) {
+		spool_path(d->spool, &from, id, path, sizeof path);
+		if (access(path, F_OK) != 0 && errno == ENOENT) {
 			log_info("task %s vanished from its queue before it "
 			    "started", id);
 			return NULL;
