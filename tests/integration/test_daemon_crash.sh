@@ -34,7 +34,10 @@ next=150
 for round in $(seq 1 20); do
   "$GPUMGR_BIN" daemon --sim 4x24GB >>"$TEST_TMP/daemon.log" 2>&1 &
   pid=$!
-  if (( next < 300 )); then submit_batch "$next" 8; next=$((next + 8)); fi
+  if (( next < 300 )); then
+    n=$(( 300 - next < 8 ? 300 - next : 8 ))
+    submit_batch "$next" "$n"; next=$((next + n))
+  fi
   # A random moment: 0-300 ms into this daemon's life.
   sleep "0.$(printf '%03d' $((RANDOM % 300)))"
   kill -KILL "$pid" 2>/dev/null || true

@@ -56,7 +56,7 @@ drop "$q" good.json '{"script": "record", "script_args": {"ms": 1}}'
 wait_for 20 test -f "$GPUMGR_ROOT/tasks/complete/good.json"
 kill -0 "$DAEMON_PID" || fail "the daemon died"
 
-for c in "${cases[@]}" "nul|||NUL" "huge|||large"; do
+for c in "${cases[@]}" "nul|||NUL" "huge|||at most 1048576 bytes"; do
   IFS='|' read -r name dir content want <<<"$c"
   f=$GPUMGR_ROOT/tasks/failed/$name.json
   wait_for 10 test -f "$f"
