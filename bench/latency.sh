@@ -15,7 +15,7 @@ root=$work/root
 mkdir -p "$root"
 cat >"$root/config.json" <<JSON
 {"gpu_backend": "sim", "cooling_sec": 0,
- "scripts": {"stamp": {"argv": ["$work/stamp", "$work/out/{n}"]}}}
+ "scripts": {"stamp": {"argv": ["$work/stamp", "{out}"]}}}
 JSON
 mkdir -p "$work/out"
 "$bin" --root "$root" daemon --sim 1x24GB --log "$work/daemon.log" &
@@ -42,7 +42,7 @@ for i in range(n):
     tid = "lat%05d" % i
     tmp = os.path.join(q, "." + tid)
     with open(tmp, "w") as f:
-        json.dump({"script": "stamp", "script_args": {"n": str(i)}}, f)
+        json.dump({"script": "stamp", "script_args": {"out": os.path.join(work, "out", str(i))}}, f)
         f.flush(); os.fsync(f.fileno())
     t0 = time.time_ns()
     os.rename(tmp, os.path.join(q, tid + ".json"))
