@@ -11,6 +11,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +59,8 @@ daemon_on_file(void *arg, void *cookie, const char *name)
 		jobs_poke(d, dir->job_id);
 	} else if (dir->kind == DIR_CONTROL) {
 		d->control_changed = true;
+	} else if (dir->kind == DIR_LEASES) {
+		d->leases_changed = true;
 	}
 	daemon_mark_dirty(d);
 }
@@ -116,6 +119,7 @@ daemon_rescan_cb(evutil_socket_t fd, short what, void *arg)
 	struct daemon *d = arg;
 
 	d->rescan_gpus = true;
+	lease_check(d, time_now_ms());
 	/* Runs adopted from an earlier daemon are not our children: their
 	 * exit.json arrives by inotify, but a supervisor killed outright
 	 * leaves nothing; the slow poll catches that. */
@@ -191,6 +195,10 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 		d->control_changed = false;
 		control_read(d);
 	}
+	if (d->leases_changed) {
+		d->leases_changed = false;
+		lease_scan(d);
+	}
 	if (d->rescan_queues) {
 		d->rescan_queues = false;
 		if (intake_scan_queues(d, &e) != 0)
@@ -238,7 +246,13 @@ daemon_watch_dirs(struct daemon *d, struct err *e)
 	snprintf(path, sizeof path, "%s/control", d->root);
 	if (mkdir(path, 0755) != 0 && errno != EEXIST)
 		return err_errno(e, "mkdir %s", path);
-	return watch_add(d->watch, path, &d->control_dir, e);
+	if (watch_add_mask(d->watch, path, &d->control_dir, IN_DELETE, e) != 0)
+		return -1;
+	d->leases_dir.kind = DIR_LEASES;
+	snprintf(path, sizeof path, "%s/%s", d->root, LEASE_DIR);
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		return err_errno(e, "mkdir %s", path);
+	return watch_add_mask(d->watch, path, &d->leases_dir, IN_DELETE, e);
 }
 
 static int
@@ -356,6 +370,7 @@ daemon_run(const struct daemon_opts *opts)
 	    d->ngpus, gpu_source_name(d->gsrc), queue_count(d->queue),
 	    d->njobs);
 	control_read(d);
+	lease_scan(d);
 	daemon_mark_dirty(d);
 	event_base_dispatch(d->base);
 	gpus_write_state(d, true);

@@ -22,7 +22,7 @@
 struct queue_entry;
 
 /* What a watched folder is, for the inotify callback. */
-enum daemon_dir_kind { DIR_QUEUE, DIR_RUN, DIR_CONTROL };
+enum daemon_dir_kind { DIR_QUEUE, DIR_RUN, DIR_CONTROL, DIR_LEASES };
 struct daemon_dir {
 	enum daemon_dir_kind	 kind;
 	struct spool_loc	 loc;		/* DIR_QUEUE */
@@ -55,6 +55,8 @@ struct job {
 	bool			 ready;
 	bool			 finished;	/* finalised; folder goes after commit */
 	bool			 gpu_lost;	/* stopped because its GPU went away */
+	bool			 lease;		/* a GPU held for `gpumgr exec` */
+	pid_t			 lease_pid;
 	double			 progress;
 	struct daemon_dir	 dir;		/* watch cookie */
 };
@@ -93,6 +95,8 @@ struct daemon {
 	struct watch		*watch;
 	struct daemon_dir	 queue_dirs[10];
 	struct daemon_dir	 control_dir;
+	struct daemon_dir	 leases_dir;
+	bool			 leases_changed;
 	struct event		*ev_decide, *ev_wake, *ev_rescan;
 	struct event		*ev_signals[4];
 	struct pending_file	*pending;
@@ -157,6 +161,13 @@ void	 decide_stats_load(struct daemon *, json_t *boot, json_t *runs);
 void	 decide_mode_json(const struct daemon *, json_t *root);
 void	 decide_mode_load(struct daemon *, json_t *root);
 
+/* lease.c */
+#define LEASE_DIR	"leases"
+void	 lease_scan(struct daemon *);
+void	 lease_grant(struct daemon *, struct queue_entry *, int gpu, int64_t now);
+void	 lease_check(struct daemon *, int64_t now);
+int	 lease_request(const char *root, const char *id, json_t *req, struct err *);
+
 /* control.c */
 void	 control_read(struct daemon *);
 int	 control_set_drain(const char *root, const char *gpu, bool on, struct err *);
@@ -169,6 +180,8 @@ struct watch	*watch_new(struct event_base *, watch_file_fn, watch_overflow_fn,
 		    void *arg, struct err *);
 int		 watch_add(struct watch *, const char *path, void *cookie,
 		    struct err *);
+int		 watch_add_mask(struct watch *, const char *path, void *cookie,
+		    uint32_t extra, struct err *);
 void		 watch_remove(struct watch *, void *cookie);
 void		 watch_free(struct watch *);
 
@@ -185,12 +198,17 @@ struct queue_entry {
 	char		 cc[16];
 	char		*model, *script, *batch_id;
 	size_t		 slot;		/* position in the queue's array */
+	bool		 lease;		/* a `gpumgr exec` waiting for a GPU */
+	pid_t		 lease_pid;	/* its client */
 };
 struct queue;
 struct queue		*queue_new(void);
 void			 queue_free(struct queue *);
 struct queue_entry	*queue_add(struct queue *, const struct task *,
 			    const struct spool_loc *, long vram_mb);
+struct queue_entry	*queue_add_lease(struct queue *, const char *id,
+			    int priority, int64_t created_ms, const char *gpu_req,
+			    long vram_mb, const char *cc, pid_t pid);
 struct queue_entry	*queue_find(const struct queue *, const char *id);
 bool			 queue_remove(struct queue *, const char *id);
 size_t			 queue_count(const struct queue *);

@@ -124,6 +124,10 @@ decide_start_script(struct daemon *d, const struct core_action *a,
 
 	if (qe == NULL || (a->gpu >= 0 && pos < 0))
 		return;
+	if (qe->lease) {
+		lease_grant(d, qe, pos, now);
+		return;
+	}
 	j = jobs_prepare(d, qe, pos, now);
 	if (j == NULL)
 		return;

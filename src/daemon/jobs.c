@@ -82,7 +82,7 @@ jobs_poke(struct daemon *d, const char *id)
 {
 	struct job *j = jobs_find(d, id);
 
-	if (j != NULL)
+	if (j != NULL && !j->lease)
 		j->poked = true;
 }
 
@@ -92,7 +92,8 @@ jobs_poke_all(struct daemon *d)
 	size_t i;
 
 	for (i = 0; i < d->njobs; i++)
-		d->jobs[i]->poked = true;
+		if (!d->jobs[i]->lease)
+			d->jobs[i]->poked = true;
 }
 
 void
