@@ -117,11 +117,14 @@ struct config {
 typedef void (*config_warn_fn)(void *arg, const char *msg);
 
 /* config.c */
-/* Fills *cfg with the defaults. */
+/* Fills *cfg with the defaults (for running without a file; config_load
+ * does it itself). */
 void	 config_defaults(struct config *);
 /* Loads PATH over the defaults. A missing file is not an error when
  * missing_ok. Errors name the key's path ("llm.server.argv[1]"), the line
- * and column, and what was expected. */
+ * and column, and what was expected. *cfg is overwritten (pass an unused
+ * or freed one); on error it holds the defaults: config_free it either way.
+ * Warnings (unknown keys) go to WARN, or to log_warn when it is NULL. */
 int	 config_load(const char *path, bool missing_ok, struct config *,
 	    config_warn_fn, void *warn_arg, struct err *);
 /* The same from a buffer (for tests and fuzzing); NAME is used in errors. */
@@ -136,5 +139,62 @@ enum gpu_role	 config_gpu_role(const struct config *, int index, const char *uui
 const char	*config_role_name(enum gpu_role);
 /* Configured boot time of a model or script model; default_boot_sec if none. */
 double		 config_boot_sec(const struct config *, const char *name);
+
+/* Frees a NULL-terminated string vector (argv, env). */
+void	 config_strv_free(char **);
+/* Reads a whole file (at most 16 MiB); -1 with errno kept (ENOENT: missing). */
+int	 config_read_file(const char *path, char **buf, size_t *len,
+	    struct err *);
+/* PATH as is when absolute (or NULL), else ROOT/PATH; free() it. */
+char	*config_root_path(const char *root, const char *path);
+
+/* config-tmpl.c: "{name}" placeholders ([A-Za-z0-9_]+), "{{" and "}}" for
+ * literal braces. Each placeholder fills part of exactly one argv element. */
+#define CONFIG_TMPL_NAME_MAX 64
+/* Filled by gpumgr, not by script_args: gpu_uuid, gpu_index, task_id, task_file. */
+extern const char *const config_reserved_names[];
+/* Checks TMPL's syntax; ALLOWED (NULL-terminated) limits the names, NULL
+ * allows any. */
+int	 config_tmpl_check(const char *tmpl, const char *const *allowed,
+	    struct err *);
+/* Fills TMPL from KV ("name", "value", ..., NULL); a name without a value
+ * is an error. *out is malloc'd. */
+int	 config_tmpl_fill(const char *tmpl, const char *const *kv, char **out,
+	    struct err *);
+/* A script's argv for one task: placeholders from SCRIPT_ARGS (strings;
+ * numbers and booleans as text; objects, arrays, null refused) and the
+ * reserved ones from RESERVED_KV ("gpu_uuid", "GPU-..", "task_id", "..",
+ * NULL), which win over script_args. Errors name the missing argument.
+ * *argv_out is NULL-terminated; free it with config_strv_free. */
+int	 config_script_argv(const struct config_script *, json_t *script_args,
+	    const char *const *reserved_kv, char ***argv_out, struct err *);
+/* Whether SCRIPT_ARGS gives every non-reserved placeholder a usable value
+ * (for `gpumgr submit` and the spool's validation). */
+int	 config_script_check_args(const struct config_script *,
+	    json_t *script_args, struct err *);
+
+/* config-pos.c: a key's path in a JSON document, and where it is in the
+ * text (jansson gives positions of syntax errors only). */
+#define CONFIG_PATH_MAX 16
+struct config_path {
+	int	depth;
+	struct {
+		const char	*key;	/* NULL: an array element */
+		size_t		 index;
+	} c[CONFIG_PATH_MAX];
+};
+void	 config_path_push_key(struct config_path *, const char *key);
+void	 config_path_push_index(struct config_path *, size_t);
+void	 config_path_pop(struct config_path *);
+/* "llm.server.argv[1]", "llm.models[\"qwen2.5:14b\"].vram_mb". */
+void	 config_path_format(const struct config_path *, char *buf, size_t len);
+/* 1-based line and column (in characters) of the value at PATH in the
+ * valid JSON text BUF, or of its key when WANT_KEY; -1 if not found. */
+int	 config_locate(const char *buf, size_t len, const struct config_path *,
+	    bool want_key, int *line, int *col);
+
+/* config-json.c: the effective configuration, every key filled, in the
+ * shape of config.json (for `gpumgr config show`). */
+json_t	*config_to_json(const struct config *);
 
 #endif
