@@ -543,6 +543,20 @@ cload_env_name(const char *k)
 	return true;
 }
 
+/* Variables gpumgr sets for every script and server process. */
+static bool
+cload_env_reserved(const char *name)
+{
+	static const char *const names[] = { "CUDA_VISIBLE_DEVICES",
+	    "CUDA_DEVICE_ORDER", "GPUMGR_TASK_FILE", NULL };
+	const char *const *n;
+
+	for (n = names; *n != NULL; n++)
+		if (strcmp(*n, name) == 0)
+			return true;
+	return false;
+}
+
 /* OBJ.KEY as an object of environment variables: NAME -> string. Values
  * are checked against ALLOWED placeholders, or kept literal when NULL. */
 static int
@@ -573,6 +587,9 @@ cload_env(struct cload *cl, json_t *obj, const char *key,
 			rc = cload_tmpl(cl, json_string_value(val), allowed);
 		else
 			rc = 0;
+		if (rc == 0 && cload_env_reserved(name))
+			cload_warn(cl, "gpumgr sets %s itself; its value wins "
+			    "over this one", name);
 		config_path_pop(&cl->path);
 		if (rc == -1) {
 			config_strv_free(env);

@@ -466,6 +466,23 @@ test_default_model_without_entry_warns(void **state)
 	config_free(&c);
 }
 
+/* An environment variable that gpumgr sets itself is warned about. */
+static void
+test_reserved_env_warns(void **state)
+{
+	struct warnings w = { .n = 0 };
+	struct config c;
+	struct err e;
+
+	assert_int_equal(load("{\"scripts\": {\"s\": {\"argv\": [\"a\"], "
+	    "\"env\": {\"CUDA_VISIBLE_DEVICES\": \"0\"}}}}", &c, &w, &e), 0);
+	assert_int_equal(w.n, 1);
+	assert_contains(w.msg[0], "scripts.s.env.CUDA_VISIBLE_DEVICES");
+	assert_contains(w.msg[0], "gpumgr sets CUDA_VISIBLE_DEVICES itself");
+	warnings_free(&w);
+	config_free(&c);
+}
+
 static const char script_doc[] =
     "{\"scripts\": {\"t\": {\"argv\": [\"python3\", \"t.py\", \"--input\", "
     "\"{input}\", \"--lang={lang}\", \"{gpu_uuid}\", \"{{literal}}\", "
@@ -723,6 +740,7 @@ main(void)
 		cmocka_unit_test(test_error_message_exact),
 		cmocka_unit_test(test_unknown_keys_warn),
 		cmocka_unit_test(test_default_model_without_entry_warns),
+		cmocka_unit_test(test_reserved_env_warns),
 		cmocka_unit_test(test_placeholders_one_element_each),
 		cmocka_unit_test(test_placeholder_values),
 		cmocka_unit_test(test_tmpl_fill),
