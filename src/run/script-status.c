@@ -1,0 +1,205 @@
+/*
+ * Reading a run folder: whether its supervisor lives (a non-blocking flock
+ * on its lock), what supervisor.json, status.json and exit.json say, the
+ * script's output bounded to a head or a tail, and the retry rule. Cheap and
+ * non-blocking, for the daemon's loop and for a daemon that restarted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "run/run.h"
+
+/* Loads run_dir/NAME; NULL (no error) if it is not there. */
+static json_t *
+status_load(int dirfd, const char *name, struct err *e, int *rc)
+{
+	json_error_t jerr;
+	json_t *j;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			*rc = err_errno(e, "%s", name);
+		return NULL;
+	}
+	j = json_loadfd(fd, 0, &jerr);
+	close(fd);
+	if (j == NULL || !json_is_object(j)) {
+		*rc = err_set(e, "%s: %s", name, j == NULL ? jerr.text :
+		    "not an object");
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+static int64_t
+status_int(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) ? json_integer_value(v) : 0;
+}
+
+static bool
+status_bool(json_t *o, const char *key)
+{
+	return json_is_true(json_object_get(o, key));
+}
+
+static double
+status_progress(json_t *o)
+{
+	json_t *v = json_object_get(o, "progress");
+
+	return json_is_number(v) ? json_number_value(v) : -1;
+}
+
+/* true: a supervisor holds the lock. */
+static bool
+status_alive(int dirfd)
+{
+	bool alive = false;
+	int fd;
+
+	fd = openat(dirfd, "lock", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK)
+		alive = true;
+	close(fd);
+	return alive;
+}
+
+int
+run_status_read(const char *run_dir, struct run_status *st, struct err *e)
+{
+	json_t *sup, *stat, *ex;
+	int dirfd, rc = 0;
+
+	memset(st, 0, sizeof *st);
+	st->progress = -1;
+	dirfd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return err_errno(e, "%s", run_dir);
+	/* The lock before exit.json: a supervisor writes exit.json before it
+	 * lets go, so a free lock and no exit.json means it died. */
+	st->alive = status_alive(dirfd);
+	sup = status_load(dirfd, "supervisor.json", e, &rc);
+	stat = status_load(dirfd, "status.json", e, &rc);
+	ex = status_load(dirfd, "exit.json", e, &rc);
+	close(dirfd);
+	if (sup != NULL) {
+		st->supervisor_pid = (pid_t)status_int(sup, "supervisor_pid");
+		st->child_pid = (pid_t)status_int(sup, "child_pid");
+		st->started_ms = status_int(sup, "started_ms");
+	}
+	if (stat != NULL) {
+		st->ready = status_bool(stat, "ready");
+		st->ready_ms = status_int(stat, "ready_ms");
+		st->progress = status_progress(stat);
+	}
+	if (ex != NULL) {
+		st->finished = true;
+		st->exit_code = (int)status_int(ex, "exit_code");
+		st->term_signal = (int)status_int(ex, "term_signal");
+		st->timed_out = status_bool(ex, "timed_out");
+		st->cancelled = status_bool(ex, "cancelled");
+		st->exec_failed = status_bool(ex, "exec_failed");
+		st->ready = status_bool(ex, "ready");
+		st->ready_ms = status_int(ex, "ready_ms");
+		st->progress = status_progress(ex);
+		st->supervisor_pid = (pid_t)status_int(ex, "supervisor_pid");
+		st->child_pid = (pid_t)status_int(ex, "child_pid");
+		st->started_ms = status_int(ex, "started_ms");
+		st->ended_ms = status_int(ex, "ended_ms");
+		if (json_is_string(json_object_get(ex, "error")))
+			str_copy(st->error, json_string_value(
+			    json_object_get(ex, "error")), sizeof st->error);
+	}
+	st->lost = !st->alive && !st->finished;
+	json_decref(sup);
+	json_decref(stat);
+	json_decref(ex);
+	if (rc != 0)
+		err_prefix(e, "%s", run_dir);
+	return rc;
+}
+
+int
+run_output(const char *run_dir, const char *which, size_t max, bool tail,
+    char **out, size_t *len, struct err *e)
+{
+	char path[4096];
+	struct stat sb;
+	size_t n = 0, want;
+	off_t off = 0;
+	ssize_t r;
+	int fd;
+
+	*out = NULL;
+	*len = 0;
+	if (strcmp(which, "stdout") != 0 && strcmp(which, "stderr") != 0)
+		return err_set(e, "run_output: no such output '%s'", which);
+	if (snprintf(path, sizeof path, "%s/%s", run_dir, which) >=
+	    (int)sizeof path)
+		return err_set(e, "%s: path too long", run_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		*out = xstrdup("");
+		return 0;
+	}
+	if (fd < 0)
+		return err_errno(e, "%s", path);
+	if (fstat(fd, &sb) != 0) {
+		close(fd);
+		return err_errno(e, "%s", path);
+	}
+	want = (size_t)sb.st_size < max ? (size_t)sb.st_size : max;
+	if (tail)
+		off = sb.st_size - (off_t)want;
+	*out = xmalloc(want + 1);
+	while (n < want) {
+		r = pread(fd, *out + n, want - n, off + (off_t)n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err_errno(e, "%s", path);
+			close(fd);
+			free(*out);
+			*out = NULL;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	(*out)[n] = '\0';
+	*len = n;
+	return 0;
+}
+
+bool
+run_status_retryable(const struct run_status *st)
+{
+	if (st->alive)
+		return false;		/* not over yet */
+	if (st->lost)
+		return true;
+	if (st->cancelled || st->exec_failed)
+		return false;
+	if (st->timed_out)
+		return true;
+	if (st->exit_code == 126 || st->exit_code == 127)
+		return false;
+	return st->exit_code != 0 || st->term_signal != 0;
+}

@@ -1,0 +1,352 @@
+/*
+ * The daemon's side of running a script: run_start() prepares the run
+ * folder, takes its lock and forks the supervisor (supervise.c) without
+ * waiting for anything; run_reap() collects supervisors that ended;
+ * run_cancel() and run_remove() act on a run folder from any process, so a
+ * restarted daemon can act on the runs of the one before.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "run/run.h"
+
+extern char **environ;
+
+/* Supervisors this process started and has not reaped yet. */
+static pid_t	*script_pids;
+static size_t	 script_npids, script_cappids;
+
+/* Files whose presence means run_dir already holds a run. */
+static const char *const script_used[] = {
+	"supervisor.json", "exit.json", "status.json", "stdout", "stderr",
+	"cancel", NULL
+};
+
+static int
+script_high_fd(int fd)
+{
+	int nfd;
+
+	if (fd < 0 || fd > 2)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	close(fd);
+	return nfd;
+}
+
+/* Makes DIR and, if missing, its parent. */
+static int
+script_mkdirs(const char *dir, struct err *e)
+{
+	char parent[4096];
+	char *slash;
+
+	if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return err_errno(e, "mkdir %s", dir);
+	if (str_copy(parent, dir, sizeof parent) >= sizeof parent)
+		return err_set(e, "%s: path too long", dir);
+	slash = strrchr(parent, '/');
+	if (slash == NULL || slash == parent)
+		return err_errno(e, "mkdir %s", dir);
+	*slash = '\0';
+	if (mkdir(parent, 0755) != 0 && errno != EEXIST)
+		return err_errno(e, "mkdir %s", parent);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return err_errno(e, "mkdir %s", dir);
+	return 0;
+}
+
+static size_t
+script_keylen(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+
+	return eq == NULL ? strlen(kv) : (size_t)(eq - kv);
+}
+
+/* Whether KV's key is one of LIST's (the first N). */
+static bool
+script_has_key(char **list, size_t n, const char *kv)
+{
+	size_t klen = script_keylen(kv);
+
+	for (size_t i = 0; i < n; i++)
+		if (script_keylen(list[i]) == klen &&
+		    strncmp(list[i], kv, klen) == 0)
+			return true;
+	return false;
+}
+
+/* The script's environment: ours (they win), the registry's, then the
+ * daemon's. Each string is xmalloc'ed. */
+static char **
+script_env(const struct run_spec *sp, struct err *e)
+{
+	size_t n = 0, cap = 8;
+	char **env;
+
+	for (char **p = environ; p != NULL && *p != NULL; p++)
+		cap++;
+	for (char *const *p = sp->env_extra; p != NULL && *p != NULL; p++) {
+		if (strchr(*p, '=') == NULL || **p == '=') {
+			err_set(e, "environment entry '%s' is not K=V", *p);
+			return NULL;
+		}
+		cap++;
+	}
+	env = xcalloc(cap + 1, sizeof *env);
+	xasprintf(&env[n++], "CUDA_VISIBLE_DEVICES=%s",
+	    sp->gpu_uuid != NULL ? sp->gpu_uuid : "");
+	env[n++] = xstrdup("CUDA_DEVICE_ORDER=PCI_BUS_ID");
+	xasprintf(&env[n++], "%s=%d", RUN_STATUS_ENV, RUN_STATUS_FD);
+	xasprintf(&env[n++], "GPUMGR_RUN_DIR=%s", sp->run_dir);
+	if (sp->task_file != NULL)
+		xasprintf(&env[n++], "GPUMGR_TASK_FILE=%s", sp->task_file);
+	if (sp->task_id != NULL)
+		xasprintf(&env[n++], "GPUMGR_TASK_ID=%s", sp->task_id);
+	for (char *const *p = sp->env_extra; p != NULL && *p != NULL; p++)
+		if (!script_has_key(env, n, *p))
+			env[n++] = xstrdup(*p);
+	for (char **p = environ; p != NULL && *p != NULL; p++)
+		if (!script_has_key(env, n, *p))
+			env[n++] = xstrdup(*p);
+	env[n] = NULL;
+	return env;
+}
+
+static void
+script_env_free(char **env)
+{
+	for (char **p = env; p != NULL && *p != NULL; p++)
+		free(*p);
+	free(env);
+}
+
+static void
+script_track(pid_t pid)
+{
+	if (script_npids == script_cappids) {
+		script_cappids = script_cappids ? script_cappids * 2 : 8;
+		script_pids = xrealloc(script_pids,
+		    script_cappids * sizeof *script_pids);
+	}
+	script_pids[script_npids++] = pid;
+}
+
+int
+run_reap(void)
+{
+	int n = 0, st;
+	size_t i = 0;
+	pid_t p;
+
+	while (i < script_npids) {
+		p = waitpid(script_pids[i], &st, WNOHANG);
+		if (p == 0 || (p < 0 && errno == EINTR)) {
+			i++;
+			continue;
+		}
+		/* Reaped, or not ours any more (ECHILD): forget it. */
+		if (p > 0)
+			n++;
+		script_pids[i] = script_pids[--script_npids];
+	}
+	if (script_npids == 0) {
+		free(script_pids);
+		script_pids = NULL;
+		script_cappids = 0;
+	}
+	return n;
+}
+
+/* Opens run_dir and takes its lock; refuses a folder that is in use. */
+static int
+script_claim(const char *run_dir, int *dirfd, int *lockfd, struct err *e)
+{
+	int dfd, lfd;
+
+	dfd = script_high_fd(open(run_dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC));
+	if (dfd < 0)
+		return err_errno(e, "%s", run_dir);
+	lfd = script_high_fd(openat(dfd, "lock", O_RDWR | O_CREAT |
+	    O_CLOEXEC, 0644));
+	if (lfd < 0) {
+		err_errno(e, "%s/lock", run_dir);
+		close(dfd);
+		return -1;
+	}
+	if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			err_set(e, "%s: a supervisor is alive there",
+			    run_dir);
+		else
+			err_errno(e, "%s/lock", run_dir);
+		goto fail;
+	}
+	for (const char *const *f = script_used; *f != NULL; f++) {
+		if (faccessat(dfd, *f, F_OK, 0) == 0) {
+			err_set(e, "%s already holds a run (%s); remove it "
+			    "first", run_dir, *f);
+			goto fail;
+		}
+	}
+	*dirfd = dfd;
+	*lockfd = lfd;
+	return 0;
+fail:
+	close(lfd);
+	close(dfd);
+	return -1;
+}
+
+int
+run_start(const struct run_spec *sp, pid_t *supervisor_pid, struct err *e)
+{
+	struct supervise_args a;
+	sigset_t all, old;
+	char **env;
+	int dirfd = -1, lockfd = -1, saved;
+	pid_t pid;
+
+	if (sp->run_dir == NULL || sp->argv == NULL || sp->argv[0] == NULL ||
+	    sp->argv[0][0] == '\0')
+		return err_set(e, "run_start: no run folder or no command");
+	if (script_mkdirs(sp->run_dir, e) != 0)
+		return -1;
+	env = script_env(sp, e);
+	if (env == NULL)
+		return -1;
+	if (script_claim(sp->run_dir, &dirfd, &lockfd, e) != 0) {
+		script_env_free(env);
+		return -1;
+	}
+	memset(&a, 0, sizeof a);
+	a.dirfd = dirfd;
+	a.lockfd = lockfd;
+	a.argv = sp->argv;
+	a.envp = env;
+	a.task_id = sp->task_id;
+	a.cwd = sp->cwd;
+	a.timeout_sec = sp->timeout_sec;
+	a.grace_sec = sp->grace_sec > 0 ? sp->grace_sec : RUN_DEFAULT_GRACE_SEC;
+
+	/* The child starts with every signal blocked: none of the daemon's
+	 * handlers may run in it. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0)
+		supervise_main(&a);
+	saved = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	script_env_free(env);
+	/* The lock stays with the supervisor's copy of the descriptor. */
+	close(lockfd);
+	close(dirfd);
+	if (pid < 0) {
+		errno = saved;
+		return err_errno(e, "fork");
+	}
+	script_track(pid);
+	if (supervisor_pid != NULL)
+		*supervisor_pid = pid;
+	return 0;
+}
+
+/* Whether PID is still the script of the supervisor SUP: leader of its own
+ * group in SUP's session (a recycled pid is not). */
+static bool
+script_is_orphan_of(pid_t pid, pid_t sup)
+{
+	char path[64], buf[512], *p;
+	long pgrp, sid;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return false;
+	p = fgets(buf, sizeof buf, f);
+	fclose(f);
+	if (p == NULL || (p = strrchr(buf, ')')) == NULL)
+		return false;
+	/* ") S ppid pgrp session ..." */
+	if (sscanf(p + 1, " %*c %*d %ld %ld", &pgrp, &sid) != 2)
+		return false;
+	return pgrp == pid && sid == sup;
+}
+
+int
+run_cancel(const char *run_dir, struct err *e)
+{
+	struct run_status st;
+	char path[4096];
+	int fd;
+
+	if (run_status_read(run_dir, &st, e) != 0)
+		return -1;
+	if (st.finished)
+		return 0;
+	/* The marker first, then the pid: a supervisor that has not yet
+	 * written supervisor.json finds the marker when it does. */
+	if (snprintf(path, sizeof path, "%s/cancel", run_dir) >=
+	    (int)sizeof path)
+		return err_set(e, "%s: path too long", run_dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return err_errno(e, "%s", path);
+	close(fd);
+	if (run_status_read(run_dir, &st, e) != 0)
+		return -1;
+	if (st.alive && st.supervisor_pid > 0) {
+		if (kill(st.supervisor_pid, SIGTERM) != 0 && errno != ESRCH)
+			return err_errno(e, "kill %ld",
+			    (long)st.supervisor_pid);
+	} else if (st.lost && st.child_pid > 0 &&
+	    script_is_orphan_of(st.child_pid, st.supervisor_pid)) {
+		/* The supervisor died (kill -9) but its script lives on. */
+		kill(-st.child_pid, SIGKILL);
+	}
+	return 0;
+}
+
+int
+run_remove(const char *run_dir, struct err *e)
+{
+	struct run_status st;
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if (run_status_read(run_dir, &st, e) != 0)
+		return -1;
+	if (st.alive)
+		return err_set(e, "%s: the run is alive; cancel it first",
+		    run_dir);
+	d = opendir(run_dir);
+	if (d == NULL)
+		return err_errno(e, "%s", run_dir);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) != 0 && rc == 0)
+			rc = err_errno(e, "%s/%s", run_dir, de->d_name);
+	}
+	closedir(d);
+	if (rc == 0 && rmdir(run_dir) != 0)
+		rc = err_errno(e, "rmdir %s", run_dir);
+	return rc;
+}

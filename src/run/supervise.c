@@ -1,0 +1,515 @@
+/*
+ * The supervisor: the child side of run_start(). In a session of its own it
+ * holds run_dir/lock for its whole life, spawns the script in its own
+ * process group with its output in run_dir, enforces the timeout, turns a
+ * SIGTERM into a cancel, keeps status.json up to date from the script's
+ * status lines, and records exit.json durably before letting go of the lock.
+ * It shares nothing with the daemon after the fork, so it outlives it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "run/run.h"
+
+#define SUP_LINE_MAX		256	/* longer status lines are ignored */
+#define SUP_PROGRESS_EVERY_MS	100	/* status.json rewrites for progress */
+
+struct sup {
+	const struct supervise_args *a;
+	pid_t	 pid;			/* the supervisor's own */
+	pid_t	 child;			/* the script, leader of its group */
+	int	 sigfd;
+	int	 statfd;		/* status pipe's read end, or -1 */
+	char	 line[SUP_LINE_MAX];
+	size_t	 linelen;
+	bool	 line_skip;		/* inside an over-long line */
+	bool	 ready;
+	int64_t	 ready_ms;
+	double	 progress;		/* -1: none yet */
+	bool	 status_dirty;
+	bool	 status_sync;		/* "ready" changed: fsync it */
+	int64_t	 status_written;	/* mono ms of the last write */
+	bool	 timed_out;
+	bool	 cancelled;
+	int64_t	 started_ms;		/* epoch */
+	int64_t	 term_at;		/* mono ms: timeout TERM, 0 none */
+	int64_t	 kill_at;		/* mono ms: KILL, 0 none */
+	char	 error[256];
+};
+
+/* Moves FD to a number >= 10, close-on-exec, so that no later dup2 onto
+ * 0-3 can clobber it. */
+static int
+sup_high_fd(int fd)
+{
+	int nfd;
+
+	if (fd < 0 || fd >= 10)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+	close(fd);
+	return nfd;
+}
+
+static void
+sup_close_range(unsigned int lo, unsigned int hi)
+{
+	if (lo > hi)
+		return;
+	if (close_range(lo, hi, 0) == 0)
+		return;
+	/* Old kernel: close what /proc says is open would need malloc; a
+	 * bounded loop is enough here. */
+	for (unsigned int fd = lo; fd <= hi && fd < 65536; fd++)
+		close((int)fd);
+}
+
+/* Closes every inherited descriptor but the two kept ones, and points
+ * 0-2 at /dev/null so that the supervisor holds none of the daemon's
+ * terminal, log or pipes. */
+static void
+sup_close_inherited(int keep1, int keep2)
+{
+	unsigned int a = (unsigned int)(keep1 < keep2 ? keep1 : keep2);
+	unsigned int b = (unsigned int)(keep1 < keep2 ? keep2 : keep1);
+	int null;
+
+	sup_close_range(3, a - 1);
+	sup_close_range(a + 1, b - 1);
+	sup_close_range(b + 1, ~0U);
+	null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (null > 2)
+			close(null);
+	}
+}
+
+static int
+sup_write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Replaces run_dir/NAME with OBJ: temp name, write, (fsync), rename,
+ * (fsync the folder). */
+static int
+sup_write_json(struct sup *s, const char *name, json_t *obj, bool sync)
+{
+	char tmp[64];
+	char *text;
+	int fd, rc = -1;
+
+	snprintf(tmp, sizeof tmp, ".gpumgr-%s.tmp", name);
+	text = json_dumps(obj, JSON_COMPACT);
+	if (text == NULL)
+		return -1;
+	fd = openat(s->a->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644);
+	if (fd < 0)
+		goto out;
+	if (sup_write_all(fd, text, strlen(text)) == 0 &&
+	    sup_write_all(fd, "\n", 1) == 0 && (!sync || fsync(fd) == 0))
+		rc = 0;
+	close(fd);
+	if (rc == 0 && renameat(s->a->dirfd, tmp, s->a->dirfd, name) != 0)
+		rc = -1;
+	if (rc == 0 && sync && fsync(s->a->dirfd) != 0)
+		rc = -1;
+	if (rc != 0)
+		unlinkat(s->a->dirfd, tmp, 0);
+out:
+	free(text);
+	return rc;
+}
+
+static json_t *
+sup_progress_json(const struct sup *s)
+{
+	return s->progress < 0 ? json_null() : json_real(s->progress);
+}
+
+static void
+sup_write_status(struct sup *s)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "ready", json_boolean(s->ready));
+	json_object_set_new(o, "ready_ms", json_integer(s->ready_ms));
+	json_object_set_new(o, "progress", sup_progress_json(s));
+	json_object_set_new(o, "updated_ms", json_integer(time_now_ms()));
+	sup_write_json(s, "status.json", o, s->status_sync);
+	json_decref(o);
+	s->status_dirty = false;
+	s->status_sync = false;
+	s->status_written = time_mono_ms();
+}
+
+static void
+sup_write_supervisor(struct sup *s)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "supervisor_pid", json_integer(s->pid));
+	json_object_set_new(o, "child_pid", json_integer(s->child));
+	json_object_set_new(o, "started_ms", json_integer(s->started_ms));
+	if (s->a->task_id != NULL)
+		json_object_set_new(o, "task_id", json_string(s->a->task_id));
+	sup_write_json(s, "supervisor.json", o, true);
+	json_decref(o);
+}
+
+/* Records the outcome (durably), lets go of the lock and exits. */
+static void __attribute__((noreturn))
+sup_finish(struct sup *s, int exit_code, int term_signal, bool exec_failed)
+{
+	json_t *o = json_object();
+
+	if (s->status_dirty)
+		sup_write_status(s);
+	json_object_set_new(o, "exit_code", json_integer(exit_code));
+	json_object_set_new(o, "term_signal", json_integer(term_signal));
+	json_object_set_new(o, "timed_out", json_boolean(s->timed_out));
+	json_object_set_new(o, "cancelled", json_boolean(s->cancelled));
+	json_object_set_new(o, "exec_failed", json_boolean(exec_failed));
+	json_object_set_new(o, "ready", json_boolean(s->ready));
+	json_object_set_new(o, "ready_ms", json_integer(s->ready_ms));
+	json_object_set_new(o, "progress", sup_progress_json(s));
+	json_object_set_new(o, "supervisor_pid", json_integer(s->pid));
+	json_object_set_new(o, "child_pid", json_integer(s->child));
+	json_object_set_new(o, "started_ms", json_integer(s->started_ms));
+	json_object_set_new(o, "ended_ms", json_integer(time_now_ms()));
+	json_object_set_new(o, "error", json_string(s->error));
+	sup_write_json(s, "exit.json", o, true);
+	json_decref(o);
+	close(s->a->lockfd);
+	_exit(0);
+}
+
+static void
+sup_line(struct sup *s, char *line)
+{
+	size_t len = strlen(line);
+	char *end;
+	double p;
+
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
+	    line[len - 1] == '\t'))
+		line[--len] = '\0';
+	if (strcmp(line, "ready") == 0) {
+		if (!s->ready) {
+			s->ready = true;
+			s->ready_ms = time_now_ms();
+			s->status_dirty = true;
+			s->status_sync = true;
+		}
+		return;
+	}
+	if (!str_has_prefix(line, "progress "))
+		return;		/* unknown lines are ignored */
+	errno = 0;
+	p = strtod(line + 9, &end);
+	if (errno != 0 || end == line + 9 || *end != '\0' || !isfinite(p))
+		return;
+	if (p < 0)
+		p = 0;
+	if (p > 1)
+		p = 1;
+	if (p != s->progress) {
+		s->progress = p;
+		s->status_dirty = true;
+	}
+}
+
+/* Reads what the script wrote on its status fd, line by line. */
+static void
+sup_read_status(struct sup *s)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while (s->statfd >= 0) {
+		n = read(s->statfd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			close(s->statfd);
+			s->statfd = -1;
+			return;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\n') {
+				s->line[s->linelen] = '\0';
+				if (!s->line_skip)
+					sup_line(s, s->line);
+				s->linelen = 0;
+				s->line_skip = false;
+			} else if (s->linelen + 1 < sizeof s->line)
+				s->line[s->linelen++] = buf[i];
+			else
+				s->line_skip = true;
+		}
+	}
+}
+
+/* TERM to the script's whole group, KILL after the grace. */
+static void
+sup_stop(struct sup *s, int64_t now)
+{
+	s->term_at = 0;
+	if (s->kill_at != 0)
+		return;
+	kill(-s->child, SIGTERM);
+	s->kill_at = now + (int64_t)s->a->grace_sec * 1000;
+}
+
+static void
+sup_cancel(struct sup *s, int64_t now)
+{
+	if (!s->timed_out)
+		s->cancelled = true;
+	sup_stop(s, now);
+}
+
+static void
+sup_read_signals(struct sup *s)
+{
+	struct signalfd_siginfo si;
+
+	while (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			sup_cancel(s, time_mono_ms());
+		/* SIGCHLD: reaped in the loop; SIGHUP: ignored. */
+	}
+}
+
+/* Reaps whatever exited: the script, and (as a subreaper) any orphaned
+ * descendant. Returns true once the script is gone, with its status. */
+static bool
+sup_reap(struct sup *s, int *status)
+{
+	bool done = false;
+	pid_t p;
+	int st;
+
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (p == s->child) {
+			*status = st;
+			done = true;
+		}
+	}
+	return done;
+}
+
+static int
+sup_poll_timeout(const struct sup *s, int64_t now)
+{
+	int64_t next = 0;
+
+	if (s->term_at != 0)
+		next = s->term_at;
+	if (s->kill_at != 0 && (next == 0 || s->kill_at < next))
+		next = s->kill_at;
+	if (s->status_dirty) {
+		int64_t at = s->status_written + SUP_PROGRESS_EVERY_MS;
+
+		if (next == 0 || at < next)
+			next = at;
+	}
+	if (next == 0)
+		return -1;
+	if (next <= now)
+		return 0;
+	return next - now > 60000 ? 60000 : (int)(next - now);
+}
+
+static void __attribute__((noreturn))
+sup_exec_failed(struct sup *s, int errfd, int rc)
+{
+	char msg[512];
+	int n;
+
+	n = snprintf(msg, sizeof msg, "gpumgr: cannot execute '%s': %s\n",
+	    s->a->argv[0], strerror(rc));
+	if (n > 0)
+		sup_write_all(errfd, msg, strlen(msg));
+	close(errfd);
+	snprintf(s->error, sizeof s->error, "cannot execute '%s': %s",
+	    s->a->argv[0], strerror(rc));
+	s->started_ms = time_now_ms();
+	sup_write_supervisor(s);
+	sup_finish(s, 127, 0, true);
+}
+
+static void __attribute__((noreturn))
+sup_fail(struct sup *s, const char *what)
+{
+	snprintf(s->error, sizeof s->error, "supervisor: %s: %s", what,
+	    strerror(errno));
+	s->started_ms = time_now_ms();
+	sup_write_supervisor(s);
+	sup_finish(s, 127, 0, true);
+}
+
+/* Spawns the script: its own group, default signals, output to run_dir,
+ * the status pipe on RUN_STATUS_FD. */
+static void
+sup_spawn(struct sup *s)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, dfl;
+	int outfd, errfd, p[2], rc;
+
+	outfd = sup_high_fd(openat(s->a->dirfd, "stdout",
+	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+	errfd = sup_high_fd(openat(s->a->dirfd, "stderr",
+	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+	if (outfd < 0 || errfd < 0)
+		sup_fail(s, "cannot open the output files");
+	if (pipe2(p, O_CLOEXEC) != 0)
+		sup_fail(s, "pipe");
+	s->statfd = sup_high_fd(p[0]);
+	p[1] = sup_high_fd(p[1]);
+	if (s->statfd < 0 || p[1] < 0)
+		sup_fail(s, "pipe");
+	fcntl(s->statfd, F_SETFL, O_NONBLOCK);
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, outfd, 1);
+	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+	posix_spawn_file_actions_adddup2(&fa, p[1], RUN_STATUS_FD);
+	posix_spawn_file_actions_addclosefrom_np(&fa, RUN_STATUS_FD + 1);
+	if (s->a->cwd != NULL)
+		posix_spawn_file_actions_addchdir_np(&fa, s->a->cwd);
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigfillset(&dfl);
+	sigdelset(&dfl, SIGKILL);
+	sigdelset(&dfl, SIGSTOP);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &dfl);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
+	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	rc = posix_spawnp(&s->child, s->a->argv[0], &fa, &attr, s->a->argv,
+	    s->a->envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(outfd);
+	close(p[1]);
+	if (rc != 0) {
+		s->child = 0;
+		sup_exec_failed(s, errfd, rc);
+	}
+	close(errfd);
+}
+
+void
+supervise_main(const struct supervise_args *a)
+{
+	struct sup s;
+	sigset_t set;
+	struct pollfd pfd[2];
+	int64_t now;
+	int status = 0, nfd;
+
+	memset(&s, 0, sizeof s);
+	s.a = a;
+	s.pid = getpid();
+	s.statfd = -1;
+	s.progress = -1;
+
+	/* Every signal arrived blocked from run_start(): they stay blocked
+	 * and the ones that matter are read from a signalfd. */
+	setsid();
+	sup_close_inherited(a->dirfd, a->lockfd);
+	/* A daemon that ignores SIGCHLD would have the script auto-reaped and
+	 * its status lost. */
+	signal(SIGCHLD, SIG_DFL);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	s.sigfd = sup_high_fd(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+	if (s.sigfd < 0)
+		sup_fail(&s, "signalfd");
+
+	now = time_mono_ms();
+	s.started_ms = time_now_ms();
+	sup_spawn(&s);
+	if (a->timeout_sec > 0)
+		s.term_at = now + (int64_t)a->timeout_sec * 1000;
+	sup_write_supervisor(&s);
+	/* A cancel asked before supervisor.json named our pid. */
+	if (faccessat(a->dirfd, "cancel", F_OK, 0) == 0)
+		sup_cancel(&s, time_mono_ms());
+
+	for (;;) {
+		if (sup_reap(&s, &status))
+			break;
+		now = time_mono_ms();
+		if (s.term_at != 0 && now >= s.term_at) {
+			s.timed_out = !s.cancelled;
+			sup_stop(&s, now);
+		}
+		if (s.kill_at != 0 && now >= s.kill_at) {
+			kill(-s.child, SIGKILL);
+			s.kill_at = 0;
+		}
+		if (s.status_dirty &&
+		    now >= s.status_written + SUP_PROGRESS_EVERY_MS)
+			sup_write_status(&s);
+
+		pfd[0].fd = s.sigfd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = s.statfd;
+		pfd[1].events = POLLIN;
+		nfd = s.statfd >= 0 ? 2 : 1;
+		/* An error (EINTR) only means another turn. */
+		(void)poll(pfd, (nfds_t)nfd, sup_poll_timeout(&s, now));
+		sup_read_signals(&s);
+		if (s.statfd >= 0)
+			sup_read_status(&s);
+		if (s.status_dirty && s.status_sync)
+			sup_write_status(&s);	/* "ready" goes out at once */
+	}
+
+	/* The script is gone: whatever it left in its group goes too. */
+	kill(-s.child, SIGKILL);
+	sup_read_status(&s);
+	if (WIFSIGNALED(status))
+		sup_finish(&s, 128 + WTERMSIG(status), WTERMSIG(status), false);
+	sup_finish(&s, WEXITSTATUS(status), 0, false);
+}
