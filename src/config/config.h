@@ -6,6 +6,7 @@
 #ifndef GPUMGR_CONFIG_H
 #define GPUMGR_CONFIG_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -137,6 +138,8 @@ const struct config_model  *config_model(const struct config *, const char *name
 /* Role of a GPU given its index and UUID. */
 enum gpu_role	 config_gpu_role(const struct config *, int index, const char *uuid);
 const char	*config_role_name(enum gpu_role);
+/* "worker", "brain_primary", "brain_secondary", NULL: by enum gpu_role. */
+extern const char *const config_role_names[];
 /* Configured boot time of a model or script model; default_boot_sec if none. */
 double		 config_boot_sec(const struct config *, const char *name);
 
@@ -196,5 +199,53 @@ int	 config_locate(const char *buf, size_t len, const struct config_path *,
 /* config-json.c: the effective configuration, every key filled, in the
  * shape of config.json (for `gpumgr config show`). */
 json_t	*config_to_json(const struct config *);
+
+/* config-read.c: typed reads for the loader (config-load.c), with errors
+ * and warnings that name the key's path, line and column. Each reads
+ * OBJ.KEY, leaves *out alone when the key is absent, returns 0 or -1. */
+#define CONFIG_NO_MAX INT_MAX	/* a range without an upper bound */
+struct cread {
+	const char		*buf;	/* the text, for positions */
+	size_t			 len;
+	const char		*name;	/* the file's name, first in messages */
+	config_warn_fn		 warn;
+	void			*warn_arg;
+	struct err		*err;
+	struct config_path	 path;	/* of the key being read */
+};
+void	 cread_where(struct cread *, bool want_key, char *out, size_t len);
+int	 cread_fail(struct cread *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));	/* about the value */
+int	 cread_fail_key(struct cread *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));	/* about the key */
+void	 cread_warn(struct cread *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	 cread_expect(struct cread *, const char *expected, json_t *got);
+/* V must be an object; its keys not in KNOWN (NULL: any) are warned about. */
+int	 cread_object(struct cread *, json_t *v, const char *const *known);
+int	 cread_int(struct cread *, json_t *obj, const char *key, int min,
+	    int max, int *out);
+int	 cread_long(struct cread *, json_t *obj, const char *key, long min,
+	    long max, long *out);
+int	 cread_num(struct cread *, json_t *obj, const char *key, bool positive,
+	    double *out);	/* >= 0, or > 0 */
+int	 cread_bool(struct cread *, json_t *obj, const char *key, bool *out);
+int	 cread_str(struct cread *, json_t *obj, const char *key, bool empty_ok,
+	    bool null_ok, char **out);
+int	 cread_choice(struct cread *, json_t *obj, const char *key,
+	    const char *const *choices, int *idx);
+int	 cread_mb(struct cread *, json_t *obj, const char *key, long *out);
+/* An array of strings; element 0 literal, the others' placeholders in
+ * ALLOWED (NULL: any name). */
+int	 cread_argv(struct cread *, json_t *obj, const char *key,
+	    const char *const *allowed, char ***out, size_t *n);
+/* An object NAME -> string as "NAME=value"; placeholders in ALLOWED, or
+ * none checked when NULL. */
+int	 cread_env(struct cread *, json_t *obj, const char *key,
+	    const char *const *allowed, char ***out, size_t *n);
+/* Checks OBJ.KEY as an object and pushes KEY (the caller pops) when it is
+ * there; *sub is NULL when absent. */
+int	 cread_enter(struct cread *, json_t *obj, const char *key,
+	    const char *const *known, json_t **sub);
 
 #endif
