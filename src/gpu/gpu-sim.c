@@ -289,8 +289,11 @@ gpu_sim_parse(const char *text, size_t len, const char *name,
 				goto fail;
 			}
 			if (l->v[j].index == l->v[i].index) {
+				char num[16];
+
+				snprintf(num, sizeof num, "%d", l->v[i].index);
 				sim_fail(e, name, text, len, i, NULL,
-				    "index %s is used twice", "");
+				    "index %s is used twice", num);
 				goto fail;
 			}
 		}
