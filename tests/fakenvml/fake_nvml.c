@@ -104,13 +104,20 @@ nvmlInit_v2(void)
 {
 	const char *path = getenv("GPUMGR_FAKE_NVML_SCRIPT");
 	json_error_t je;
+	int rc;
 
 	json_decref(fake_script);
 	fake_script = NULL;
 	if (path == NULL || (fake_script = json_load_file(path, 0, &je)) ==
 	    NULL)
 		return 9;	/* DRIVER_NOT_LOADED */
-	return (int)fake_int(fake_script, "init", 0);
+	rc = (int)fake_int(fake_script, "init", 0);
+	if (rc != 0) {
+		/* a failed init needs no shutdown: keep nothing */
+		json_decref(fake_script);
+		fake_script = NULL;
+	}
+	return rc;
 }
 
 int
