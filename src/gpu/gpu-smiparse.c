@@ -15,6 +15,8 @@
 
 #include "gpu/gpu.h"
 
+#define SMI_MAX_LOST	1024	/* error lines read; more are ignored */
+
 enum smi_field {
 	F_NONE, F_INDEX, F_UUID, F_NAME, F_BUS, F_TOTAL, F_USED, F_FREE, F_CC,
 	F_UTIL, F_TEMP, F_MIG, F_ECC, F_REMAP, F_PID
@@ -375,19 +377,22 @@ smi_lost_parse(const char *s, struct smi_lost *lost)
 		snprintf(lost->health, sizeof lost->health, "error: %.80s", p);
 }
 
+/* The smallest index no GPU in L has. */
 static int
 smi_free_index(const struct gpu_list *l)
 {
+	bool *used = xcalloc(l->n + 1, sizeof *used);
 	size_t i;
 	int idx;
 
-	for (idx = 0;; idx++) {
-		for (i = 0; i < l->n; i++)
-			if (l->v[i].index == idx)
-				break;
-		if (i == l->n)
-			return idx;
-	}
+	for (i = 0; i < l->n; i++)
+		if (l->v[i].index >= 0 && (size_t)l->v[i].index <= l->n)
+			used[l->v[i].index] = true;
+	for (i = 0; used[i]; i++)
+		;
+	idx = (int)i;
+	free(used);
+	return idx;
 }
 
 static void
@@ -448,9 +453,11 @@ smi_parse_lines(char *copy, const char *fields, struct gpu_list *l,
 			continue;
 		if (str_has_prefix(s, "Unable to determine the device handle "
 		    "for GPU")) {
+			prev_lost = true;
+			if (nlost >= SMI_MAX_LOST)
+				continue;
 			lost = xrealloc(lost, (nlost + 1) * sizeof *lost);
 			smi_lost_parse(s, &lost[nlost++]);
-			prev_lost = true;
 		} else if (smi_fatal_line(s)) {
 			fl += (size_t)snprintf(fatal + fl, sizeof fatal - fl,
 			    "%s%.280s", fl > 0 ? "; " : "", s);
