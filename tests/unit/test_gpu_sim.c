@@ -177,10 +177,22 @@ test_file_rescan(void **state)
 	struct gpu_source *src;
 	struct gpu_list l;
 	struct err e;
-	char path[128];
+	char path[128], line[512];
+	FILE *f;
 
 	snprintf(path, sizeof path, "%s/sim_gpus.json", dir);
 	assert_int_equal(gpu_sim_write_spec(path, "5x24GB", &e), 0);
+	/* one GPU per line, compact, as docs/gpus.md's sed examples expect */
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof line, f));
+	assert_string_equal(line, "{\"gpus\": [\n");
+	assert_non_null(fgets(line, sizeof line, f));
+	assert_non_null(strstr(line, "\"uuid\":\"GPU-5151d000-0000-4000-8000-"
+	    "000000000000\""));
+	assert_non_null(strstr(line, "\"vram_used_mb\":0,"));
+	assert_non_null(strstr(line, "\"health\":\"ok\"}"));
+	fclose(f);
 	assert_int_equal(gpu_open("sim", path, &src, &e), 0);
 	assert_string_equal(gpu_source_name(src), "sim");
 	assert_int_equal(gpu_scan(src, &l, &e), 0);
