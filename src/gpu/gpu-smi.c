@@ -40,7 +40,7 @@ smi_run(const char *prog, char *const argv[], char **out, size_t *outlen,
 {
 	int pfd[2], efd[2], exec_errno = 0;
 	size_t len = 0, cap = 4096;
-	char *buf;
+	char *buf, drop[512];
 	int64_t deadline;
 	struct pollfd pf;
 	ssize_t r;
@@ -102,7 +102,7 @@ smi_run(const char *prog, char *const argv[], char **out, size_t *outlen,
 			buf = xrealloc(buf, cap);
 		}
 		if (len + 1 >= cap)
-			r = read(pfd[0], (char[512]){ 0 }, 512);	/* drop */
+			r = read(pfd[0], drop, sizeof drop);	/* past the cap */
 		else
 			r = read(pfd[0], buf + len, cap - len - 1);
 		if (r < 0 && errno == EINTR)
