@@ -13,10 +13,12 @@
 #include "cli/cli.h"
 #include "common/common.h"
 
+extern const struct cli_cmd cli_cmd_gpus;
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_config;
 
 static const struct cli_cmd *cli_table[] = {
+	&cli_cmd_gpus,
 	&cli_cmd_version,
 	&cli_cmd_config,
 };
