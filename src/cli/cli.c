@@ -14,9 +14,13 @@
 #include "common/common.h"
 
 extern const struct cli_cmd cli_cmd_version;
+extern const struct cli_cmd cli_cmd_status;
+extern const struct cli_cmd cli_cmd_top;
 
 static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_version,
+	&cli_cmd_status,
+	&cli_cmd_top,
 };
 #define CLI_NCMDS (sizeof cli_table / sizeof cli_table[0])
 
