@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tui/tui.h"
@@ -185,8 +186,13 @@ top_run(const char *root, int interval_ms, struct err *err)
 	struct pollfd pfd[2];
 	int64_t next_tick, last_draw = 0, now, wait;
 	bool colors, dirty = true, run = true;
+	struct stat sb;
 	int fd;
 
+	if (stat(root, &sb) != 0)
+		return err_errno(err, "%s", root);
+	if (!S_ISDIR(sb.st_mode))
+		return err_set(err, "%s: not a folder", root);
 	if ((fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
 		return err_errno(err, "inotify_init1");
 	top_watch(fd, root);
@@ -223,6 +229,7 @@ top_run(const char *root, int interval_ms, struct err *err)
 			dirty = false;
 		}
 		if (now >= next_tick) {
+			top_watch(fd, root);	/* folders made since */
 			dirty = true;
 			next_tick = now + interval_ms;
 			continue;

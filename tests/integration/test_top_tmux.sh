@@ -41,13 +41,14 @@ set -g default-terminal screen
 EOF
 tmx() { tmux -S "$SOCK" -f "$TEST_TMP/tmux.conf" "$@"; }
 
+# The pane's shell records top's exit status (tmux itself may reap late).
 tmx new-session -d -s dash -x 80 -y 24 \
-  "exec env GPUMGR_ROOT='$R' TERM=screen '$GPUMGR_BIN' top --interval 3600000"
+  "env GPUMGR_ROOT='$R' TERM=screen '$GPUMGR_BIN' top --interval 3600000; echo \$? > '$TEST_TMP/top.rc'"
 STARTED_PIDS+=("$(tmx display-message -p -t dash '#{pid}')")
 
 capture() { tmx capture-pane -p -t dash > "$TEST_TMP/pane"; }
 pane_has() { capture; grep -Eq -- "$1" "$TEST_TMP/pane"; }
-pane_dead() { [[ $(tmx display-message -p -t dash '#{pane_dead}') == 1 ]]; }
+top_exited() { [[ -s $TEST_TMP/top.rc ]]; }
 
 wait_for 10 pane_has '^  1 script_busy'
 cat "$TEST_TMP/pane"
@@ -83,7 +84,7 @@ wait_for 10 pane_has '^GPU STATE          ROLE   MODEL/SCRIPT                   
 pass "resize"
 
 tmx send-keys -t dash q
-wait_for 10 pane_dead
-expect_eq "exit status after q" "$(tmx display-message -p -t dash '#{pane_dead_status}')" 0
+wait_for 10 top_exited
+expect_eq "exit status after q" "$(cat "$TEST_TMP/top.rc")" 0
 pass "q quits"
 tmx kill-server
