@@ -224,11 +224,11 @@ render_bar(double p, int w, char *buf, size_t len)
 {
 	int filled, i, o = 0;
 
+	if ((size_t)w + 3 > len)
+		w = (int)len - 3;
 	filled = p > 0 ? (int)floor(p * w + 1e-6) : 0;
 	if (filled > w)
 		filled = w;
-	if ((size_t)w + 3 > len)
-		w = (int)len - 3;
 	buf[o++] = '[';
 	for (i = 0; i < w; i++)
 		buf[o++] = i < filled ? '#' : '.';
@@ -404,7 +404,7 @@ render_gpu_header(struct status_frame *f, const struct layout *l)
 		lb_field(&b, "HEALTH", l->health_w, false, SC_NONE);
 	if (l->name_w > 0)
 		lb_field(&b, "NAME", l->name_w, false, SC_NONE);
-	lb_span(&b, 0, b.pos - 1, SC_TITLE);
+	lb_span(&b, 0, b.pos, SC_TITLE);
 	frame_push(f, &b);
 }
 
@@ -496,7 +496,7 @@ render_queues(struct status_frame *f, const struct status_model *m,
 	lb_field(&b, "processing", 12, true, SC_NONE);
 	lb_field(&b, "complete", 9, true, SC_NONE);
 	lb_field(&b, "failed", 7, true, SC_NONE);
-	lb_span(&b, 0, b.pos - 1, SC_TITLE);
+	lb_span(&b, 0, b.pos, SC_TITLE);
 	frame_push(f, &b);
 
 	lb_init(&b, width);

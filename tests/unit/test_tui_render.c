@@ -187,6 +187,11 @@ test_progress_bar_and_eta(void **state)
 
 	/* the filled cells are a span of their own colour */
 	status_render_frame(&m, NOW, 80, &f);
+	/* the whole header row is a title, up to the last column */
+	assert_int_equal(f.lines[2].nspans, 1);
+	assert_int_equal(f.lines[2].spans[0].color, SC_TITLE);
+	assert_int_equal(f.lines[2].spans[0].start, 0);
+	assert_int_equal(f.lines[2].spans[0].len, 80);
 	assert_int_equal(f.lines[3].nspans, 2);
 	assert_int_equal(f.lines[3].spans[0].color, SC_BUSY);
 	assert_int_equal(f.lines[3].spans[0].start, 4);
