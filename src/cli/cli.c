@@ -13,9 +13,17 @@
 #include "cli/cli.h"
 #include "common/common.h"
 
+extern const struct cli_cmd cli_cmd_config;
+extern const struct cli_cmd cli_cmd_gpus;
+extern const struct cli_cmd cli_cmd_status;
+extern const struct cli_cmd cli_cmd_top;
 extern const struct cli_cmd cli_cmd_version;
 
 static const struct cli_cmd *cli_table[] = {
+	&cli_cmd_config,
+	&cli_cmd_gpus,
+	&cli_cmd_status,
+	&cli_cmd_top,
 	&cli_cmd_version,
 };
 #define CLI_NCMDS (sizeof cli_table / sizeof cli_table[0])
