@@ -13,6 +13,10 @@
 #include "cli/cli.h"
 #include "common/common.h"
 
+extern const struct cli_cmd cli_cmd_daemon;
+extern const struct cli_cmd cli_cmd_exec;
+extern const struct cli_cmd cli_cmd_drain;
+extern const struct cli_cmd cli_cmd_undrain;
 extern const struct cli_cmd cli_cmd_config;
 extern const struct cli_cmd cli_cmd_gpus;
 extern const struct cli_cmd cli_cmd_status;
@@ -20,6 +24,10 @@ extern const struct cli_cmd cli_cmd_top;
 extern const struct cli_cmd cli_cmd_version;
 
 static const struct cli_cmd *cli_table[] = {
+	&cli_cmd_daemon,
+	&cli_cmd_exec,
+	&cli_cmd_drain,
+	&cli_cmd_undrain,
 	&cli_cmd_config,
 	&cli_cmd_gpus,
 	&cli_cmd_status,

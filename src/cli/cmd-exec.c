@@ -150,6 +150,13 @@ cmd_exec_exec(struct cli_ctx *ctx, int argc, char **argv)
 		}
 		usleep(5000);
 	}
+	if (json_is_string(json_object_get(g, "error"))) {
+		fprintf(stderr, "gpumgr exec: refused: %s\n",
+		    json_string_value(json_object_get(g, "error")));
+		json_decref(g);
+		cmd_exec_cleanup(ctx->root, id);
+		return EXIT_FAIL;
+	}
 	{
 		const char *uuid = json_string_value(json_object_get(g, "gpu_uuid"));
 		int index = (int)json_integer_value(json_object_get(g, "gpu_index"));

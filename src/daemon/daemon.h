@@ -166,6 +166,7 @@ void	 decide_mode_load(struct daemon *, json_t *root);
 void	 lease_scan(struct daemon *);
 void	 lease_grant(struct daemon *, struct queue_entry *, int gpu, int64_t now);
 void	 lease_check(struct daemon *, int64_t now);
+void	 lease_refuse(struct daemon *, struct queue_entry *, const char *why);
 int	 lease_request(const char *root, const char *id, json_t *req, struct err *);
 
 /* control.c */

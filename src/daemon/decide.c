@@ -94,6 +94,10 @@ decide_fail_task(struct daemon *d, const char *id, const char *reason)
 
 	if (qe == NULL)
 		return;
+	if (qe->lease) {
+		lease_refuse(d, qe, reason);
+		return;
+	}
 	from = qe->loc;
 	if (spool_load(d->spool, &from, id, &d->cfg, &t, &e) != 0) {
 		log_error("task %s: %s", id, e.msg);

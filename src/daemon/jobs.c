@@ -190,18 +190,6 @@ jobs_argv(struct daemon *d, struct job *j, struct task *t, char ***argv,
 	return 0;
 }
 
-static void
-jobs_free_argv(char **argv)
-{
-	size_t i;
-
-	if (argv == NULL)
-		return;
-	for (i = 0; argv[i] != NULL; i++)
-		free(argv[i]);
-	free(argv);
-}
-
 /* Step 2 of a start, after the batch committed: forks the supervisor. */
 int
 jobs_launch(struct daemon *d, struct job *j, struct err *e)
@@ -234,7 +222,7 @@ jobs_launch(struct daemon *d, struct job *j, struct err *e)
 		log_warn("task %s: %s (its end is seen by polling)", j->id, e->msg);
 	rc = 0;
 out:
-	jobs_free_argv(argv);
+	config_strv_free(argv);
 	task_free(&t);
 	return rc;
 }

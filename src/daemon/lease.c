@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/daemon.h"
@@ -110,43 +111,60 @@ lease_hold(struct daemon *d, const char *id, int gpu, pid_t pid, int64_t now)
 	return j;
 }
 
-/* The core placed a lease on GPU position G: grant it. */
-void
-lease_grant(struct daemon *d, struct queue_entry *qe, int g, int64_t now)
+/* Writes <id>.grant: the GPU granted, or an error. */
+static int
+lease_write_grant(struct daemon *d, const char *id, json_t *grant)
 {
 	struct durable *dur;
 	struct err e;
 	char name[TASK_ID_MAX + 8], *text;
+	int fd, rc;
+
+	if ((fd = lease_dirfd(d->root, &e)) < 0) {
+		log_error("lease %s: %s", id, e.msg);
+		return -1;
+	}
+	text = json_dumps(grant, JSON_INDENT(2));
+	snprintf(name, sizeof name, "%s.grant", id);
+	dur = durable_new();
+	rc = durable_write(dur, fd, name, text, strlen(text), &e);
+	if (rc != 0)
+		log_error("lease %s: %s", id, e.msg);
+	free(text);
+	durable_free(dur);
+	close(fd);
+	return rc;
+}
+
+/* The core found that no GPU could ever hold the lease: tell the client. */
+void
+lease_refuse(struct daemon *d, struct queue_entry *qe, const char *why)
+{
+	json_t *grant = json_pack("{s:s,s:s}", "lease_id", qe->id, "error", why);
+
+	log_warn("lease %s refused: %s", qe->id, why);
+	lease_write_grant(d, qe->id, grant);
+	json_decref(grant);
+	queue_remove(d->queue, qe->id);
+}
+
+/* The core placed a lease on GPU position G: grant it. */
+void
+lease_grant(struct daemon *d, struct queue_entry *qe, int g, int64_t now)
+{
+	struct err e;
 	json_t *grant;
 	struct job *j;
-	int fd;
+	int rc;
 
-	if (g < 0) {
-		/* A lease without a GPU means nothing to hold. */
-		g = -1;
-	}
-	if ((fd = lease_dirfd(d->root, &e)) < 0) {
-		log_error("lease %s: %s", qe->id, e.msg);
-		return;
-	}
 	grant = json_pack("{s:s,s:i,s:s,s:i}", "lease_id", qe->id,
 	    "gpu_index", g >= 0 ? d->gpus[g].index : -1,
 	    "gpu_uuid", g >= 0 ? d->gpus[g].uuid : "",
 	    "daemon_pid", (int)getpid());
-	text = json_dumps(grant, JSON_INDENT(2));
+	rc = lease_write_grant(d, qe->id, grant);
 	json_decref(grant);
-	snprintf(name, sizeof name, "%s.grant", qe->id);
-	dur = durable_new();
-	if (durable_write(dur, fd, name, text, strlen(text), &e) != 0) {
-		log_error("lease %s: %s", qe->id, e.msg);
-		free(text);
-		durable_free(dur);
-		close(fd);
+	if (rc != 0)
 		return;
-	}
-	free(text);
-	durable_free(dur);
-	close(fd);
 	j = lease_hold(d, qe->id, g, qe->lease_pid, now);
 	queue_remove(d->queue, qe->id);
 	if (g >= 0) {
