@@ -607,12 +607,18 @@ task_json_error(struct task_ctx *c, const json_error_t *je)
 {
 	const char *q, *e;
 
+	int col;
+
 	if (json_error_code(je) == json_error_duplicate_key &&
 	    (q = strstr(je->text, "'\"")) != NULL &&
-	    (e = strstr(q + 2, "\"'")) != NULL)
+	    (e = strstr(q + 2, "\"'")) != NULL) {
+		/* jansson points at the key's last character; point at its
+		 * opening quote instead, like the other errors. */
+		col = je->column - (int)(e - q) + 1;
 		return err_set(c->err, "%.*s (line %d, column %d): expected "
 		    "each key once, got a duplicate", (int)(e - q - 2), q + 2,
-		    je->line, je->column);
+		    je->line, col >= 1 ? col : je->column);
+	}
 	return err_set(c->err, "task file (line %d, column %d): expected "
 	    "valid JSON, got an error: %s", je->line, je->column, je->text);
 }
