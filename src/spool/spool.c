@@ -223,7 +223,9 @@ spool_open(const char *root, bool create, struct spool **out, struct err *err)
 	*out = sp;
 	return 0;
 fail:
+	c = errno;
 	spool_close(sp);
+	errno = c;	/* ENOENT: no ROOT (yet) */
 	return -1;
 }
 
