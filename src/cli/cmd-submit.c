@@ -63,6 +63,17 @@ submit_read(const char *path, size_t *lenp, struct err *err)
 	return buf;
 }
 
+/* A task built from options has no file to point into: drop the
+ * " (line L, column C)" from the message. */
+static void
+submit_unposition(char *msg)
+{
+	char *p = strstr(msg, " (line "), *e;
+
+	if (p != NULL && (e = strstr(p, "):")) != NULL)
+		memmove(p, e + 1, strlen(e + 1) + 1);
+}
+
 static bool
 submit_int(const char *s, long lo, long hi, long *out)
 {
@@ -272,11 +283,13 @@ submit_exec(struct cli_ctx *ctx, int argc, char **argv)
 		len = strlen(text);
 	}
 	if (task_parse(text, len, NULL, &cfg, time_now_ms(), &t, &err) == -1) {
-		if (o.file != NULL)
+		if (o.file != NULL) {
 			fprintf(stderr, "gpumgr submit: %s: %s\n", o.file,
 			    err.msg);
-		else
+		} else {
+			submit_unposition(err.msg);
 			fprintf(stderr, "gpumgr submit: %s\n", err.msg);
+		}
 		rc = EXIT_INVALID;
 		goto out;
 	}
