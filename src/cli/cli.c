@@ -14,9 +14,11 @@
 #include "common/common.h"
 
 extern const struct cli_cmd cli_cmd_version;
+extern const struct cli_cmd cli_cmd_fake_llm;
 
 static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_version,
+	&cli_cmd_fake_llm,
 };
 #define CLI_NCMDS (sizeof cli_table / sizeof cli_table[0])
 
