@@ -106,6 +106,22 @@ llm_text(json_t *obj, size_t *len)
 	return json_string_value(v);
 }
 
+/* True when "response" or "message.content" is there but not a string. */
+static bool
+llm_text_bad(json_t *obj)
+{
+	json_t *r = json_object_get(obj, "response"), *m;
+
+	m = json_object_get(obj, "message");
+	if (r != NULL && !json_is_string(r))
+		return true;
+	if (m != NULL && (!json_is_object(m) ||
+	    (json_object_get(m, "content") != NULL &&
+	    !json_is_string(json_object_get(m, "content")))))
+		return true;
+	return false;
+}
+
 /* The "error" message of an object, Ollama or OpenAI shaped. */
 static const char *
 llm_error_of(json_t *obj)
@@ -207,6 +223,10 @@ llm_parse_stream(const char *body, size_t len, struct llm_result *res)
 			snprintf(buf, sizeof buf, "line %zu: server: %s",
 			    lineno, e);
 			rc = llm_fail(res, LLM_ERR_MODEL, buf);
+		} else if (llm_text_bad(obj)) {
+			snprintf(buf, sizeof buf, "line %zu: the text is not a "
+			    "string", lineno);
+			rc = llm_fail(res, LLM_ERR_JSON, buf);
 		} else if (res->done) {
 			snprintf(buf, sizeof buf, "line %zu: after done", lineno);
 			rc = llm_fail(res, LLM_ERR_JSON, buf);
