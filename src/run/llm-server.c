@@ -174,6 +174,8 @@ llm_server_child(char **argv, char **envp, int logfd, int errfd)
 	sigset_t all;
 	int fd, e, i;
 
+	if (setsid() < 0)
+		goto fail;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	for (i = 1; i < NSIG; i++)
@@ -195,34 +197,42 @@ fail:
 	_exit(127);
 }
 
+/* Adds KV unless its name is already in envp[0..*k). */
+static void
+llm_server_env_add(char **envp, size_t *k, char *kv)
+{
+	size_t j, kl = strcspn(kv, "=");
+
+	for (j = 0; j < *k; j++) {
+		if (strncmp(envp[j], kv, kl) == 0 && envp[j][kl] == '=') {
+			free(kv);
+			return;
+		}
+	}
+	envp[(*k)++] = kv;
+}
+
+/* The server's environment: the GPU pinning first (it wins), then the
+ * configured variables, then what this process has. */
 static char **
 llm_server_envp(const struct config_llm_server *conf, const char *uuid,
     int port)
 {
 	size_t n = 0, i, k = 0, nconf = conf->env != NULL ? conf->nenv : 0;
 	char **envp, *kv;
-	bool keep;
 
 	while (environ[n] != NULL)
 		n++;
 	envp = xcalloc(n + nconf + 3, sizeof *envp);
+	xasprintf(&kv, "CUDA_VISIBLE_DEVICES=%s", uuid);
+	llm_server_env_add(envp, &k, kv);
+	llm_server_env_add(envp, &k, xstrdup("CUDA_DEVICE_ORDER=PCI_BUS_ID"));
 	for (i = 0; i < nconf; i++)
-		envp[k++] = llm_server_fill(conf->env[i], port, uuid);
-	xasprintf(&envp[k++], "CUDA_VISIBLE_DEVICES=%s", uuid);
-	envp[k++] = xstrdup("CUDA_DEVICE_ORDER=PCI_BUS_ID");
-	for (i = 0; i < n; i++) {
-		/* the configured and CUDA variables override the inherited */
-		size_t j, kl = strcspn(environ[i], "=");
-
-		keep = true;
-		for (j = 0; j < k && keep; j++)
-			if (strncmp(envp[j], environ[i], kl + 1) == 0)
-				keep = false;
-		if (keep) {
-			kv = xstrdup(environ[i]);
-			envp[k++] = kv;
-		}
-	}
+		if (strchr(conf->env[i], '=') != NULL)
+			llm_server_env_add(envp, &k,
+			    llm_server_fill(conf->env[i], port, uuid));
+	for (i = 0; i < n; i++)
+		llm_server_env_add(envp, &k, xstrdup(environ[i]));
 	envp[k] = NULL;
 	return envp;
 }
@@ -262,10 +272,8 @@ llm_server_start(const struct config_llm_server *conf, const char *gpu_uuid,
 		goto out;
 	}
 	if (mid == 0) {
-		/* The middle child: a new session, fork, report, leave. */
+		/* The middle child: fork, report the pid, leave. */
 		close(pp[0]);
-		if (setsid() < 0)
-			_exit(126);
 		pid = fork();
 		if (pid < 0)
 			_exit(126);
