@@ -22,6 +22,7 @@ extern const struct cli_cmd cli_cmd_gpus;
 extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_top;
 extern const struct cli_cmd cli_cmd_version;
+extern const struct cli_cmd cli_cmd_fake_llm;
 
 static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_daemon,
@@ -33,6 +34,7 @@ static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_status,
 	&cli_cmd_top,
 	&cli_cmd_version,
+	&cli_cmd_fake_llm,
 };
 #define CLI_NCMDS (sizeof cli_table / sizeof cli_table[0])
 
