@@ -118,6 +118,7 @@ jobs_prepare(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now)
 	struct err e, e2;
 	struct job *j;
 	char id[TASK_ID_MAX + 1], name[TASK_ID_MAX + 8], path[PATH_MAX];
+	int rc;
 
 	str_copy(id, qe->id, sizeof id);
 	if (spool_load(d->spool, &from, id, &d->cfg, &t, &e) != 0) {
@@ -136,6 +137,19 @@ jobs_prepare(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now)
 			    e2.msg);
 		return NULL;
 	}
+	/* Claim first, by an atomic rename: a `gpumgr cancel` renaming the
+	 * same file into failed/ at this instant wins or loses whole. */
+	rc = spool_rename(d->spool, &from, &to, id, &e);
+	if (rc != 0) {
+		if (rc < 0)
+			log_error("task %s: could not claim it: %s", id, e.msg);
+		else
+			log_info("task %s left its queue (cancelled?) before it "
+			    "started", id);
+		queue_remove(d->queue, id);
+		task_free(&t);
+		return NULL;
+	}
 	task_set_status(&t, TASK_RUNNING);
 	task_set_time(&t, "started_at", now);
 	t.attempts++;
@@ -147,11 +161,10 @@ jobs_prepare(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now)
 	} else {
 		json_object_set_new(t.json, "assigned_gpu", json_null());
 	}
-	if (spool_move(d->spool, &t, &from, &to, &e) != 0) {
-		log_error("task %s: could not move it to processing/: %s", id,
-		    e.msg);
-		task_free(&t);
-		return NULL;
+	if (spool_update(d->spool, &t, &to, &e) != 0) {
+		/* Claimed but not updated: it runs as claimed; the file
+		 * still says queued, which a restart requeues. */
+		log_error("task %s: could not record its start: %s", id, e.msg);
 	}
 	queue_remove(d->queue, id);
 	j = jobs_new(d, id, gpu);
