@@ -175,6 +175,40 @@ daemon_arm_wake(struct daemon *d, int64_t next_wake_ms, int64_t now)
 	evtimer_add(d->ev_wake, &tv);
 }
 
+static void
+daemon_state_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	d->last_state_write_ms = time_now_ms();
+	gpus_write_state(d, false);
+}
+
+/*
+ * gpu_state.json follows every change, but at most every
+ * DAEMON_STATE_INTERVAL_MS: under a stream of short tasks it would
+ * otherwise cost two fsyncs per start and per end. Readers (top, tests)
+ * see a change within that interval.
+ */
+static void
+daemon_write_state_soon(struct daemon *d, int64_t now)
+{
+	struct timeval tv;
+	int64_t wait;
+
+	if (!d->state_dirty || evtimer_pending(d->ev_state, NULL))
+		return;
+	wait = d->last_state_write_ms + DAEMON_STATE_INTERVAL_MS - now;
+	if (wait <= 0) {
+		d->last_state_write_ms = now;
+		gpus_write_state(d, false);
+		return;
+	}
+	tv.tv_sec = 0;
+	tv.tv_usec = wait * 1000;
+	evtimer_add(d->ev_state, &tv);
+}
+
 /* Once per loop iteration, after the callbacks: decide and act. */
 static void
 daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
@@ -216,7 +250,7 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 	}
 	now = time_now_ms();
-	gpus_write_state(d, false);
+	daemon_write_state_soon(d, now);
 	daemon_arm_wake(d, next_wake, now);
 }
 
@@ -270,6 +304,7 @@ daemon_setup_events(struct daemon *d, struct err *e)
 	d->ev_decide = event_new(d->base, -1, 0, daemon_decide_cb, d);
 	event_priority_set(d->ev_decide, 1);
 	d->ev_wake = evtimer_new(d->base, daemon_timer_cb, d);
+	d->ev_state = evtimer_new(d->base, daemon_state_timer_cb, d);
 	d->ev_rescan = event_new(d->base, -1, EV_PERSIST, daemon_rescan_cb, d);
 	tv.tv_sec = d->cfg.rescan_interval_ms / 1000;
 	tv.tv_usec = (d->cfg.rescan_interval_ms % 1000) * 1000;
@@ -387,6 +422,8 @@ out:
 		event_free(d->ev_decide);
 	if (d->ev_wake != NULL)
 		event_free(d->ev_wake);
+	if (d->ev_state != NULL)
+		event_free(d->ev_state);
 	if (d->ev_rescan != NULL)
 		event_free(d->ev_rescan);
 	jobs_free(d);

@@ -97,7 +97,8 @@ struct daemon {
 	struct daemon_dir	 control_dir;
 	struct daemon_dir	 leases_dir;
 	bool			 leases_changed;
-	struct event		*ev_decide, *ev_wake, *ev_rescan;
+	struct event		*ev_decide, *ev_wake, *ev_rescan, *ev_state;
+	int64_t			 last_state_write_ms;
 	struct event		*ev_signals[4];
 	struct pending_file	*pending;
 	size_t			 npending, cappending;
@@ -110,6 +111,8 @@ struct daemon {
 	bool			 llm_enabled;	/* LLM serving wired in */
 	unsigned long		 tasks_completed, tasks_failed, tasks_rejected;
 };
+
+#define DAEMON_STATE_INTERVAL_MS	100
 
 /* daemon.c */
 int	 daemon_run(const struct daemon_opts *);
