@@ -13,10 +13,20 @@
 #include "cli/cli.h"
 #include "common/common.h"
 
+extern const struct cli_cmd cli_cmd_config;
+extern const struct cli_cmd cli_cmd_gpus;
+extern const struct cli_cmd cli_cmd_status;
+extern const struct cli_cmd cli_cmd_top;
 extern const struct cli_cmd cli_cmd_version;
+extern const struct cli_cmd cli_cmd_fake_llm;
 
 static const struct cli_cmd *cli_table[] = {
+	&cli_cmd_config,
+	&cli_cmd_gpus,
+	&cli_cmd_status,
+	&cli_cmd_top,
 	&cli_cmd_version,
+	&cli_cmd_fake_llm,
 };
 #define CLI_NCMDS (sizeof cli_table / sizeof cli_table[0])
 

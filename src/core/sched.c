@@ -1,0 +1,456 @@
+/*
+ * One scheduling decision (DESIGN §4): from a snapshot of the GPUs, the
+ * queue and the time, the list of actions to carry out now. The steps run
+ * in a fixed order (time-outs, mode, unloads, brain boots, reloads, then the
+ * tasks by priority and arrival, then evictions), so the same snapshot always
+ * gives the same actions. docs/scheduling.md is the prose of this file.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/sched.h"
+
+/* ---- tasks that can never run -------------------------------------------- */
+
+static bool
+never_fits(const struct dec *d, const struct core_task *t, char *buf,
+    size_t len)
+{
+	const struct core_gpu *g;
+	long maxv = -1;
+	int maxcc = -1;
+	const char *maxcc_s = "";
+	bool named = false;
+	size_t i;
+
+	if (t->cls != CORE_TASK_LLM && t->cls != CORE_TASK_SCRIPT) {
+		snprintf(buf, len, "unknown task class %d", t->cls);
+		return true;
+	}
+	if (t->cls == CORE_TASK_LLM && !core_task_needs_gpu(t)) {
+		snprintf(buf, len, "an LLM task needs a GPU "
+		    "(gpu_requirement \"none\")");
+		return true;
+	}
+	if (t->cls == CORE_TASK_LLM && !dec_nonempty(t->model)) {
+		snprintf(buf, len, "an LLM task needs a model");
+		return true;
+	}
+	if (!core_task_needs_gpu(t) || d->n == 0)
+		return false;
+	for (i = 0; i < d->n; i++) {
+		g = d->slots[i].g;
+		if (core_gpu_could_fit(g, t))
+			return false;
+		if (!core_gpu_req_matches(g, t->gpu_req))
+			continue;
+		named = true;
+		if (g->vram_total_mb > maxv)
+			maxv = g->vram_total_mb;
+		if (core_cc_parse(g->cc) > maxcc) {
+			maxcc = core_cc_parse(g->cc);
+			maxcc_s = g->cc;
+		}
+	}
+	if (!named)
+		snprintf(buf, len, "gpu_requirement \"%s\" names no GPU "
+		    "(%zu known)", t->gpu_req, d->n);
+	else if (t->vram_mb > maxv)
+		snprintf(buf, len, "needs %ld MB of VRAM; the largest GPU has "
+		    "%ld MB", t->vram_mb, maxv);
+	else if (core_cc_parse(t->cc_min) < 0)
+		snprintf(buf, len, "compute capability \"%s\" is not a "
+		    "number like 8.6", t->cc_min);
+	else
+		snprintf(buf, len, "needs compute capability %s; the best "
+		    "GPU has %s", t->cc_min, maxcc_s[0] ? maxcc_s : "none");
+	return true;
+}
+
+/* ---- the tasks ----------------------------------------------------------- */
+
+/* The best idle GPU for the task: one kept for scripts first (scripts
+ * only), then the smallest free VRAM that fits (best fit keeps the big
+ * GPUs for the big tasks), then the lowest index. */
+static struct slot *
+pick_idle(struct dec *d, const struct core_task *t, bool for_llm)
+{
+	struct slot *best = NULL, *sl;
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		sl = &d->slots[i];
+		if (!dec_slot_open(sl) || !core_gpu_could_fit(sl->g, t))
+			continue;
+		if (t->vram_mb > 0 && sl->g->vram_free_mb < t->vram_mb)
+			continue;
+		if (dec_brain_held(d, sl) && !(for_llm &&
+		    dec_same(t->model, d->p->brain_model)))
+			continue;
+		if (for_llm && sl->g->script_reserved &&
+		    d->script_gpu_queued > 0)
+			continue;
+		if (best == NULL) {
+			best = sl;
+			continue;
+		}
+		if (!for_llm && sl->g->script_reserved !=
+		    best->g->script_reserved) {
+			if (sl->g->script_reserved)
+				best = sl;
+			continue;
+		}
+		if (sl->g->vram_free_mb < best->g->vram_free_mb ||
+		    (sl->g->vram_free_mb == best->g->vram_free_mb &&
+		    sl->g->index < best->g->index))
+			best = sl;
+	}
+	return best;
+}
+
+static int *
+model_waiting(struct dec *d, const char *model)
+{
+	size_t i;
+
+	for (i = 0; i < d->nmw; i++)
+		if (dec_same(d->mw[i].model, model))
+			return &d->mw[i].waiting;
+	d->mw[d->nmw].model = model;	/* sized for every task */
+	d->mw[d->nmw].waiting = 0;
+	return &d->mw[d->nmw++].waiting;
+}
+
+static int
+model_gpus(const struct dec *d, const struct core_task *t)
+{
+	const struct slot *sl;
+	int n = 0;
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		sl = &d->slots[i];
+		if (dec_st_llm(sl->st) && dec_same(sl->model, t->model) &&
+		    !sl->abandoned && !sl->g->unloading && !sl->g->drained &&
+		    core_gpu_req_matches(sl->g, t->gpu_req))
+			n++;
+	}
+	return n;
+}
+
+/* A task blocked for reserve_after_sec gets one GPU held for it: nothing
+ * behind it may take that GPU, so a stream of small tasks cannot starve a
+ * big one. One such reservation per decision, for the first in order. */
+static bool
+reserve(struct dec *d, const struct core_task *t)
+{
+	int64_t limit = dec_sec_to_ms(d->p->reserve_after_sec), age;
+	struct slot *best = NULL, *sl;
+	int rank, brank = 0;
+	struct core_action *a;
+	size_t i;
+
+	if (d->reserved_one || limit <= 0 || !core_task_needs_gpu(t))
+		return false;
+	age = d->now - t->queued_ms;
+	if (age < limit) {
+		dec_wake_at(d, t->queued_ms + limit);
+		return false;
+	}
+	for (i = 0; i < d->n; i++) {
+		sl = &d->slots[i];
+		if (sl->claimed || sl->g->drained || sl->st == GPU_OFFLINE ||
+		    !core_gpu_could_fit(sl->g, t))
+			continue;
+		if (!d->exclusive && core_gpu_is_brain(sl->g))
+			continue;	/* the brain's, outside exclusive mode */
+		switch (sl->st) {
+		case GPU_IDLE:		rank = 0; break;
+		case GPU_COOLING:	rank = 1; break;
+		case GPU_BOOTING_SCRIPT:
+		case GPU_SCRIPT_BUSY:	rank = 2; break;
+		default:		rank = 3; break;
+		}
+		/* nearest to free first, then the most VRAM free */
+		if (best == NULL || rank < brank || (rank == brank &&
+		    sl->g->vram_free_mb > best->g->vram_free_mb)) {
+			best = sl;
+			brank = rank;
+		}
+	}
+	if (best == NULL)
+		return false;
+	best->claimed = true;
+	d->reserved_one = true;
+	if (best->st == GPU_LLM_READY && best->inflight == 0 &&
+	    !best->g->unloading && !dec_same(best->model, t->model)) {
+		a = dec_emit(d, ACT_UNLOAD_LLM, best->g->index, NULL, "GPU %d held "
+		    "for task %s, blocked %lld s > %.0f s: unload %s",
+		    best->g->index, t->id, (long long)(age / 1000),
+		    d->p->reserve_after_sec, best->model);
+		str_copy(a->model, best->model, sizeof a->model);
+		a->for_script = t->cls == CORE_TASK_SCRIPT;
+	}
+	dec_wait(d, t, "GPU %d held for it: blocked %lld s > %.0f s",
+	    best->g->index, (long long)(age / 1000), d->p->reserve_after_sec);
+	return true;
+}
+
+/* An unloading GPU (or one kept for scripts and still freeing its VRAM)
+ * is capacity coming for one waiting task. */
+static struct slot *
+take_coming(struct dec *d, const struct core_task *t)
+{
+	bool script = t->cls == CORE_TASK_SCRIPT;
+	struct slot *sl;
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		sl = &d->slots[i];
+		if (sl->coming_taken || sl->claimed || sl->g->drained ||
+		    sl->g->script_reserved != script ||
+		    !core_gpu_could_fit(sl->g, t))
+			continue;
+		if (sl->g->unloading && sl->st == GPU_LLM_READY) {
+			sl->coming_taken = true;
+			return sl;
+		}
+		if (script && sl->st == GPU_IDLE) {
+			sl->coming_taken = true;
+			return sl;
+		}
+	}
+	return NULL;
+}
+
+static void
+place_cpu(struct dec *d, const struct core_task *t)
+{
+	if (d->p->max_cpu_tasks > 0 && d->cpu_running >= d->p->max_cpu_tasks) {
+		dec_wait(d, t, "%d tasks without a GPU running, the most "
+		    "allowed", d->cpu_running);
+		return;
+	}
+	dec_emit(d, ACT_START_SCRIPT, -1, t->id, "gpu_requirement none: runs "
+	    "without a GPU");
+	d->cpu_running++;
+}
+
+static void
+place_script(struct dec *d, const struct core_task *t)
+{
+	struct slot *sl;
+
+	if ((sl = pick_idle(d, t, false)) != NULL) {
+		dec_emit(d, ACT_START_SCRIPT, sl->g->index, t->id, "GPU %d idle, "
+		    "%ld MB free >= %ld MB needed", sl->g->index,
+		    sl->g->vram_free_mb, t->vram_mb);
+		sl->claimed = true;
+		sl->st = GPU_BOOTING_SCRIPT;
+		return;
+	}
+	if ((sl = take_coming(d, t)) != NULL) {
+		dec_wait(d, t, "GPU %d is being freed for scripts",
+		    sl->g->index);
+		return;
+	}
+	if (reserve(d, t))
+		return;
+	d->pending[d->npending++] = t;
+}
+
+static void
+place_llm(struct dec *d, const struct core_task *t)
+{
+	int backlog = d->p->llm_backlog_per_gpu > 0 ?
+	    d->p->llm_backlog_per_gpu : 1;
+	struct slot *best = NULL, *sl;
+	char why[CORE_REASON_MAX];
+	int *waiting, gpus;
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		sl = &d->slots[i];
+		if ((sl->st != GPU_LLM_READY && sl->st != GPU_LLM_BUSY) ||
+		    !dec_same(sl->model, t->model) || sl->claimed ||
+		    sl->g->unloading || sl->g->drained ||
+		    sl->inflight >= sl->max || !core_gpu_could_fit(sl->g, t))
+			continue;
+		if (best == NULL || sl->inflight < best->inflight)
+			best = sl;
+	}
+	if (best != NULL) {
+		dec_emit(d, ACT_START_LLM_TASK, best->g->index, t->id, "GPU %d has "
+		    "%s ready (%d of %d in flight)", best->g->index, t->model,
+		    best->inflight, best->max);
+		best->inflight++;
+		best->st = GPU_LLM_BUSY;
+		return;
+	}
+	d->llm_waiting++;
+	waiting = model_waiting(d, t->model);
+	gpus = model_gpus(d, t);
+	if (gpus > 0 && *waiting < gpus * backlog) {
+		(*waiting)++;
+		dec_wait(d, t, "%s is loaded or booting on %d GPU(s); %d "
+		    "task(s) wait for it (up to %d per GPU)", t->model, gpus,
+		    *waiting, backlog);
+		return;
+	}
+	if ((sl = pick_idle(d, t, true)) != NULL) {
+		snprintf(why, sizeof why, "%d task(s) for %s beyond what %d "
+		    "GPU(s) absorb; GPU %d idle, %ld MB free >= %ld MB",
+		    *waiting + 1, t->model, gpus, sl->g->index,
+		    sl->g->vram_free_mb, t->vram_mb);
+		dec_boot_on(d, sl, t->model, false, why);
+		(*waiting)++;
+		dec_wait(d, t, "booting %s on GPU %d", t->model,
+		    sl->g->index);
+		return;
+	}
+	if ((sl = take_coming(d, t)) != NULL) {
+		dec_wait(d, t, "GPU %d is unloading; %s boots there next",
+		    sl->g->index, t->model);
+		return;
+	}
+	if (reserve(d, t))
+		return;
+	d->llm_pending[d->nllm_pending++] = t;
+}
+
+
+static int
+task_cmp(const void *a, const void *b)
+{
+	const struct core_task *x = *(const struct core_task *const *)a;
+	const struct core_task *y = *(const struct core_task *const *)b;
+
+	if (x->priority != y->priority)
+		return x->priority > y->priority ? -1 : 1;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+static int
+check_snapshot(const struct core_snapshot *s, struct err *err)
+{
+	size_t i;
+
+	if (s->params == NULL)
+		return err_set(err, "core: snapshot without params");
+	if (s->ngpus > 0 && s->gpus == NULL)
+		return err_set(err, "core: %zu GPUs but no array", s->ngpus);
+	if (s->nqueued > 0 && s->queued == NULL)
+		return err_set(err, "core: %zu tasks but no array", s->nqueued);
+	if (s->nbatches > 0 && s->batches == NULL)
+		return err_set(err, "core: %zu batches but no array",
+		    s->nbatches);
+	for (i = 0; i < s->nqueued; i++)
+		if (s->queued[i].id == NULL)
+			return err_set(err, "core: queued task %zu has no id",
+			    i);
+	return 0;
+}
+
+int
+core_decide(const struct core_snapshot *s, int64_t now_ms,
+    struct core_action **out, size_t *nout, int64_t *next_wake_ms,
+    struct err *err)
+{
+	const struct core_task **order = NULL, *t;
+	struct core_mode local_mode;
+	char why[CORE_REASON_MAX];
+	struct dec d;
+	size_t i;
+
+	*out = NULL;
+	*nout = 0;
+	*next_wake_ms = -1;
+	if (check_snapshot(s, err) == -1)
+		return -1;
+	memset(&d, 0, sizeof d);
+	d.s = s;
+	d.p = s->params;
+	d.now = now_ms;
+	d.wake = -1;
+	d.cpu_running = s->running_cpu_tasks;
+	if (s->mode != NULL)
+		d.mode = s->mode;
+	else {
+		memset(&local_mode, 0, sizeof local_mode);
+		d.mode = &local_mode;
+	}
+	d.n = s->ngpus;
+	d.slots = xcalloc(d.n + 1, sizeof *d.slots);
+	for (i = 0; i < d.n; i++) {
+		struct slot *sl = &d.slots[i];
+
+		sl->g = &s->gpus[i];
+		sl->st = sl->g->state;
+		sl->inflight = sl->g->llm_inflight;
+		sl->max = sl->g->llm_max_concurrent > 0 ?
+		    sl->g->llm_max_concurrent : 1;
+		str_copy(sl->model, sl->g->model, sizeof sl->model);
+	}
+	order = xcalloc(s->nqueued + 1, sizeof *order);
+	d.pending = xcalloc(s->nqueued + 1, sizeof *d.pending);
+	d.llm_pending = xcalloc(s->nqueued + 1, sizeof *d.llm_pending);
+	d.mw = xcalloc(s->nqueued + 1, sizeof *d.mw);
+	for (i = 0; i < s->nqueued; i++) {
+		order[i] = &s->queued[i];
+		if (order[i]->cls == CORE_TASK_SCRIPT &&
+		    core_task_needs_gpu(order[i]))
+			d.script_gpu_queued++;
+	}
+	qsort(order, s->nqueued, sizeof *order, task_cmp);
+
+	steps_timers(&d);
+	steps_mode(&d);
+	if (d.exclusive)
+		steps_exclusive_unload(&d);
+	steps_brain(&d);
+	steps_reload(&d);
+
+	for (i = 0; i < s->nqueued; i++) {
+		t = order[i];
+		if (never_fits(&d, t, why, sizeof why)) {
+			dec_emit(&d, ACT_FAIL_TASK, -1, t->id, "%s", why);
+			continue;
+		}
+		if (!core_task_needs_gpu(t)) {
+			place_cpu(&d, t);
+			continue;
+		}
+		if (d.exclusive && !dec_in_batch(&d, t)) {
+			if (t->cls == CORE_TASK_LLM)
+				d.llm_waiting++;
+			dec_wait(&d, t, "held: exclusive batch %s has the "
+			    "GPUs", d.mode->batch_id);
+			continue;
+		}
+		if (d.n == 0) {
+			dec_wait(&d, t, "no GPU discovered yet");
+			continue;
+		}
+		if (t->cls == CORE_TASK_SCRIPT)
+			place_script(&d, t);
+		else
+			place_llm(&d, t);
+	}
+	steps_evict(&d);
+	steps_swap(&d);
+
+	*out = d.acts;
+	*nout = d.nacts;
+	*next_wake_ms = d.wake;
+	free(d.slots);
+	free(order);
+	free(d.pending);
+	free(d.llm_pending);
+	free(d.mw);
+	return 0;
+}

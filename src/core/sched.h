@@ -1,0 +1,81 @@
+/*
+ * Internal to src/core: the state of one scheduling decision, shared by
+ * sched.c (the tasks), steps.c (what happens around them) and dec.c (the
+ * helpers both use). Nothing outside src/core includes this.
+ */
+#ifndef GPUMGR_CORE_SCHED_H
+#define GPUMGR_CORE_SCHED_H
+
+#include "core/core.h"
+
+/* A GPU as this decision sees it. */
+struct slot {
+	const struct core_gpu	*g;
+	enum gpu_state		 st;		/* cooling past its delay is idle */
+	bool			 claimed;	/* given something this decision */
+	bool			 coming_taken;	/* promised to one waiting task */
+	bool			 abandoned;	/* boot past its deadline */
+	int			 inflight;
+	int			 max;
+	char			 model[CORE_MODEL_MAX];
+};
+
+struct model_wait {
+	const char	*model;
+	int		 waiting;
+};
+
+struct dec {
+	const struct core_snapshot *s;
+	const struct core_params *p;
+	struct core_mode	*mode;
+	int64_t			 now, wake;
+	struct slot		*slots;
+	size_t			 n;
+	struct core_action	*acts;
+	size_t			 nacts, cap;
+	bool			 exclusive;
+	int			 cpu_running;
+	int			 script_gpu_queued;	/* GPU scripts in the queue */
+	int			 llm_waiting;		/* LLM tasks not started */
+	bool			 reserved_one;
+	struct model_wait	*mw;
+	size_t			 nmw;
+	const struct core_task	**pending;	/* scripts left for eviction */
+	size_t			 npending;
+	const struct core_task	**llm_pending;	/* LLM tasks left for a swap */
+	size_t			 nllm_pending;
+};
+
+/* dec.c */
+int64_t	 dec_sec_to_ms(double);
+void	 dec_wake_at(struct dec *, int64_t);
+bool	 dec_same(const char *, const char *);
+bool	 dec_nonempty(const char *);
+struct core_action *dec_emit(struct dec *, enum core_action_kind, int gpu,
+	    const char *task_id, const char *fmt, ...)
+	    __attribute__((format(printf, 5, 6)));
+/* An ACT_WAIT with the reason, when params.explain_waits. */
+void	 dec_wait(struct dec *, const struct core_task *, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+long	 dec_model_vram(const struct core_params *, const char *model);
+double	 dec_boot_est(const struct dec *, const char *model);
+double	 dec_run_est(const struct dec *, const char *script);
+bool	 dec_st_llm(enum gpu_state);
+bool	 dec_in_batch(const struct dec *, const struct core_task *);
+bool	 dec_brain_held(const struct dec *, const struct slot *);
+bool	 dec_slot_open(const struct slot *);
+bool	 dec_evictable(const struct dec *, const struct slot *);
+void	 dec_boot_on(struct dec *, struct slot *, const char *model,
+	    bool reload, const char *reason);
+
+/* steps.c */
+void	 steps_timers(struct dec *);
+void	 steps_mode(struct dec *);
+void	 steps_exclusive_unload(struct dec *);
+void	 steps_brain(struct dec *);
+void	 steps_reload(struct dec *);
+void	 steps_evict(struct dec *);
+void	 steps_swap(struct dec *);
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * The steps of a decision around the task walk: timers (cooling, boot
+ * deadlines), exclusive mode, brain boots and reloads before the tasks;
+ * eviction for waiting scripts and LLM swaps after them.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/sched.h"
+
+/* ---- steps before the tasks ---------------------------------------------- */
+
+void
+steps_timers(struct dec *d)
+{
+	const struct core_params *p = d->p;
+	struct slot *sl;
+	int64_t end;
+	double est;
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		sl = &d->slots[i];
+		if (sl->g->state == GPU_COOLING) {
+			end = sl->g->since_ms + dec_sec_to_ms(p->cooling_sec);
+			if (d->now >= end) {
+				dec_emit(d, ACT_COOLING_DONE, sl->g->index, NULL,
+				    "cooled %.1f s", p->cooling_sec);
+				sl->st = GPU_IDLE;
+			} else
+				dec_wake_at(d, end);
+		} else if (sl->g->state == GPU_BOOTING_LLM &&
+		    p->boot_abandon_factor > 0) {
+			est = dec_boot_est(d, sl->model);
+			end = dec_sec_to_ms(p->boot_abandon_factor * est);
+			if (end < dec_sec_to_ms(p->boot_abandon_min_sec))
+				end = dec_sec_to_ms(p->boot_abandon_min_sec);
+			end += sl->g->since_ms;
+			if (d->now >= end) {
+				struct core_action *a;
+
+				a = dec_emit(d, ACT_ABANDON_BOOT, sl->g->index,
+				    NULL, "booting %s for %lld s > %g x %.0f s "
+				    "(learned boot time)", sl->model,
+				    (long long)((d->now - sl->g->since_ms) /
+				    1000), p->boot_abandon_factor, est);
+				str_copy(a->model, sl->model, sizeof a->model);
+				sl->abandoned = true;
+				sl->claimed = true;
+			} else
+				dec_wake_at(d, end);
+		}
+	}
+}
+
+void
+steps_mode(struct dec *d)
+{
+	struct core_mode *m = d->mode;
+	const struct core_batch *b;
+	struct core_action *a;
+	char why[CORE_REASON_MAX];
+
+	if (m->kind == CORE_MODE_EXCLUSIVE &&
+	    core_mode_batch_done(d->s, m->batch_id)) {
+		a = dec_emit(d, ACT_LEAVE_EXCLUSIVE, -1, NULL, "batch %s finished: "
+		    "nothing of it queued or running; %zu LLM(s) to reload",
+		    m->batch_id, d->p->reload_llms_after_batch ?
+		    m->nreload : (size_t)0);
+		str_copy(a->batch_id, m->batch_id, sizeof a->batch_id);
+		core_mode_leave(m, d->p->reload_llms_after_batch);
+	}
+	if (m->kind == CORE_MODE_NORMAL &&
+	    (b = core_mode_pick_batch(d->s, why, sizeof why)) != NULL) {
+		core_mode_enter(m, d->s->gpus, d->s->ngpus, b->id);
+		a = dec_emit(d, ACT_ENTER_EXCLUSIVE, -1, NULL, "%s: %d queued; "
+		    "LLMs are unloaded, %zu to reload after", why,
+		    core_mode_batch_queued(d->s, b->id), m->nreload);
+		str_copy(a->batch_id, b->id, sizeof a->batch_id);
+	}
+	d->exclusive = m->kind == CORE_MODE_EXCLUSIVE;
+}
+
+static bool
+batch_wants_model(const struct dec *d, const char *model)
+{
+	const struct core_task *t;
+	size_t i;
+
+	for (i = 0; i < d->s->nqueued; i++) {
+		t = &d->s->queued[i];
+		if (t->cls == CORE_TASK_LLM && dec_in_batch(d, t) &&
+		    dec_same(t->model, model))
+			return true;
+	}
+	return false;
+}
+
+/* Exclusive mode: every LLM goes, brain too, once nothing is in flight. */
+void
+steps_exclusive_unload(struct dec *d)
+{
+	struct core_action *a;
+	struct slot *sl;
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		sl = &d->slots[i];
+		if (sl->st != GPU_LLM_READY || sl->inflight > 0 ||
+		    sl->claimed || sl->g->unloading ||
+		    batch_wants_model(d, sl->model))
+			continue;
+		a = dec_emit(d, ACT_UNLOAD_LLM, sl->g->index, NULL, "exclusive "
+		    "batch %s: unload %s%s", d->mode->batch_id, sl->model,
+		    core_gpu_is_brain(sl->g) ? " (brain GPU, this mode only)" :
+		    "");
+		str_copy(a->model, sl->model, sizeof a->model);
+		sl->claimed = true;
+	}
+}
+
+
+void
+steps_brain(struct dec *d)
+{
+	const char *model = d->p->brain_model;
+	char why[CORE_REASON_MAX];
+	struct slot *sl;
+	long need;
+	size_t i;
+
+	if (d->exclusive || !dec_nonempty(model))
+		return;
+	need = dec_model_vram(d->p, model);
+	for (i = 0; i < d->n; i++) {
+		sl = &d->slots[i];
+		if (!dec_slot_open(sl) || !core_gpu_is_brain(sl->g))
+			continue;
+		if (sl->g->script_reserved && d->script_gpu_queued > 0)
+			continue;
+		if (sl->g->vram_free_mb < need)
+			continue;
+		snprintf(why, sizeof why, "brain GPU: boot %s (%ld MB free "
+		    ">= %ld MB)", model, sl->g->vram_free_mb, need);
+		dec_boot_on(d, sl, model, false, why);
+	}
+}
+
+static struct slot *
+slot_by_index(struct dec *d, int index)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		if (d->slots[i].g->index == index)
+			return &d->slots[i];
+	return NULL;
+}
+
+/* After a batch: boot again what was loaded before it, on the same GPU,
+ * at most reload_parallelism boots at a time. */
+void
+steps_reload(struct dec *d)
+{
+	struct core_mode *m = d->mode;
+	char why[CORE_REASON_MAX];
+	struct slot *sl;
+	int booting = 0;
+	long need;
+	size_t i;
+
+	if (d->exclusive || m->nreload == 0)
+		return;
+	for (i = 0; i < d->n; i++)
+		if (d->slots[i].st == GPU_BOOTING_LLM && !d->slots[i].abandoned)
+			booting++;
+	for (i = 0; i < m->nreload;) {
+		struct core_reload *r = &m->reload[i];
+
+		sl = slot_by_index(d, r->gpu);
+		if (sl == NULL || sl->st == GPU_OFFLINE || dec_st_llm(sl->st)) {
+			core_mode_reload_drop(m, i);	/* gone, or has one */
+			continue;
+		}
+		need = dec_model_vram(d->p, r->model);
+		if (!dec_slot_open(sl) || sl->g->vram_free_mb < need ||
+		    (d->p->reload_parallelism > 0 &&
+		    booting >= d->p->reload_parallelism)) {
+			i++;
+			continue;
+		}
+		snprintf(why, sizeof why, "reload after batch: %s was loaded "
+		    "on GPU %d before it", r->model, r->gpu);
+		dec_boot_on(d, sl, r->model, true, why);
+		booting++;
+		core_mode_reload_drop(m, i);
+	}
+}
+
+/* ---- after the tasks ----------------------------------------------------- */
+
+static struct slot *
+lru_victim(struct dec *d, const struct core_task *t)
+{
+	struct slot *best = NULL, *sl;
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		sl = &d->slots[i];
+		if (!dec_evictable(d, sl) || !core_gpu_could_fit(sl->g, t))
+			continue;
+		if (best == NULL || sl->g->last_used_ms < best->g->last_used_ms)
+			best = sl;
+	}
+	return best;
+}
+
+/* Scripts that found no GPU: unload the least recently used idle LLM when
+ * the policy says so, at most one GPU per waiting script. */
+void
+steps_evict(struct dec *d)
+{
+	char why[CORE_REASON_MAX];
+	int depth = (int)d->npending, idle_llm = 0;
+	double wait_sum = 0;
+	const struct core_task *t;
+	struct core_action *a;
+	struct slot *v;
+	size_t i;
+
+	for (i = 0; i < d->npending; i++)
+		wait_sum += dec_run_est(d, d->pending[i]->script);
+	for (i = 0; i < d->n; i++)
+		if (dec_evictable(d, &d->slots[i]))
+			idle_llm++;
+	for (i = 0; i < d->npending; i++) {
+		t = d->pending[i];
+		v = d->exclusive ? NULL : lru_victim(d, t);
+		if (v == NULL) {
+			dec_wait(d, t, "no idle GPU fits (%ld MB)%s", t->vram_mb,
+			    d->exclusive ? "" : " and no idle LLM GPU to evict");
+			continue;
+		}
+		if (!core_evict_policy(d->p, depth, idle_llm, d->llm_waiting,
+		    wait_sum, dec_boot_est(d, v->model), why, sizeof why)) {
+			dec_wait(d, t, "no idle GPU fits (%ld MB); eviction "
+			    "not warranted (script queue %d, %d idle LLM GPU(s))",
+			    t->vram_mb, depth, idle_llm);
+			continue;
+		}
+		a = dec_emit(d, ACT_UNLOAD_LLM, v->g->index, NULL, "evict GPU %d "
+		    "(LRU, idle %lld s): %s", v->g->index,
+		    (long long)((d->now - v->g->last_used_ms) / 1000), why);
+		str_copy(a->model, v->model, sizeof a->model);
+		a->for_script = true;
+		v->claimed = true;
+		idle_llm--;
+		depth--;
+		wait_sum -= dec_run_est(d, t->script);
+		dec_wait(d, t, "GPU %d is being freed for it", v->g->index);
+	}
+}
+
+static bool
+model_queued(const struct dec *d, const char *model)
+{
+	size_t i;
+
+	for (i = 0; i < d->s->nqueued; i++)
+		if (d->s->queued[i].cls == CORE_TASK_LLM &&
+		    dec_same(d->s->queued[i].model, model))
+			return true;
+	return false;
+}
+
+/* LLM tasks with no GPU for their model: swap out an idle LLM nobody has
+ * queued for once it has sat unused as long as a reboot of it costs. */
+void
+steps_swap(struct dec *d)
+{
+	const struct core_task *t;
+	struct core_action *a;
+	struct slot *best, *sl;
+	int64_t idle_for, keep;
+	size_t i, j;
+
+	for (i = 0; i < d->nllm_pending; i++) {
+		t = d->llm_pending[i];
+		best = NULL;
+		for (j = 0; j < d->n && !d->exclusive; j++) {
+			sl = &d->slots[j];
+			if (!dec_evictable(d, sl) || core_gpu_is_brain(sl->g) ||
+			    !core_gpu_could_fit(sl->g, t) ||
+			    model_queued(d, sl->model))
+				continue;
+			keep = dec_sec_to_ms(dec_boot_est(d, sl->model));
+			if (d->now - sl->g->last_used_ms < keep) {
+				dec_wake_at(d, sl->g->last_used_ms + keep);
+				continue;
+			}
+			if (best == NULL ||
+			    sl->g->last_used_ms < best->g->last_used_ms)
+				best = sl;
+		}
+		if (best == NULL) {
+			dec_wait(d, t, "no GPU can hold %s now (needs %ld MB)",
+			    t->model, t->vram_mb);
+			continue;
+		}
+		idle_for = d->now - best->g->last_used_ms;
+		a = dec_emit(d, ACT_UNLOAD_LLM, best->g->index, NULL, "swap for %s: "
+		    "GPU %d's %s unused %lld s >= its boot %.0f s, nothing "
+		    "queued for it", t->model, best->g->index, best->model,
+		    (long long)(idle_for / 1000), dec_boot_est(d, best->model));
+		str_copy(a->model, best->model, sizeof a->model);
+		best->claimed = true;
+		dec_wait(d, t, "GPU %d unloads %s; %s boots there next",
+		    best->g->index, best->model, t->model);
+	}
+}
