@@ -19,6 +19,10 @@ extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_top;
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_fake_llm;
+extern const struct cli_cmd cli_cmd_submit;
+extern const struct cli_cmd cli_cmd_ls;
+extern const struct cli_cmd cli_cmd_show;
+extern const struct cli_cmd cli_cmd_cancel;
 
 static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_config,
@@ -27,6 +31,10 @@ static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_top,
 	&cli_cmd_version,
 	&cli_cmd_fake_llm,
+	&cli_cmd_submit,
+	&cli_cmd_ls,
+	&cli_cmd_show,
+	&cli_cmd_cancel,
 };
 #define CLI_NCMDS (sizeof cli_table / sizeof cli_table[0])
 
