@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/common.h"
@@ -26,6 +27,12 @@ cancel_running(const char *root, const char *id)
 	struct err err;
 
 	snprintf(run_dir, sizeof run_dir, "%s/run/%s", root, id);
+	if (access(run_dir, F_OK) != 0) {
+		fprintf(stderr, "gpumgr cancel: %s: task is in processing/ but "
+		    "has no run folder yet (just claimed, or an LLM request): "
+		    "try again\n", id);
+		return EXIT_STATE;
+	}
 	if (run_cancel(run_dir, &err) == -1) {
 		fprintf(stderr, "gpumgr cancel: %s: %s\n", id, err.msg);
 		return EXIT_FAIL;
@@ -147,6 +154,6 @@ const struct cli_cmd cli_cmd_cancel = {
 	    "grace period); the daemon then moves it to failed/ as cancelled.\n"
 	    "\n"
 	    "exit codes: 0 cancelled (or cancelling), 1 could not write, 2 usage,\n"
-	    "3 no such task, 5 already finished",
+	    "3 no such task, 5 already finished (or claimed but not yet started)",
 	.exec = cancel_exec,
 };

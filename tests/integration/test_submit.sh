@@ -167,8 +167,8 @@ run gpumgr cancel job-7
 expect_eq "cancel a finished task" "$RC $ERR" "5 gpumgr cancel: job-7: task already finished (failed)"
 mv "$f" "$GPUMGR_ROOT/tasks/processing/"
 run gpumgr cancel "$id"
-expect_eq "cancel a running task" "$RC $ERR" \
-  "5 gpumgr cancel: $id: task is running; the daemon cancels running tasks"
+expect_eq "cancel a claimed task not yet started" "$RC $ERR" \
+  "5 gpumgr cancel: $id: task is in processing/ but has no run folder yet (just claimed, or an LLM request): try again"
 run gpumgr cancel nope
 expect_eq "cancel unknown" "$RC" 3
 run gpumgr show nope
