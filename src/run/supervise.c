@@ -181,7 +181,10 @@ sup_write_supervisor(struct sup *s)
 	json_object_set_new(o, "started_ms", json_integer(s->started_ms));
 	if (s->a->task_id != NULL)
 		json_object_set_new(o, "task_id", json_string(s->a->task_id));
-	sup_write_json(s, "supervisor.json", o, true);
+	/* No fsync: the pids only matter while these processes live, and
+	 * a rename is visible to every process at once; what must survive a
+	 * power loss (exit.json) is synced. This keeps a start off the disk. */
+	sup_write_json(s, "supervisor.json", o, false);
 	json_decref(o);
 }
 
