@@ -209,6 +209,8 @@ queue_resequence(struct queue *q)
 {
 	size_t i;
 
+	if (q->n == 0)
+		return;
 	qsort(q->v, q->n, sizeof *q->v, queue_cmp_arrival);
 	for (i = 0; i < q->n; i++) {
 		q->v[i]->slot = i;
