@@ -19,6 +19,7 @@ extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_top;
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_fake_llm;
+extern const struct cli_cmd cli_cmd_api_serve;
 
 static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_config,
@@ -27,6 +28,7 @@ static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_top,
 	&cli_cmd_version,
 	&cli_cmd_fake_llm,
+	&cli_cmd_api_serve,
 };
 #define CLI_NCMDS (sizeof cli_table / sizeof cli_table[0])
 
