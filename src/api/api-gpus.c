@@ -43,14 +43,23 @@ gpus_drained(struct api *a, const char *name)
 static void
 gpus_mark_drained(struct api *a, json_t *gpus)
 {
+	char idx[32];
+	const char *name;
 	size_t i;
-	json_t *g;
+	json_t *g, *v;
 
 	json_array_foreach(gpus, i, g) {
+		v = json_object_get(g, "index");
+		if (json_is_integer(v)) {
+			snprintf(idx, sizeof idx, "%lld",
+			    (long long)json_integer_value(v));
+			name = idx;
+		} else {
+			name = json_string_value(v);
+		}
 		json_object_set_new(g, "drained", json_boolean(
-		    gpus_drained(a, json_string_value(json_object_get(g,
-		    "index"))) || gpus_drained(a, json_string_value(
-		    json_object_get(g, "uuid")))));
+		    gpus_drained(a, name) || gpus_drained(a,
+		    json_string_value(json_object_get(g, "uuid")))));
 	}
 }
 

@@ -423,8 +423,8 @@ metrics_batches(struct mbuf *b, const char *root)
 	for (k = 0; k < 3; k++) {
 		char metric[64];
 
-		snprintf(metric, sizeof metric, "gpumgr_batch_items_%s",
-		    k == 0 ? "total" : keys[k]);
+		snprintf(metric, sizeof metric, "gpumgr_batch_items%s%s",
+		    k == 0 ? "" : "_", k == 0 ? "" : keys[k]);
 		mbuf_head(b, metric, "gauge", k == 0 ? "Items in a batch." :
 		    k == 1 ? "Items of a batch complete." :
 		    "Items of a batch failed.");

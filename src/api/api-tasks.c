@@ -308,13 +308,13 @@ api_tasks_get(struct api *a, const char *id, struct api_reply *r)
 	api_json(r, 200, j);
 }
 
-/* "field: message" -> "field". */
+/* "field: message" or "field (line L, column C): ..." -> "field". */
 static json_t *
 tasks_field(const char *msg)
 {
 	size_t n = strcspn(msg, ": (");
 
-	if (n == 0 || msg[n] != ':')
+	if (n == 0 || (msg[n] != ':' && strncmp(msg + n, " (", 2) != 0))
 		return json_null();
 	return json_stringn(msg, n);
 }
