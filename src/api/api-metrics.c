@@ -222,7 +222,8 @@ mlist_refresh(struct spool *sp, const struct spool_loc *loc, struct mlist *l)
 		mlist_free(&now);
 		return;
 	}
-	qsort(now.v, now.n, sizeof now.v[0], mentry_cmp);
+	if (now.n > 1)
+		qsort(now.v, now.n, sizeof now.v[0], mentry_cmp);
 	for (i = 0; i < now.n; i++) {
 		while (j < l->n && strcmp(l->v[j].name, now.v[i].name) < 0)
 			j++;

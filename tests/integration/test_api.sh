@@ -236,3 +236,15 @@ PY
 alive; n=$((n + 2))
 (( n >= 20 )) || fail "only $n hostile requests"
 pass "$n hostile requests answered, server alive"
+
+# --- a clean stop: SIGTERM ends it with 0, removes the socket, and the
+# sanitizers (in that build) found nothing
+kill -TERM "$PID"
+rc=0; wait "$PID" || rc=$?
+STARTED_PIDS=()
+expect_eq "exit status after SIGTERM" "$rc" 0
+[[ ! -e $SOCK ]] || fail "socket left behind"
+if grep -E 'runtime error|AddressSanitizer|LeakSanitizer' "$TEST_TMP/err"; then
+  fail "sanitizer report in api-serve's stderr"
+fi
+pass "stopped cleanly"
