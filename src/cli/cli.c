@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "common/common.h"
 
+extern const struct cli_cmd cli_cmd_batch;
 extern const struct cli_cmd cli_cmd_config;
 extern const struct cli_cmd cli_cmd_gpus;
 extern const struct cli_cmd cli_cmd_status;
@@ -21,6 +22,7 @@ extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_fake_llm;
 
 static const struct cli_cmd *cli_table[] = {
+	&cli_cmd_batch,
 	&cli_cmd_config,
 	&cli_cmd_gpus,
 	&cli_cmd_status,
