@@ -16,6 +16,7 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static char *argv[] = { "/usr/bin/whisper", "--in={input}", NULL };
 	static struct config_script script;
 	static struct config cfg;
 	struct task_origin org = { TASK_CLASS_NONE, 0, "fuzz" };
@@ -27,6 +28,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cfg.nscripts == 0) {
 		script.name = "whisper_transcribe";
 		script.timeout_sec = 600;
+		script.argv = argv;
+		script.argc = 2;
 		cfg.scripts = &script;
 		cfg.nscripts = 1;
 		cfg.default_model = "qwen2.5:14b";

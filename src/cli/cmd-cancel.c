@@ -1,27 +1,52 @@
 /*
  * `gpumgr cancel ID`: a queued task is claimed by an atomic rename into
  * failed/ (so a daemon claiming it at the same instant cannot also run it),
- * then marked failed with error code "cancelled". Running tasks are the
- * daemon's to stop.
+ * then marked failed with error code "cancelled". A running task is stopped
+ * through its supervisor and finalised by the daemon.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/common.h"
+#include "run/run.h"
 #include "spool/spool.h"
 
 extern const struct cli_cmd cli_cmd_cancel;
 
+/* A running task: its supervisor stops the process group (TERM, then
+ * KILL after the grace) and records the cancel; the daemon then moves the
+ * task to failed/ with error code "cancelled". */
+static int
+cancel_running(const char *root, const char *id)
+{
+	char run_dir[4096];
+	struct err err;
+
+	snprintf(run_dir, sizeof run_dir, "%s/run/%s", root, id);
+	if (access(run_dir, F_OK) != 0) {
+		fprintf(stderr, "gpumgr cancel: %s: task is in processing/ but "
+		    "has no run folder yet (just claimed, or an LLM request): "
+		    "try again\n", id);
+		return EXIT_STATE;
+	}
+	if (run_cancel(run_dir, &err) == -1) {
+		fprintf(stderr, "gpumgr cancel: %s: %s\n", id, err.msg);
+		return EXIT_FAIL;
+	}
+	printf("%s: cancelling; the daemon moves it to failed/\n", id);
+	return EXIT_OK;
+}
+
 /* Exit code and message for a task found at LOC that is not queued. */
 static int
-cancel_not_queued(const char *id, const struct spool_loc *loc)
+cancel_not_queued(const char *root, const char *id, const struct spool_loc *loc)
 {
 	if (loc->stage == STAGE_PROCESSING) {
-		fprintf(stderr, "gpumgr cancel: %s: task is running; the "
-		    "daemon cancels running tasks\n", id);
+		return cancel_running(root, id);
 	} else {
 		fprintf(stderr, "gpumgr cancel: %s: task already finished "
 		    "(%s)\n", id, loc->stage == STAGE_COMPLETE ? "complete" :
@@ -78,7 +103,7 @@ cancel_exec(struct cli_ctx *ctx, int argc, char **argv)
 			break;
 		}
 		if (loc.stage != STAGE_QUEUE) {
-			rc = cancel_not_queued(id, &loc);
+			rc = cancel_not_queued(ctx->root, id, &loc);
 			goto out;
 		}
 		switch (spool_rename(sp, &loc, &failed, id, &err)) {
@@ -120,14 +145,15 @@ out:
 
 const struct cli_cmd cli_cmd_cancel = {
 	.name = "cancel",
-	.summary = "cancel a queued task",
+	.summary = "cancel a queued or running task",
 	.usage =
 	    "cancel ID\n"
 	    "\n"
 	    "Moves the queued task ID to failed/ with error code \"cancelled\".\n"
+	    "A running task's process group gets SIGTERM (SIGKILL after the\n"
+	    "grace period); the daemon then moves it to failed/ as cancelled.\n"
 	    "\n"
-	    "exit codes: 0 cancelled, 1 could not write, 2 usage, 3 no such\n"
-	    "task, 5 the task is running (the daemon cancels running tasks)\n"
-	    "or already finished",
+	    "exit codes: 0 cancelled (or cancelling), 1 could not write, 2 usage,\n"
+	    "3 no such task, 5 already finished (or claimed but not yet started)",
 	.exec = cancel_exec,
 };

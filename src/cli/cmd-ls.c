@@ -153,15 +153,13 @@ ls_exec(struct cli_ctx *ctx, int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'",
 		    argv[optind]);
-	config_defaults(&cfg);
+	memset(&cfg, 0, sizeof cfg);	/* config_load fills it */
 	st.cfg = &cfg;
 	if (config_load(ctx->config_path, true, &cfg, ls_warn, NULL,
 	    &err) == -1) {
 		/* Listing still works; only defaults are missing. */
-		fprintf(stderr, "gpumgr ls: %s (listing without it)\n",
+		fprintf(stderr, "gpumgr ls: %s (listing with the defaults)\n",
 		    err.msg);
-		config_free(&cfg);
-		config_defaults(&cfg);
 	}
 	st.array = json_array();
 	if (spool_open(ctx->root, false, &st.sp, &err) == -1) {

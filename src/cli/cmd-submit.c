@@ -204,7 +204,7 @@ submit_exec(struct cli_ctx *ctx, int argc, char **argv)
 	int c, i, rc = EXIT_FAIL;
 
 	memset(&t, 0, sizeof t);
-	config_defaults(&cfg);
+	memset(&cfg, 0, sizeof cfg);	/* config_load fills it */
 	o.task = json_object();
 	o.args = json_object();
 	json_object_set_new(o.task, "requires", json_object());

@@ -103,6 +103,8 @@ struct config {
 	int			 default_timeout_sec;	/* 3600 */
 	int			 default_max_retries;	/* 2 */
 	long			 output_max_bytes;	/* 65536 kept in `output` */
+	int			 max_cpu_tasks;		/* tasks.max_cpu_tasks: gpu_requirement
+							 * "none" tasks at once; 0 = CPU count */
 
 	/* sim */
 	char			*sim_gpus_file;	/* "sim_gpus.json", relative to ROOT */

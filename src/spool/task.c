@@ -397,7 +397,8 @@ task_parse_work(struct task_ctx *c, json_t *o, const struct config *cfg,
 	const struct config_script *sc;
 	const char *key;
 	char list[256];
-	json_t *v, *a;
+	struct err why;
+	json_t *v, *a = NULL;
 	size_t i;
 
 	if ((v = json_object_get(o, "task_type")) != NULL) {
@@ -463,6 +464,13 @@ task_parse_work(struct task_ctx *c, json_t *o, const struct config *cfg,
 				    "a string, number or boolean");
 		}
 	}
+	/* Every placeholder of the script's argv needs its argument now,
+	 * not when a GPU has been found for it. */
+	sc = t->script != NULL && !done ? task_script_entry(cfg, t->script) :
+	    NULL;
+	if (sc != NULL && config_script_check_args(sc, a, &why) == -1)
+		return task_fail(c, NULL, "script_args", a, "the arguments "
+		    "the script's argv uses (%s)", why.msg);
 	return 0;
 }
 

@@ -191,7 +191,7 @@ static const char every_key[] =
     "     \"health_timeout_ms\": 500, \"max_concurrent\": 4, \"fail_offline_after\": 5}},"
     " \"api\": {\"listen\": \"::1\", \"port\": 9000, \"socket\": \"/run/g.sock\"},"
     " \"tasks\": {\"default_timeout_sec\": 10, \"default_max_retries\": 0,"
-    "   \"output_max_bytes\": 1000},"
+    "   \"output_max_bytes\": 1000, \"max_cpu_tasks\": 6},"
     " \"sim\": {\"gpus_file\": \"/tmp/g.json\", \"llm_boot_sec\": 0},"
     " \"log\": {\"file\": \"/var/log/gpumgr.log\"}}";
 

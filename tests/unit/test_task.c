@@ -20,6 +20,7 @@
 
 static struct config cfg;
 static struct config_script scripts[1];
+static char *whisper_argv[] = { "/usr/bin/whisper", "--in={input}", NULL };
 
 static void
 setup_config(void)
@@ -28,6 +29,8 @@ setup_config(void)
 	memset(scripts, 0, sizeof scripts);
 	scripts[0].name = "whisper_transcribe";
 	scripts[0].timeout_sec = 600;
+	scripts[0].argv = whisper_argv;
+	scripts[0].argc = 2;
 	str_copy(scripts[0].gpu, "any", sizeof scripts[0].gpu);
 	cfg.scripts = scripts;
 	cfg.nscripts = 1;
@@ -164,6 +167,17 @@ static const struct bad bads[] = {
 	  "\"a.wav\", \"opts\": {\"x\": 1}}}", 0, SCR, NULL,
 	  "script_args.opts (line 2, column 41): expected a string, number or "
 	  "boolean, got an object" },
+	{ "script_args without an argument the argv uses",
+	  "{\"script\": \"whisper_transcribe\",\n \"script_args\": {\"lang\": "
+	  "\"en\"}}", 0, SCR, NULL, "script_args (line 2, column 17): expected "
+	  "the arguments the script's argv uses (script whisper_transcribe: "
+	  "argv[1] \"--in={input}\": missing argument \"input\" in "
+	  "script_args), got an object" },
+	{ "script task without script_args",
+	  "{\"script\": \"whisper_transcribe\"}", 0, SCR, NULL,
+	  "script_args (line 1, column 1): expected the arguments the script's "
+	  "argv uses (script whisper_transcribe: argv[1] \"--in={input}\": "
+	  "missing argument \"input\" in script_args), got nothing" },
 	{ "gpu_requirement a word",
 	  "{\"prompt\": \"x\", \"gpu_requirement\": \"fast\"}", 0, LLM, NULL,
 	  "gpu_requirement (line 1, column 36): expected \"any\", \"none\", a "
@@ -356,7 +370,7 @@ static void
 test_script_defaults(void **state)
 {
 	static const char text[] = "{\"script\": \"whisper_transcribe\", "
-	    "\"script_args\": {\"in\": \"a.wav\", \"beam\": 5, \"fp16\": true},"
+	    "\"script_args\": {\"input\": \"a.wav\", \"beam\": 5, \"fp16\": true},"
 	    " \"requires\": {\"vram_mb\": 6144, \"compute_capability\": \"8.6\"},"
 	    " \"gpu_requirement\": 1}";
 	struct task_origin org = { TASK_CLASS_NONE, 0, NULL };
