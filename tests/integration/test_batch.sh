@@ -44,7 +44,7 @@ pass "list file, --shared"
 
 # Refusals: nothing written.
 rc=0; gpumgr batch submit --type transcribe --script whisper_transcribe \
-  --input "$IN" --batch-id big 2>/dev/null || rc=$?
+  --input "$IN" --batch-id big --arg lang=en 2>/dev/null || rc=$?
 expect_eq "taken id" "$rc" 5
 rc=0; err=$(gpumgr batch submit --type transcribe --script nope \
   --input "$IN" --batch-id bad 2>&1) || rc=$?

@@ -314,6 +314,17 @@ load_json(const char *rel)
 	return json_load_file(path, 0, &je);
 }
 
+/* {"lang": "en"}, alive for the whole test program. */
+static json_t *
+lang_en(void)
+{
+	static json_t *args;
+
+	if (args == NULL)
+		args = json_pack("{s:s}", "lang", "en");
+	return args;
+}
+
 static void
 test_submit_record_and_tasks(void **state)
 {
@@ -403,7 +414,9 @@ test_invalid_writes_nothing(void **state)
 	assert_false(exists("batches/b2.json"));
 	assert_false(exists("tasks/script_queue/priority_3/b2-0001.json"));
 
-	spec.args = NULL;
+	spec.args = NULL;	/* the script's argv needs {lang} */
+	assert_int_equal(batch_submit(sp, &cfg, &spec, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "missing argument \"lang\""));
 	spec.script = "unregistered";
 	assert_int_equal(batch_submit(sp, &cfg, &spec, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "whisper_transcribe"));
@@ -425,7 +438,7 @@ test_resume_after_crash(void **state)
 {
 	struct batch_spec spec = { .type = "transcribe",
 	    .script = "whisper_transcribe", .input = in, .batch_id = "r",
-	    .mode = BATCH_MODE_SHARED };
+	    .mode = BATCH_MODE_SHARED, .args = lang_en() };
 	struct spool *sp = open_spool();
 	struct batch_progress p;
 	struct batch b;
@@ -475,7 +488,8 @@ test_progress_cancel_list(void **state)
 	static const struct spool_loc done = { STAGE_COMPLETE, 0, 0 };
 	static const struct spool_loc proc = { STAGE_PROCESSING, 0, 0 };
 	struct batch_spec spec = { .type = "transcribe",
-	    .script = "whisper_transcribe", .input = in, .batch_id = "c" };
+	    .script = "whisper_transcribe", .input = in, .batch_id = "c",
+	    .args = lang_en() };
 	size_t cancelled, stopping, pending, n;
 	struct spool *sp = open_spool();
 	struct batch_progress p;
