@@ -18,6 +18,7 @@ extern const struct cli_cmd cli_cmd_ls;
 extern const struct cli_cmd cli_cmd_show;
 extern const struct cli_cmd cli_cmd_cancel;
 extern const struct cli_cmd cli_cmd_exec;
+extern const struct cli_cmd cli_cmd_batch;
 extern const struct cli_cmd cli_cmd_gpus;
 extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_top;
@@ -35,6 +36,7 @@ static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_show,
 	&cli_cmd_cancel,
 	&cli_cmd_exec,
+	&cli_cmd_batch,
 	&cli_cmd_gpus,
 	&cli_cmd_status,
 	&cli_cmd_top,
