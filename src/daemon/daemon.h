@@ -79,6 +79,7 @@ struct daemon {
 	struct spool		*spool;
 	struct durable		*state_durable;
 	struct gpu_source	*gsrc;
+	struct api		*api;		/* HTTP API, or NULL */
 
 	struct core_gpu		*gpus;		/* the authoritative GPU records */
 	struct gpu_extra	*gpux;		/* parallel to gpus */
