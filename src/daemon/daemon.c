@@ -357,6 +357,7 @@ daemon_run(const struct daemon_opts *opts)
 		log_open(d->cfg.log_file, LOG_INFO);
 	else if (opts->log_file != NULL)
 		log_open(opts->log_file, LOG_INFO);
+	d->llm_enabled = true;
 	daemon_params_from_config(d);
 	if (spool_open(d->root, true, &d->spool, &e) != 0) {
 		log_error("%s", e.msg);
@@ -395,6 +396,10 @@ daemon_run(const struct daemon_opts *opts)
 		log_warn("HTTP API not served: %s", e.msg);
 	gpus_load_state(d);
 	gpus_rescan(d);
+	if (llmd_open(d, &e) != 0) {
+		log_error("LLM serving: %s", e.msg);
+		goto out;
+	}
 	if (jobs_adopt(d, &e) != 0) {
 		log_error("re-adopting running work: %s", e.msg);
 		goto out;
@@ -432,6 +437,7 @@ out:
 		event_free(d->ev_state);
 	if (d->ev_rescan != NULL)
 		event_free(d->ev_rescan);
+	llmd_close(d);
 	jobs_free(d);
 	gpus_close(d);
 	queue_free(d->queue);

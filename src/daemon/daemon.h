@@ -69,6 +69,7 @@ struct daemon_opts {
 };
 
 struct pending_file;
+struct llmd;
 
 struct daemon {
 	char			*root;
@@ -110,6 +111,7 @@ struct daemon {
 	bool			 rescan_gpus, rescan_queues, control_changed;
 	bool			 reload_config, stopping, scan_failing;
 	bool			 llm_enabled;	/* LLM serving wired in */
+	struct llmd		*llm;		/* llm.c */
 	unsigned long		 tasks_completed, tasks_failed, tasks_rejected;
 };
 
@@ -164,6 +166,12 @@ void	 decide_stats_json(const struct daemon *, json_t *boot, json_t *runs);
 void	 decide_stats_load(struct daemon *, json_t *boot, json_t *runs);
 void	 decide_mode_json(const struct daemon *, json_t *root);
 void	 decide_mode_load(struct daemon *, json_t *root);
+
+/* llm.c */
+int	 llmd_open(struct daemon *, struct err *);
+void	 llmd_close(struct daemon *);
+void	 llmd_act(struct daemon *, const struct core_action *, int gpu,
+	    int64_t now);
 
 /* lease.c */
 #define LEASE_DIR	"leases"

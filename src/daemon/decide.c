@@ -147,16 +147,6 @@ decide_start_script(struct daemon *d, const struct core_action *a,
 	d->state_dirty = true;
 }
 
-/* LLM actions: carried out by the LLM lifecycle once it is wired in; until
- * then the daemon hides LLM work from the core (see decide_run), so these
- * never arrive. */
-static void
-llm_act(struct daemon *d, const struct core_action *a, int pos, int64_t now)
-{
-	log_error("BUG: LLM action %s reached a daemon without LLM serving",
-	    core_action_name(a->kind));
-}
-
 static void
 decide_act(struct daemon *d, const struct core_action *a,
     struct job ***started, size_t *nstarted, int64_t now)
@@ -190,7 +180,7 @@ decide_act(struct daemon *d, const struct core_action *a,
 	case ACT_UNLOAD_LLM:
 	case ACT_START_LLM_TASK:
 	case ACT_ABANDON_BOOT:
-		llm_act(d, a, pos, now);
+		llmd_act(d, a, pos, now);
 		break;
 	case ACT_WAIT:
 		break;

@@ -1,0 +1,647 @@
+/*
+ * LLM serving in the daemon: carries out the core's LLM actions (boot a
+ * server and load its model, send a task to it, unload, abandon a boot) with
+ * the asynchronous client on the daemon's loop, and re-adopts at start the
+ * servers an earlier daemon left running (they outlive it). One server per
+ * GPU, on llm_base_port + the GPU's index, its state file in ROOT/run/llm/.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon/daemon.h"
+#include "run/run.h"
+
+#define LLMD_POLL_MS		100	/* health poll while booting */
+#define LLMD_STOP_POLL_MS	50	/* is the stopped server gone yet */
+#define LLMD_GRACE_MS		5000	/* TERM, then KILL */
+#define LLMD_HEALTH_TIMEOUT_MS	2000
+#define LLMD_UNLOAD_TIMEOUT_MS	30000
+
+enum llmd_phase { PH_NONE = 0, PH_HEALTH, PH_LOAD, PH_UNLOAD, PH_STOPPING };
+
+/* What the daemon keeps per GPU for its server. */
+struct llmd_gpu {
+	struct llmd	*l;
+	size_t		 pos;
+	enum llmd_phase	 phase;
+	struct event	*timer;
+	struct llm_req	*req;		/* health, load or unload in flight */
+	uint64_t	 gen;		/* bumped whenever the server goes */
+	int64_t		 boot_ms;
+	int64_t		 stop_ms;	/* when TERM was sent */
+	pid_t		 stop_pid;
+	bool		 failed;	/* the stop follows a failure */
+	char		 why[128];
+	char		 model[CORE_MODEL_MAX];
+};
+
+/* A task being answered. */
+struct llmd_task {
+	struct llmd	*l;
+	size_t		 pos;
+	uint64_t	 gen;
+	char		 id[TASK_ID_MAX + 1];
+	struct llm_req	*req;
+	struct llmd_task *next;
+};
+
+struct llmd {
+	struct daemon		*d;
+	struct llm_client	*client;
+	struct llmd_gpu		*g;
+	size_t			 ng;
+	struct llmd_task	*tasks;
+	char			 state_dir[PATH_MAX];
+};
+
+static void	llmd_timer_cb(evutil_socket_t, short, void *);
+
+/* Allocated once for every GPU at open: callbacks hold pointers into it. */
+static struct llmd_gpu *
+llmd_gpu(struct daemon *d, size_t pos)
+{
+	return &d->llm->g[pos];
+}
+
+static void
+llmd_url(const struct daemon *d, size_t pos, char *buf, size_t len)
+{
+	snprintf(buf, len, "http://127.0.0.1:%d", d->gpux[pos].port);
+}
+
+static int
+llmd_port(const struct daemon *d, size_t pos)
+{
+	return d->cfg.llm_base_port + d->gpus[pos].index;
+}
+
+static void
+llmd_arm(struct llmd_gpu *lg, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(lg->timer, &tv);
+}
+
+/* The server goes away: TERM now, KILL after the grace, and the GPU goes
+ * idle once it is gone (llmd_timer_cb). FAILED: count a failure then. */
+static void
+llmd_stop(struct llmd_gpu *lg, bool failed, const char *why)
+{
+	struct daemon *d = lg->l->d;
+	struct gpu_extra *x = &d->gpux[lg->pos];
+	struct err e;
+
+	if (lg->req != NULL) {
+		llm_cancel(lg->req);
+		lg->req = NULL;
+	}
+	lg->gen++;
+	lg->failed = lg->failed || failed;
+	str_copy(lg->why, why, sizeof lg->why);
+	core_gpu_unload_begin(&d->gpus[lg->pos], d->gpus[lg->pos].script_reserved);
+	if (lg->phase == PH_STOPPING)
+		return;
+	lg->phase = PH_STOPPING;
+	lg->stop_pid = x->server_pid;
+	lg->stop_ms = time_now_ms();
+	if (lg->stop_pid > 0 && llm_server_signal(lg->stop_pid, SIGTERM, &e) != 0)
+		log_warn("GPU %d: stopping its LLM server: %s",
+		    d->gpus[lg->pos].index, e.msg);
+	evtimer_del(lg->timer);
+	llmd_arm(lg, 0);
+}
+
+/* The stopped server is gone: the GPU is idle (or offline). */
+static void
+llmd_stopped(struct llmd_gpu *lg)
+{
+	struct daemon *d = lg->l->d;
+	struct core_gpu *g = &d->gpus[lg->pos];
+	struct err e;
+	int64_t now = time_now_ms();
+
+	if (llm_server_state_remove(lg->l->state_dir, d->gpux[lg->pos].port,
+	    &e) != 0 && errno != ENOENT)
+		log_warn("GPU %d: %s", g->index, e.msg);
+	d->gpux[lg->pos].server_pid = 0;
+	lg->phase = PH_NONE;
+	if (g->state != GPU_OFFLINE && core_gpu_set_state(g, GPU_IDLE, now,
+	    &e) != 0)
+		log_error("BUG: %s", e.msg);
+	if (lg->failed) {
+		if (core_gpu_failed(g, lg->why, d->cfg.server.fail_offline_after,
+		    now))
+			log_warn("GPU %d taken offline: %s", g->index,
+			    g->offline_reason);
+	}
+	log_info("GPU %d: LLM server stopped (%s)", g->index, lg->why);
+	lg->failed = false;
+	d->state_dirty = true;
+	daemon_mark_dirty(d);
+}
+
+static void
+llmd_load_cb(const struct llm_result *r, void *arg)
+{
+	struct llmd_gpu *lg = arg;
+	struct daemon *d = lg->l->d;
+	struct core_gpu *g = &d->gpus[lg->pos];
+	struct err e;
+	int64_t now = time_now_ms();
+	char why[160];
+
+	lg->req = NULL;
+	if (r->status != LLM_OK) {
+		snprintf(why, sizeof why, "loading %.40s failed: %.100s", lg->model,
+		    r->error);
+		log_warn("GPU %d: %s", g->index, why);
+		llmd_stop(lg, true, why);
+		return;
+	}
+	lg->phase = PH_NONE;
+	if (llm_server_set_model(lg->l->state_dir, d->gpux[lg->pos].port,
+	    lg->model, &e) != 0)
+		log_warn("GPU %d: %s", g->index, e.msg);
+	if (core_gpu_set_state(g, GPU_LLM_READY, now, &e) != 0)
+		log_error("BUG: %s", e.msg);
+	core_gpu_succeeded(g);
+	core_stats_observe(&d->stats, CORE_STAT_BOOT, lg->model,
+	    (double)(now - lg->boot_ms) / 1000.0);
+	log_info("GPU %d: %s ready after %.1f s", g->index, lg->model,
+	    (double)(now - lg->boot_ms) / 1000.0);
+	d->state_dirty = true;
+	daemon_mark_dirty(d);
+}
+
+static void
+llmd_health_cb(const struct llm_result *r, void *arg)
+{
+	struct llmd_gpu *lg = arg;
+	struct daemon *d = lg->l->d;
+	char url[64];
+	double est;
+	int timeout;
+
+	lg->req = NULL;
+	if (r->status == LLM_OK) {
+		est = core_stats_get(&d->stats, CORE_STAT_BOOT, lg->model,
+		    d->params.default_boot_sec);
+		timeout = (int)(est * 3000) + 60000;
+		llmd_url(d, lg->pos, url, sizeof url);
+		lg->phase = PH_LOAD;
+		lg->req = llm_load(lg->l->client, url, lg->model, timeout,
+		    llmd_load_cb, lg);
+		return;
+	}
+	if (llm_server_alive(d->gpux[lg->pos].server_pid,
+	    d->gpux[lg->pos].port) == LLM_SERVER_DEAD) {
+		llmd_stop(lg, true, "the LLM server exited while booting");
+		return;
+	}
+	llmd_arm(lg, LLMD_POLL_MS);
+}
+
+static void
+llmd_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct llmd_gpu *lg = arg;
+	struct daemon *d = lg->l->d;
+	struct err e;
+	char url[64];
+	int64_t now = time_now_ms();
+
+	switch (lg->phase) {
+	case PH_HEALTH:
+		llmd_url(d, lg->pos, url, sizeof url);
+		lg->req = llm_health(lg->l->client, url, d->cfg.server.health_path,
+		    LLMD_HEALTH_TIMEOUT_MS, llmd_health_cb, lg);
+		break;
+	case PH_STOPPING:
+		if (lg->stop_pid <= 0 || llm_server_alive(lg->stop_pid,
+		    d->gpux[lg->pos].port) == LLM_SERVER_DEAD) {
+			llmd_stopped(lg);
+			break;
+		}
+		if (now - lg->stop_ms >= LLMD_GRACE_MS &&
+		    llm_server_signal(lg->stop_pid, SIGKILL, &e) != 0)
+			log_warn("GPU %d: %s", d->gpus[lg->pos].index, e.msg);
+		llmd_arm(lg, LLMD_STOP_POLL_MS);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+llmd_boot(struct daemon *d, const struct core_action *a, size_t pos,
+    int64_t now)
+{
+	struct llmd_gpu *lg = llmd_gpu(d, pos);
+	struct core_gpu *g = &d->gpus[pos];
+	struct err e;
+	pid_t pid;
+
+	if (core_gpu_boot_llm(g, a->model, now, &e) != 0) {
+		log_error("BUG: %s", e.msg);
+		return;
+	}
+	g->llm_max_concurrent = d->cfg.server.max_concurrent;
+	str_copy(lg->model, a->model, sizeof lg->model);
+	lg->boot_ms = now;
+	lg->gen++;
+	d->gpux[pos].port = llmd_port(d, pos);
+	d->state_dirty = true;
+	if (llm_server_start(&d->cfg.server, g->uuid, d->gpux[pos].port,
+	    lg->l->state_dir, &pid, &e) != 0) {
+		log_warn("GPU %d: could not start its LLM server: %s", g->index,
+		    e.msg);
+		d->gpux[pos].server_pid = 0;
+		lg->phase = PH_NONE;
+		llmd_stop(lg, true, "the LLM server could not start");
+		return;
+	}
+	d->gpux[pos].server_pid = pid;
+	lg->phase = PH_HEALTH;
+	log_info("GPU %d: booting %s (server pid %ld, port %d): %s", g->index,
+	    a->model, (long)pid, d->gpux[pos].port, a->reason);
+	llmd_arm(lg, 0);
+}
+
+static void
+llmd_unload_cb(const struct llm_result *r, void *arg)
+{
+	struct llmd_gpu *lg = arg;
+
+	lg->req = NULL;
+	if (r->status != LLM_OK)
+		log_warn("GPU %d: unloading %s: %s", lg->l->d->gpus[lg->pos].index,
+		    lg->model, r->error);
+	llmd_stop(lg, false, "unloaded");
+}
+
+static void
+llmd_unload(struct daemon *d, const struct core_action *a, size_t pos)
+{
+	struct llmd_gpu *lg = llmd_gpu(d, pos);
+	struct core_gpu *g = &d->gpus[pos];
+	char url[64];
+
+	core_gpu_unload_begin(g, a->for_script);
+	d->state_dirty = true;
+	if (lg->phase == PH_STOPPING || lg->phase == PH_UNLOAD)
+		return;
+	log_info("GPU %d: unloading %s: %s", g->index, g->model, a->reason);
+	str_copy(lg->model, g->model, sizeof lg->model);
+	if (d->gpux[pos].server_pid <= 0) {
+		llmd_stop(lg, false, "unloaded");
+		return;
+	}
+	lg->phase = PH_UNLOAD;
+	llmd_url(d, pos, url, sizeof url);
+	lg->req = llm_unload(lg->l->client, url, g->model,
+	    LLMD_UNLOAD_TIMEOUT_MS, llmd_unload_cb, lg);
+}
+
+/* ---- tasks ------------------------------------------------------------- */
+
+static void
+llmd_task_forget(struct llmd *l, struct llmd_task *t)
+{
+	struct llmd_task **pp;
+
+	for (pp = &l->tasks; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	}
+	free(t);
+}
+
+static json_t *
+llmd_num(int64_t v)
+{
+	return v >= 0 ? json_integer(v) : json_null();
+}
+
+static void
+llmd_task_complete(struct daemon *d, struct task *t, const struct llm_result *r,
+    int64_t now)
+{
+	struct spool_loc from = { STAGE_PROCESSING, TASK_LLM, 0 };
+	struct spool_loc to = { STAGE_COMPLETE, TASK_LLM, 0 };
+	size_t len = strlen(r->response);
+	struct err e;
+
+	if (d->cfg.output_max_bytes > 0 && len > (size_t)d->cfg.output_max_bytes)
+		len = (size_t)d->cfg.output_max_bytes;
+	json_object_set_new(t->json, "output",
+	    json_stringn_nocheck(r->response, len));
+	json_object_set_new(t->json, "llm", json_pack("{s:o,s:o,s:o,s:o,s:o,"
+	    "s:o,s:s,s:I}",
+	    "eval_count", llmd_num(r->eval_count),
+	    "prompt_eval_count", llmd_num(r->prompt_eval_count),
+	    "total_duration_ns", llmd_num(r->total_duration_ns),
+	    "load_duration_ns", llmd_num(r->load_duration_ns),
+	    "prompt_eval_duration_ns", llmd_num(r->prompt_eval_duration_ns),
+	    "eval_duration_ns", llmd_num(r->eval_duration_ns),
+	    "done_reason", r->done_reason,
+	    "elapsed_ms", (json_int_t)r->elapsed_ms));
+	task_set_status(t, TASK_COMPLETE);
+	task_set_time(t, "completed_at", now);
+	if (spool_move(d->spool, t, &from, &to, &e) != 0) {
+		log_error("task %s: could not complete it: %s", t->id, e.msg);
+		return;
+	}
+	d->tasks_completed++;
+}
+
+/* Back to its queue (RETRY) or to failed/. */
+static void
+llmd_task_fail(struct daemon *d, struct task *t, bool retry, const char *code,
+    const char *why, int64_t now)
+{
+	struct spool_loc from = { STAGE_PROCESSING, TASK_LLM, 0 };
+	struct spool_loc to = { STAGE_QUEUE, TASK_LLM, t->priority };
+	struct err e;
+
+	if (retry) {
+		task_set_status(t, TASK_QUEUED);
+		json_object_del(t->json, "started_at");
+		json_object_del(t->json, "assigned_gpu");
+		json_object_del(t->json, "assigned_gpu_uuid");
+	} else {
+		to.stage = STAGE_FAILED;
+		to.priority = 0;
+		task_set_status(t, TASK_FAILED);
+		task_set_time(t, "completed_at", now);
+		task_set_error(t, code, "%s", why);
+	}
+	if (spool_move(d->spool, t, &from, &to, &e) != 0) {
+		log_error("task %s: could not move it: %s", t->id, e.msg);
+		return;
+	}
+	if (retry) {
+		log_info("task %s requeued: %s", t->id, why);
+		queue_add(d->queue, t, &to, intake_vram_mb(&d->cfg, t));
+	} else {
+		log_warn("task %s failed: %s", t->id, why);
+		d->tasks_failed++;
+	}
+}
+
+static void
+llmd_generate_cb(const struct llm_result *r, void *arg)
+{
+	struct llmd_task *lt = arg;
+	struct llmd *l = lt->l;
+	struct daemon *d = l->d;
+	struct llmd_gpu *lg = llmd_gpu(d, lt->pos);
+	struct core_gpu *g = &d->gpus[lt->pos];
+	struct spool_loc loc = { STAGE_PROCESSING, TASK_LLM, 0 };
+	bool server_fault = r->status == LLM_ERR_CONNECT ||
+	    r->status == LLM_ERR_TIMEOUT ||
+	    (r->status == LLM_ERR_HTTP && r->http_status >= 500);
+	int64_t now = time_now_ms();
+	struct task t;
+	struct err e;
+	char why[300];
+
+	if (lt->gen == lg->gen && g->state == GPU_LLM_BUSY &&
+	    core_gpu_llm_end(g, now, &e) != 0)
+		log_error("BUG: %s", e.msg);
+	d->state_dirty = true;
+	daemon_mark_dirty(d);
+	if (spool_load(d->spool, &loc, lt->id, &d->cfg, &t, &e) != 0) {
+		log_error("task %s: its file in processing/ is unreadable: %s",
+		    lt->id, e.msg);
+		llmd_task_forget(l, lt);
+		return;
+	}
+	if (r->status == LLM_OK) {
+		llmd_task_complete(d, &t, r, now);
+		core_gpu_succeeded(g);
+		log_info("task %s answered on GPU %d (%ld tokens)", lt->id,
+		    g->index, r->eval_count);
+	} else {
+		snprintf(why, sizeof why, "LLM request on GPU %d failed (%s): %.200s",
+		    g->index, llm_status_name(r->status), r->error);
+		/* A server that died or hangs is not the task's fault. */
+		llmd_task_fail(d, &t, server_fault || t.attempts <= t.max_retries,
+		    "llm_failed", why, now);
+		if (server_fault && lt->gen == lg->gen)
+			llmd_stop(lg, true, why);
+	}
+	task_free(&t);
+	llmd_task_forget(l, lt);
+}
+
+/* Claims the task (queue -> processing, inside the decision's spool batch)
+ * and sends it; the answer comes back in llmd_generate_cb. */
+static void
+llmd_start_task(struct daemon *d, const struct core_action *a, size_t pos,
+    int64_t now)
+{
+	struct queue_entry *qe = queue_find(d->queue, a->task_id);
+	struct llmd_gpu *lg = llmd_gpu(d, pos);
+	struct core_gpu *g = &d->gpus[pos];
+	struct spool_loc from, to = { STAGE_PROCESSING, TASK_LLM, 0 };
+	struct llmd_task *lt;
+	struct task t;
+	struct err e, e2;
+	char id[TASK_ID_MAX + 1], name[TASK_ID_MAX + 8], url[64];
+	int rc;
+
+	if (qe == NULL)
+		return;
+	from = qe->loc;
+	str_copy(id, qe->id, sizeof id);
+	if (spool_load(d->spool, &from, id, &d->cfg, &t, &e) != 0) {
+		queue_remove(d->queue, id);
+		snprintf(name, sizeof name, "%s.json", id);
+		log_warn("rejected %s: %s", name, e.msg);
+		if (spool_reject(d->spool, &from, name, "invalid_task", &e,
+		    &e2) != 0)
+			log_error("could not move %s to failed/: %s", name,
+			    e2.msg);
+		return;
+	}
+	rc = spool_rename(d->spool, &from, &to, id, &e);
+	if (rc != 0) {
+		if (rc < 0)
+			log_error("task %s: could not claim it: %s", id, e.msg);
+		queue_remove(d->queue, id);
+		task_free(&t);
+		return;
+	}
+	task_set_status(&t, TASK_RUNNING);
+	task_set_time(&t, "started_at", now);
+	t.attempts++;
+	json_object_set_new(t.json, "assigned_gpu", json_integer(g->index));
+	json_object_set_new(t.json, "assigned_gpu_uuid", json_string(g->uuid));
+	if (spool_update(d->spool, &t, &to, &e) != 0)
+		log_error("task %s: could not record its start: %s", id, e.msg);
+	queue_remove(d->queue, id);
+	if (core_gpu_llm_begin(g, now, &e) != 0)
+		log_error("BUG: %s", e.msg);
+	lt = xcalloc(1, sizeof *lt);
+	lt->l = d->llm;
+	lt->pos = pos;
+	lt->gen = lg->gen;
+	str_copy(lt->id, id, sizeof lt->id);
+	lt->next = d->llm->tasks;
+	d->llm->tasks = lt;
+	llmd_url(d, pos, url, sizeof url);
+	lt->req = llm_generate(d->llm->client, url, t.model, t.prompt,
+	    t.timeout_sec > 0 ? t.timeout_sec * 1000 : 0, llmd_generate_cb, lt);
+	log_info("started %s (LLM %s) on GPU %d: %s", id, t.model, g->index,
+	    a->reason);
+	d->state_dirty = true;
+	task_free(&t);
+}
+
+/* ---- the daemon's hooks ------------------------------------------------ */
+
+void
+llmd_act(struct daemon *d, const struct core_action *a, int pos, int64_t now)
+{
+	struct llmd_gpu *lg;
+
+	if (pos < 0 || d->llm == NULL || (size_t)pos >= d->llm->ng) {
+		log_error("BUG: LLM action %s for an unknown GPU",
+		    core_action_name(a->kind));
+		return;
+	}
+	lg = llmd_gpu(d, (size_t)pos);
+	switch (a->kind) {
+	case ACT_BOOT_LLM:
+		llmd_boot(d, a, (size_t)pos, now);
+		break;
+	case ACT_START_LLM_TASK:
+		llmd_start_task(d, a, (size_t)pos, now);
+		break;
+	case ACT_UNLOAD_LLM:
+		llmd_unload(d, a, (size_t)pos);
+		break;
+	case ACT_ABANDON_BOOT:
+		if (lg->phase == PH_STOPPING)
+			break;
+		log_warn("GPU %d: abandoning the boot of %s: %s",
+		    d->gpus[pos].index, d->gpus[pos].model, a->reason);
+		llmd_stop(lg, true, "boot abandoned");
+		break;
+	default:
+		break;
+	}
+}
+
+/* Re-adopts the servers an earlier daemon left: a live one with its model
+ * makes its GPU llm_ready again; the others are stopped and forgotten. */
+static void
+llmd_adopt(struct daemon *d)
+{
+	struct llm_server_state st;
+	struct err e;
+	size_t pos;
+	int port;
+
+	for (pos = 0; pos < d->ngpus; pos++) {
+		struct core_gpu *g = &d->gpus[pos];
+		enum llm_server_liveness live;
+
+		port = llmd_port(d, pos);
+		if (llm_server_state_read(d->llm->state_dir, port, &st, &e) != 0)
+			continue;
+		live = llm_server_alive(st.pid, port);
+		if (live == LLM_SERVER_UP && st.model[0] != '\0' &&
+		    strcmp(st.gpu_uuid, g->uuid) == 0 && g->state == GPU_IDLE) {
+			/* Not a transition: the previous daemon made it. */
+			g->state = GPU_LLM_READY;
+			g->since_ms = st.started_ms > 0 ? st.started_ms :
+			    time_now_ms();
+			str_copy(g->model, st.model, sizeof g->model);
+			g->llm_max_concurrent = d->cfg.server.max_concurrent;
+			d->gpux[pos].server_pid = st.pid;
+			d->gpux[pos].port = port;
+			str_copy(llmd_gpu(d, pos)->model, st.model, CORE_MODEL_MAX);
+			log_info("GPU %d: re-adopted its LLM server (pid %ld, "
+			    "port %d, %s)", g->index, (long)st.pid, port,
+			    st.model);
+			continue;
+		}
+		if (live != LLM_SERVER_DEAD &&
+		    llm_server_signal(st.pid, SIGTERM, &e) != 0)
+			log_warn("GPU %d: %s", g->index, e.msg);
+		if (llm_server_state_remove(d->llm->state_dir, port, &e) != 0)
+			log_warn("GPU %d: %s", g->index, e.msg);
+		log_info("GPU %d: forgot the LLM server (pid %ld) an earlier "
+		    "daemon left: %s", g->index, (long)st.pid,
+		    live == LLM_SERVER_DEAD ? "dead" : "not usable");
+	}
+	d->state_dirty = true;
+}
+
+int
+llmd_open(struct daemon *d, struct err *e)
+{
+	struct llmd *l = xcalloc(1, sizeof *l);
+	char dir[PATH_MAX];
+	size_t i;
+
+	l->d = d;
+	snprintf(dir, sizeof dir, "%s/run", d->root);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		free(l);
+		return err_errno(e, "mkdir %s", dir);
+	}
+	snprintf(l->state_dir, sizeof l->state_dir, "%s/run/llm", d->root);
+	if (mkdir(l->state_dir, 0755) != 0 && errno != EEXIST) {
+		free(l);
+		return err_errno(e, "mkdir %s", l->state_dir);
+	}
+	l->ng = d->ngpus;
+	l->g = xcalloc(l->ng + 1, sizeof *l->g);
+	for (i = 0; i < l->ng; i++) {
+		l->g[i].l = l;
+		l->g[i].pos = i;
+		l->g[i].timer = evtimer_new(d->base, llmd_timer_cb, &l->g[i]);
+	}
+	l->client = llm_client_new(d->base);
+	if (l->client == NULL) {
+		for (i = 0; i < l->ng; i++)
+			event_free(l->g[i].timer);
+		free(l->g);
+		free(l);
+		return err_set(e, "could not create the LLM client");
+	}
+	d->llm = l;
+	llmd_adopt(d);
+	return 0;
+}
+
+/* The servers stay up for the next daemon; requests in flight are dropped
+ * (their tasks stay in processing/, which the next start requeues). */
+void
+llmd_close(struct daemon *d)
+{
+	struct llmd *l = d->llm;
+	size_t i;
+
+	if (l == NULL)
+		return;
+	llm_client_free(l->client);
+	while (l->tasks != NULL)
+		llmd_task_forget(l, l->tasks);
+	for (i = 0; i < l->ng; i++)
+		if (l->g[i].timer != NULL)
+			event_free(l->g[i].timer);
+	free(l->g);
+	free(l);
+	d->llm = NULL;
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# LLM serving end to end on 3 simulated GPUs with `gpumgr fake-llm` servers:
+# 30 LLM and 20 script tasks interleaved all complete, answers carry their
+# counts, the brain GPU never leaves llm_* once booted; a restarted daemon
+# re-adopts the running servers (same pids, no new boot); a server killed
+# under a request has its task answered after a retry.
+. "$(dirname "$0")/lib.sh"
+
+port=$(( 20000 + RANDOM % 30000 ))
+echo "base_port: $port"
+ledger=$TEST_TMP/ledger
+write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0,
+  \"resource_manager\": {\"gpu_roles\": {\"0\": \"brain_primary\"}},
+  \"scripts\": {\"record\": {\"argv\": [\"$SCRIPTS_DIR/record.sh\", \"$ledger\", \"{ms}\"]}},
+  \"llm\": {\"default_model\": \"m1\", \"models\": {\"m1\": {\"vram_mb\": 4096}},
+    \"server\": {\"argv\": [\"$GPUMGR_BIN\", \"fake-llm\", \"--boot-sec\", \"0.2\",
+                          \"--load-sec\", \"0.2\", \"--tokens-per-sec\", \"40\"],
+                \"env\": {\"OLLAMA_HOST\": \"127.0.0.1:{port}\"}},
+    \"base_port\": $port}}"
+
+# stop_servers: every server the state files list, by pid (the test started
+# them through the daemon).
+stop_servers() {
+  local f pid
+  for f in "$GPUMGR_ROOT"/run/llm/llm-*.json; do
+    [[ -f $f ]] || continue
+    pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f")
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+}
+trap 'stop_servers; cleanup' EXIT
+
+# submit N PREFIX CLASS...: queue tasks as a submitter would.
+queue_tasks() {
+  python3 - "$GPUMGR_ROOT" "$SEED" "$@" <<'PY'
+import json, os, random, sys
+root, seed, n, prefix, mix = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+rng = random.Random(seed)
+for i in range(n):
+    llm = mix == "llm" or (mix == "mixed" and i % 5 < 3)
+    q = "llm_queue" if llm else "script_queue"
+    d = os.path.join(root, "tasks", q, "priority_3")
+    os.makedirs(d, exist_ok=True)
+    tid = "%s%02d" % (prefix, i)
+    if llm:
+        body = {"task_id": tid, "prompt": "question %d about %d" % (i, rng.randint(0, 999))}
+    else:
+        body = {"task_id": tid, "script": "record", "script_args": {"ms": rng.randint(20, 80)}}
+    tmp = os.path.join(d, "." + tid)
+    with open(tmp, "w") as f:
+        json.dump(body, f); f.flush(); os.fsync(f.fileno())
+    os.rename(tmp, os.path.join(d, tid + ".json"))
+PY
+}
+
+# Samples GPU 0's state until $TEST_TMP/stop-sampling appears.
+python3 - "$GPUMGR_ROOT/gpu_state.json" "$TEST_TMP/samples" "$TEST_TMP/stop-sampling" <<'PY' &
+import json, os, sys, time
+src, out, stop = sys.argv[1:4]
+with open(out, "w") as f:
+    while not os.path.exists(stop):
+        try:
+            s = json.load(open(src))
+            f.write(s["gpus"]["0"]["state"] + "\n")
+        except Exception:
+            pass
+        time.sleep(0.01)
+PY
+SAMPLER=$!
+STARTED_PIDS+=("$SAMPLER")
+
+start_daemon --sim 3x24GB
+queue_tasks 50 m mixed
+wait_for 90 files_at_least complete 50
+touch "$TEST_TMP/stop-sampling"
+wait "$SAMPLER" || true
+expect_eq "failed tasks" "$(count_files failed)" 0
+
+python3 - "$GPUMGR_ROOT" "$TEST_TMP/samples" <<'PY'
+import glob, json, os, sys
+root, samples = sys.argv[1:3]
+n = 0
+for p in glob.glob(os.path.join(root, "tasks", "complete", "*.json")):
+    t = json.load(open(p))
+    if "prompt" in t:
+        n += 1
+        assert t["output"].strip(), t
+        assert t["llm"]["eval_count"] > 0, t
+        assert t["llm"]["prompt_eval_count"] > 0, t
+        assert t["llm"]["total_duration_ns"] > 0, t
+assert n == 30, n
+states = [l.strip() for l in open(samples) if l.strip()]
+assert "llm_ready" in states or "llm_busy" in states, set(states)
+first = min(i for i, s in enumerate(states) if s in ("llm_ready", "llm_busy"))
+bad = [s for s in states[first:] if s not in ("llm_ready", "llm_busy")]
+assert not bad, "brain GPU 0 left llm_*: %s" % sorted(set(bad))
+PY
+pass "30 LLM + 20 script tasks complete; brain GPU 0 stayed in llm_*"
+
+# Restart: the servers are re-adopted, not booted again.
+servers() {
+  python3 - "$GPUMGR_ROOT/gpu_state.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(" ".join("%s:%s" % (k, g["pid"]) for k, g in sorted(s["gpus"].items())
+               if g["state"].startswith("llm_") and "pid" in g))
+PY
+}
+before=$(servers)
+[[ $before == *"0:"* ]] || fail "no server on GPU 0 before restart: $before"
+stop_daemon
+boots_before=$(grep -c "booting" "$TEST_TMP/daemon.log" || true)
+start_daemon --sim 3x24GB
+expect_eq "servers after restart" "$(servers)" "$before"
+queue_tasks 1 after llm
+wait_for 30 files_at_least complete 51
+boots_after=$(grep -c "booting" "$TEST_TMP/daemon.log" || true)
+expect_eq "boots after restart" "$boots_after" "$boots_before"
+python3 - "$GPUMGR_ROOT/tasks/complete/after00.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+assert t["llm"]["eval_count"] > 0 and t["attempts"] == 1, t
+PY
+pass "restart re-adopted the servers ($before); a new task needed no boot"
+
+# A server killed under a request: its task is answered after a retry.
+queue_tasks 12 kill llm
+killed=$(python3 - "$GPUMGR_ROOT" <<'PY'
+import glob, json, os, signal, sys, time
+root = sys.argv[1]
+deadline = time.time() + 30
+while time.time() < deadline:
+    for p in glob.glob(os.path.join(root, "tasks", "processing", "llm", "kill*.json")) + \
+             glob.glob(os.path.join(root, "tasks", "processing", "kill*.json")):
+        try:
+            t = json.load(open(p))
+            g = json.load(open(os.path.join(root, "gpu_state.json")))["gpus"][str(t["assigned_gpu"])]
+        except Exception:
+            continue
+        if "pid" not in g:
+            continue
+        os.kill(g["pid"], signal.SIGKILL)
+        if os.path.exists(p):
+            print(t["task_id"])
+            sys.exit(0)
+    time.sleep(0.005)
+sys.exit("no running task to kill the server under")
+PY
+)
+echo "killed the server under $killed"
+wait_for 60 files_at_least complete 63
+expect_eq "failed tasks" "$(count_files failed)" 0
+python3 - "$GPUMGR_ROOT/tasks/complete/$killed.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+assert t["status"] == "complete" and t["output"].strip(), t
+assert t["attempts"] == 2, t
+PY
+grep -q "LLM server stopped" "$TEST_TMP/daemon.log" || fail "no server stop logged"
+stop_daemon
+pass "a killed server's task ran again and completed"
