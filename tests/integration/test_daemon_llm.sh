@@ -14,7 +14,7 @@ write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0,
   \"scripts\": {\"record\": {\"argv\": [\"$SCRIPTS_DIR/record.sh\", \"$ledger\", \"{ms}\"]}},
   \"llm\": {\"default_model\": \"m1\", \"models\": {\"m1\": {\"vram_mb\": 4096}},
     \"server\": {\"argv\": [\"$GPUMGR_BIN\", \"fake-llm\", \"--boot-sec\", \"0.2\",
-                          \"--load-sec\", \"0.2\", \"--tokens-per-sec\", \"40\"],
+                          \"--load-sec\", \"0.2\", \"--tokens-per-sec\", \"40\", \"--models\", \"m1\"],
                 \"env\": {\"OLLAMA_HOST\": \"127.0.0.1:{port}\"}},
     \"base_port\": $port}}"
 
@@ -24,11 +24,18 @@ stop_servers() {
   local f pid
   for f in "$GPUMGR_ROOT"/run/llm/llm-*.json; do
     [[ -f $f ]] || continue
-    pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f")
+    pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f" 2>/dev/null) || continue
     kill -TERM "$pid" 2>/dev/null || true
   done
 }
-trap 'stop_servers; cleanup' EXIT
+on_exit() {
+  local rc=$?
+  set +e
+  stop_servers
+  (exit "$rc")
+  cleanup
+}
+trap on_exit EXIT
 
 # submit N PREFIX CLASS...: queue tasks as a submitter would.
 queue_tasks() {
@@ -71,7 +78,7 @@ STARTED_PIDS+=("$SAMPLER")
 
 start_daemon --sim 3x24GB
 queue_tasks 50 m mixed
-wait_for 90 files_at_least complete 50
+wait_for 40 files_at_least complete 50
 touch "$TEST_TMP/stop-sampling"
 wait "$SAMPLER" || true
 expect_eq "failed tasks" "$(count_files failed)" 0
