@@ -165,4 +165,8 @@ assert t["attempts"] == 2, t
 PY
 grep -q "LLM server stopped" "$TEST_TMP/daemon.log" || fail "no server stop logged"
 stop_daemon
+# Sanitizer builds: no error, and no leak from the LLM code (the config
+# loader's known leaks of replaced defaults are not this test's subject).
+! grep -E "runtime error|ERROR: AddressSanitizer|src/daemon/llm\.c|src/run/llm" \
+  "$TEST_TMP/daemon.log" || fail "sanitizer report in the daemon log"
 pass "a killed server's task ran again and completed"
