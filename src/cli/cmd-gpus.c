@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "common/common.h"
+#include "config/config.h"
 #include "gpu/gpu.h"
 
 #define GPUS_MAX_FILE	(16 * 1024 * 1024)
@@ -191,14 +192,23 @@ cmd_gpus_exec(struct cli_ctx *ctx, int argc, char **argv)
 		}
 		str_copy(l.source, "nvidia-smi-capture", sizeof l.source);
 	} else {
-		/* TODO(config): config's gpu_backend and sim.gpus_file once
-		 * config_load is on main; until then auto, and
-		 * ROOT/sim_gpus.json for the sim backend. */
+		/* The configuration's backend and sim GPUs file, unless
+		 * --backend says otherwise; a broken config is reported. */
+		struct config cfg;
+
+		if (config_load(ctx->config_path, true, &cfg, NULL, NULL,
+		    &e) != 0) {
+			fprintf(stderr, "gpumgr gpus: %s\n", e.msg);
+			config_free(&cfg);
+			return EXIT_INVALID;
+		}
 		if (backend == NULL)
-			backend = "auto";
+			backend = cfg.gpu_backend;
 		if (strcmp(backend, "sim") == 0)
-			xasprintf(&simfile, "%s/sim_gpus.json", ctx->root);
-		if (gpu_open(backend, simfile, &src, &e) != 0 ||
+			simfile = config_root_path(ctx->root, cfg.sim_gpus_file);
+		rc = gpu_open(backend, simfile, &src, &e);
+		config_free(&cfg);
+		if (rc != 0 ||
 		    gpu_scan(src, &l, &e) != 0) {
 			fprintf(stderr, "gpumgr gpus: %s\n", e.msg);
 			gpu_close(src);
@@ -222,7 +232,8 @@ const struct cli_cmd cli_cmd_gpus = {
 	    "  --json            {\"source\": ..., \"gpus\": [...]}; unknown values "
 	    "are null\n"
 	    "  --backend NAME    auto (NVML, else nvidia-smi), nvml, nvidia-smi,\n"
-	    "                    or sim (ROOT/sim_gpus.json)\n"
+	    "                    or sim (config sim.gpus_file); default: the\n"
+	    "                    config's gpu_backend\n"
 	    "  --sim SPEC        simulated GPUs like 5x24GB or 2x24GB,1x80GB\n"
 	    "  --from-file FILE  read a captured nvidia-smi output (CSV, table,\n"
 	    "                    -q -x XML, -L or an error text; - for stdin)\n"
