@@ -13,9 +13,11 @@
 #include "cli/cli.h"
 #include "common/common.h"
 
+extern const struct cli_cmd cli_cmd_simulate;
 extern const struct cli_cmd cli_cmd_version;
 
 static const struct cli_cmd *cli_table[] = {
+	&cli_cmd_simulate,
 	&cli_cmd_version,
 };
 #define CLI_NCMDS (sizeof cli_table / sizeof cli_table[0])

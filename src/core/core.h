@@ -193,6 +193,9 @@ struct core_params {
 	double		 boot_abandon_min_sec;	/* 60: ...but never before this */
 	int		 max_cpu_tasks;		/* 0 = unlimited gpu_requirement "none" tasks */
 	bool		 explain_waits;		/* emit ACT_WAIT with the reason per task */
+	bool		 llm_swap;		/* true: unload an unused LLM for another model's tasks */
+	bool		 exclusive_early_release; /* true: leave exclusive mode once nothing
+						   * of the batch is queued (reloads overlap its tail) */
 };
 void	 core_params_defaults(struct core_params *);
 /* params.c: defaults, then every key the config has. P->models and the
