@@ -81,7 +81,7 @@ pick_idle(struct dec *d, const struct core_task *t, bool for_llm)
 	struct slot *best = NULL, *sl;
 	size_t i;
 
-	for (i = 0; i < d->n; i++) {
+	for (i = 0; i < d->n && d->open_slots > 0; i++) {
 		sl = &d->slots[i];
 		if (!dec_slot_open(sl) || !core_gpu_could_fit(sl->g, t))
 			continue;
@@ -208,7 +208,7 @@ take_coming(struct dec *d, const struct core_task *t)
 	struct slot *sl;
 	size_t i;
 
-	for (i = 0; i < d->n; i++) {
+	for (i = 0; i < d->n && d->coming_slots > 0; i++) {
 		sl = &d->slots[i];
 		if (sl->coming_taken || sl->claimed || sl->g->drained ||
 		    sl->g->script_reserved != script ||
@@ -414,6 +414,15 @@ core_decide(const struct core_snapshot *s, int64_t now_ms,
 		steps_exclusive_unload(&d);
 	steps_brain(&d);
 	steps_reload(&d);
+	for (i = 0; i < d.n; i++) {
+		const struct slot *sl = &d.slots[i];
+
+		if (dec_slot_open(sl))
+			d.open_slots++;
+		if ((sl->g->unloading && sl->st == GPU_LLM_READY) ||
+		    (sl->g->script_reserved && sl->st == GPU_IDLE))
+			d.coming_slots++;
+	}
 
 	for (i = 0; i < s->nqueued; i++) {
 		t = order[i];

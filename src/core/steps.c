@@ -247,7 +247,7 @@ steps_evict(struct dec *d)
 			idle_llm++;
 	for (i = 0; i < d->npending; i++) {
 		t = d->pending[i];
-		v = d->exclusive ? NULL : lru_victim(d, t);
+		v = d->exclusive || idle_llm <= 0 ? NULL : lru_victim(d, t);
 		if (v == NULL) {
 			dec_wait(d, t, "no idle GPU fits (%ld MB)%s", t->vram_mb,
 			    d->exclusive ? "" : " and no idle LLM GPU to evict");

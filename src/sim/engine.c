@@ -230,7 +230,9 @@ enqueue(struct eng *e, size_t ti)
 	c->priority = t->priority;
 	c->seq = ti;
 	c->queued_ms = t->arrive_ms;
-	c->gpu_req = t->gpu_req;
+	/* "any" is the default; NULL says it without a string compare in
+	 * the core's per-GPU loops */
+	c->gpu_req = strcmp(t->gpu_req, "any") == 0 ? NULL : t->gpu_req;
 	c->vram_mb = t->vram_mb;
 	c->model = t->model;
 	c->script = t->script;
@@ -275,10 +277,13 @@ window(struct eng *e, size_t *n)
 	size_t want = e->w->queue_window, k = 0, i;
 	int p;
 
+	if (e->nq > e->r->max_queue)
+		e->r->max_queue = e->nq;
 	if (want == 0 || e->nq <= want) {
 		*n = e->nq;
 		return e->q;
 	}
+	e->r->window_cuts++;
 	for (p = 5; p >= 1 && k < want; p--) {
 		for (i = e->phead[p]; i < e->plen[p] && k < want; i++) {
 			size_t ti = e->plist[p][i];

@@ -138,6 +138,9 @@ policy_json(const struct sim_result *r, int64_t lb)
 	json_object_set_new(o, "decisions",
 	    json_integer((json_int_t)r->decisions));
 	json_object_set_new(o, "events", json_integer((json_int_t)r->events));
+	json_object_set_new(o, "max_queue", json_integer((json_int_t)r->max_queue));
+	json_object_set_new(o, "window_cuts",
+	    json_integer((json_int_t)r->window_cuts));
 	return o;
 }
 
@@ -314,4 +317,10 @@ sim_report_text(FILE *f, const struct sim_workload *w,
 	}
 	for (i = 0; i < sizeof cnts / sizeof cnts[0]; i++)
 		row(f, cnames[i], r, n, get_count, &cnts[i], "%.0f");
+	for (i = 0; i < n; i++)
+		if (r[i].window_cuts > 0)
+			fprintf(f, "note: %s: the queue reached %zu tasks; in %lu "
+			    "decisions the core saw only the first %zu "
+			    "(queue_window)\n", sim_policy_name(r[i].policy),
+			    r[i].max_queue, r[i].window_cuts, w->queue_window);
 }

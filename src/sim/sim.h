@@ -227,6 +227,8 @@ struct sim_result {
 	double		 cat_ms[SIM_NCATS];	/* summed over GPUs, up to end_ms */
 	unsigned long	 boots, reloads, evictions, unloads, abandons;
 	unsigned long	 decisions, events;
+	unsigned long	 window_cuts;	/* decisions that saw only queue_window tasks */
+	size_t		 max_queue;	/* the longest queue */
 	struct sim_seg	*segs;		/* with a timeline */
 	size_t		 nsegs, capsegs;
 	struct sim_span	*spans;

@@ -401,7 +401,7 @@ static int
 parse_static(struct sim_workload *w, const json_t *o, struct err *err)
 {
 	const json_t *arr = json_object_get(o, "llm_gpus");
-	bool any = false;
+	bool any = false, llm_tasks = false;
 	json_int_t ix;
 	size_t i;
 
@@ -422,7 +422,8 @@ parse_static(struct sim_workload *w, const json_t *o, struct err *err)
 		return 0;
 	}
 	/* By default the brain GPUs and those with an LLM at start serve
-	 * LLMs; the others run scripts. */
+	 * LLMs (GPU 0 if none does and there are LLM tasks); the others run
+	 * scripts. */
 	for (i = 0; i < w->ngpus; i++) {
 		char ixs[32];
 		size_t r;
@@ -436,7 +437,9 @@ parse_static(struct sim_workload *w, const json_t *o, struct err *err)
 			w->static_llm[i] = true;
 		any |= w->static_llm[i];
 	}
-	if (!any && w->ngpus > 0)
+	for (i = 0; i < w->ntasks; i++)
+		llm_tasks |= w->tasks[i].cls == CORE_TASK_LLM;
+	if (!any && llm_tasks && w->ngpus > 0)
 		w->static_llm[0] = true;
 	return 0;
 }
@@ -541,9 +544,8 @@ sim_workload_parse(const json_t *j, const char *basedir,
 	    sim_dist_parse(json_object_get(j, "unload_sec"), "unload_sec",
 	    &w->unload, err) == -1) ||
 	    opt_num(j, "duration_limit_sec", "workload", 0, &limit, err) == -1 ||
-	    opt_int(j, "queue_window", "workload", 512, 1, SIM_MAX_TASKS,
+	    opt_int(j, "queue_window", "workload", 2048, 1, SIM_MAX_TASKS,
 	    &window, err) == -1 ||
-	    parse_static(w, json_object_get(j, "static"), err) == -1 ||
 	    parse_policies(w, json_object_get(j, "policies"), err) == -1)
 		goto fail;
 	w->limit_ms = sec_ms(limit);
@@ -559,6 +561,8 @@ sim_workload_parse(const json_t *j, const char *basedir,
 		err_set(err, "workload: no tasks (\"tasks\" or \"generators\")");
 		goto fail;
 	}
+	if (parse_static(w, json_object_get(j, "static"), err) == -1)
+		goto fail;
 	/* Order by arrival, generation order breaking ties (zero-padded
 	 * so that strcmp is numeric), then name each task by its place. */
 	for (i = 0; i < w->ntasks; i++)
