@@ -3,6 +3,7 @@
  * the simulator (src/sim) and prints the policies side by side, as a text
  * table or JSON, with an optional SVG timeline. Needs no ROOT and no GPU.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,10 +79,11 @@ cmd_simulate_exec(struct cli_ctx *ctx, int argc, char **argv)
 		{ "svg", required_argument, NULL, 's' },
 		{ "policy", required_argument, NULL, 'p' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "trace", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *svg = NULL, *policies = NULL, *seed = NULL;
+	const char *svg = NULL, *policies = NULL, *seed = NULL, *trace = NULL;
 	struct sim_result res[SIM_NPOLICIES];
 	struct sim_workload w;
 	bool json = false;
@@ -92,7 +94,7 @@ cmd_simulate_exec(struct cli_ctx *ctx, int argc, char **argv)
 	(void)ctx;
 	if (cli_wants_help(&cli_cmd_simulate, argc, argv))
 		return EXIT_OK;
-	while ((c = getopt_long(argc, argv, "js:p:S:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "js:p:S:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = true;
@@ -105,6 +107,9 @@ cmd_simulate_exec(struct cli_ctx *ctx, int argc, char **argv)
 			break;
 		case 'S':
 			seed = optarg;
+			break;
+		case 't':
+			trace = optarg;
 			break;
 		default:
 			return cli_usage_error(&cli_cmd_simulate,
@@ -122,6 +127,12 @@ cmd_simulate_exec(struct cli_ctx *ctx, int argc, char **argv)
 		sim_workload_free(&w);
 		return cli_usage_error(&cli_cmd_simulate, "--policy: expected "
 		    "static, design or gpumgr, comma-separated, each once");
+	}
+	if (trace != NULL && (w.trace = fopen(trace, "w")) == NULL) {
+		fprintf(stderr, "gpumgr simulate: %s: %s\n", trace,
+		    strerror(errno));
+		sim_workload_free(&w);
+		return EXIT_FAIL;
 	}
 	for (i = 0; i < w.npolicies; i++) {
 		if (sim_run(&w, w.policies[i], svg != NULL, &res[nres], &err)
@@ -148,6 +159,11 @@ cmd_simulate_exec(struct cli_ctx *ctx, int argc, char **argv)
 		sim_report_text(stdout, &w, res, nres);
 	for (i = 0; i < nres; i++)
 		sim_result_free(&res[i]);
+	if (w.trace != NULL && fclose(w.trace) != 0 && rc == EXIT_OK) {
+		fprintf(stderr, "gpumgr simulate: %s: %s\n", trace,
+		    strerror(errno));
+		rc = EXIT_FAIL;
+	}
 	sim_workload_free(&w);
 	return rc;
 }
@@ -156,13 +172,14 @@ const struct cli_cmd cli_cmd_simulate = {
 	.name = "simulate",
 	.summary = "run a workload on the scheduler core, virtual clock",
 	.usage = "simulate [--json] [--svg FILE] [--policy static,design,gpumgr]\n"
-	    "                [--seed N] WORKLOAD.json\n"
+	    "                [--seed N] [--trace FILE] WORKLOAD.json\n"
 	    "  Runs WORKLOAD.json (docs/simulator.md) under each policy on a\n"
 	    "  virtual clock and prints them side by side.\n"
 	    "  --json         the report as JSON\n"
 	    "  --svg FILE     write a timeline of every GPU's state\n"
 	    "  --policy LIST  only these policies (default: the workload's,\n"
 	    "                 else all three)\n"
-	    "  --seed N       replace the workload's seed",
+	    "  --seed N       replace the workload's seed\n"
+	    "  --trace FILE   write every action, its time and its reason",
 	.exec = cmd_simulate_exec,
 };

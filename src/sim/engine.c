@@ -537,6 +537,9 @@ handle(struct eng *e, const struct sim_event *ev, struct err *err)
 		task_end(e, ev->task, T_DONE);
 		break;
 	case SIM_EV_LLM_DONE:
+		/* the answer time, learned per model as the daemon does */
+		core_stats_observe(&e->stats, CORE_STAT_RUN, t->model,
+		    (double)t->service_ms / 1000.0);
 		if (core_gpu_llm_end(g, e->now, err) == -1)
 			return -1;
 		task_end(e, ev->task, T_DONE);
@@ -571,7 +574,12 @@ decide(struct eng *e, struct err *err)
 	if (sim_policy_decide(e->pol, e->w->static_llm, &snap, e->now, &acts,
 	    &n, &wake, err) == -1)
 		return -1;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		if (e->w->trace != NULL && acts[i].kind != ACT_WAIT)
+			fprintf(e->w->trace, "%s %10.3f %-16s gpu %2d %-8s %s\n",
+			    sim_policy_name(e->pol), (double)e->now / 1000.0,
+			    core_action_name(acts[i].kind), acts[i].gpu,
+			    acts[i].task_id, acts[i].reason);
 		if (apply(e, &acts[i], err) == -1) {
 			err_prefix(err, "%s at %.3f s: %s (%s)",
 			    sim_policy_name(e->pol), (double)e->now / 1000.0,
@@ -579,6 +587,7 @@ decide(struct eng *e, struct err *err)
 			free(acts);
 			return -1;
 		}
+	}
 	free(acts);
 	if (wake > e->now && (e->wake_pending < 0 || wake < e->wake_pending)) {
 		e->wake_pending = wake;

@@ -44,11 +44,15 @@ sim_policy_params(enum sim_policy pol, const struct config *cfg,
 		return;
 	/* The design as written: a boot under way is capacity for one
 	 * task, no starvation guard, no boot deadline, no LLM swap, and
-	 * exclusive mode held until the batch's last task ends. */
+	 * exclusive mode held until the batch's last task ends. The hold on
+	 * a GPU evicted for scripts stays: without it an eviction can be
+	 * undone by an LLM boot before the script starts, which is a bug
+	 * rather than a policy. */
 	p->llm_backlog_per_gpu = 1;
 	p->reserve_after_sec = 0;
 	p->boot_abandon_factor = 0;
 	p->llm_swap = false;
+	p->llm_backlog_learned = false;
 	p->exclusive_early_release = false;
 	if (pol == SIM_POLICY_STATIC) {
 		p->eviction_enabled = false;

@@ -155,6 +155,7 @@ struct sim_workload {
 	bool		*static_llm;		/* per GPU: its role under `static` */
 	enum sim_policy	 policies[SIM_NPOLICIES];
 	size_t		 npolicies;
+	FILE		*trace;			/* NULL, or every action with its reason */
 	char		**strings;		/* interned names */
 	size_t		 nstrings;
 };

@@ -285,6 +285,67 @@ test_early_release_leaves_exclusive_mode_when_nothing_is_queued(void **state)
 	}
 }
 
+/* llm_backlog_learned: with answers learned at 6 s and a boot at 10 s, one
+ * busy GPU absorbs one waiting task ((1 + 1) x 6 > 10 boots); unlearned,
+ * llm_backlog_per_gpu (4) waiting tasks. */
+static void
+test_learned_backlog_boots_a_copy_when_the_wait_exceeds_a_boot(void **state)
+{
+	struct core_gpu gpus[2];
+	struct core_task tasks[2];
+	struct core_model model = { .name = "m", .vram_mb = 6000 };
+	struct core_params p;
+	struct core_stats st;
+	struct core_snapshot s;
+	struct core_action *acts;
+	size_t n, i, boots;
+	int64_t wake;
+	struct err err;
+	int learned;
+
+	(void)state;
+	for (learned = 0; learned < 2; learned++) {
+		memset(gpus, 0, sizeof gpus);
+		memset(tasks, 0, sizeof tasks);
+		for (i = 0; i < 2; i++) {
+			gpus[i].index = (int)i;
+			gpus[i].vram_total_mb = gpus[i].vram_free_mb = 24576;
+			str_copy(gpus[i].cc, "8.6", sizeof gpus[i].cc);
+			tasks[i].id = i == 0 ? "a" : "b";
+			tasks[i].cls = CORE_TASK_LLM;
+			tasks[i].priority = 3;
+			tasks[i].seq = i;
+			tasks[i].model = "m";
+			tasks[i].vram_mb = 6000;
+		}
+		gpus[0].state = GPU_LLM_BUSY;		/* answering one */
+		gpus[0].llm_inflight = 1;
+		str_copy(gpus[0].model, "m", sizeof gpus[0].model);
+		core_params_defaults(&p);
+		p.models = &model;
+		p.nmodels = 1;
+		p.brain_model = NULL;
+		core_stats_init(&st);
+		core_stats_seed(&st, CORE_STAT_BOOT, "m", 10);
+		if (learned)
+			core_stats_observe(&st, CORE_STAT_RUN, "m", 6);
+		memset(&s, 0, sizeof s);
+		s.gpus = gpus;
+		s.ngpus = 2;
+		s.queued = tasks;
+		s.nqueued = 2;
+		s.stats = &st;
+		s.params = &p;
+		assert_int_equal(core_decide(&s, 1000, &acts, &n, &wake, &err), 0);
+		for (boots = 0, i = 0; i < n; i++)
+			if (acts[i].kind == ACT_BOOT_LLM && acts[i].gpu == 1)
+				boots++;
+		assert_int_equal(boots, learned ? 1 : 0);
+		free(acts);
+		core_stats_free(&st);
+	}
+}
+
 static void
 test_workload_errors_name_the_field(void **state)
 {
@@ -336,6 +397,7 @@ main(void)
 		cmocka_unit_test(test_policies_in_their_expected_order),
 		cmocka_unit_test(test_same_seed_same_report),
 		cmocka_unit_test(test_early_release_leaves_exclusive_mode_when_nothing_is_queued),
+		cmocka_unit_test(test_learned_backlog_boots_a_copy_when_the_wait_exceeds_a_boot),
 		cmocka_unit_test(test_workload_errors_name_the_field),
 	};
 
