@@ -683,29 +683,12 @@ teardown(struct eng *e)
 	free(e->cb);
 }
 
-static int
-dbl_cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-rank(const double *v, size_t n, double pct)
-{
-	size_t k = (size_t)ceil(pct / 100.0 * (double)n);
-
-	return v[k > 0 ? k - 1 : 0];
-}
-
 static void
 waits(struct eng *e)
 {
 	const struct sim_workload *w = e->w;
 	double *v[3];
 	size_t n[3] = { 0, 0, 0 }, i, c;
-	double sum;
 
 	for (c = 0; c < 3; c++)
 		v[c] = xcalloc(w->ntasks + 1, sizeof *v[c]);
@@ -720,19 +703,7 @@ waits(struct eng *e)
 		v[c][n[c]++] = s;
 	}
 	for (c = 0; c < 3; c++) {
-		struct sim_waits *o = &e->r->waits[c];
-
-		o->n = n[c];
-		if (n[c] > 0) {
-			qsort(v[c], n[c], sizeof *v[c], dbl_cmp);
-			o->p50 = rank(v[c], n[c], 50);
-			o->p95 = rank(v[c], n[c], 95);
-			o->p99 = rank(v[c], n[c], 99);
-			o->max = v[c][n[c] - 1];
-			for (sum = 0, i = 0; i < n[c]; i++)
-				sum += v[c][i];
-			o->mean = sum / (double)n[c];
-		}
+		sim_waits_from(v[c], n[c], &e->r->waits[c]);
 		free(v[c]);
 	}
 }

@@ -60,6 +60,43 @@ sim_lower_bound_ms(const struct sim_workload *w)
 	return (int64_t)floor(lb);
 }
 
+static int
+dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest rank: the smallest value with PCT % of them at or below it. */
+static double
+rank(const double *v, size_t n, double pct)
+{
+	size_t k = (size_t)ceil(pct / 100.0 * (double)n);
+
+	return v[k > 0 ? k - 1 : 0];
+}
+
+void
+sim_waits_from(double *v, size_t n, struct sim_waits *o)
+{
+	double sum = 0;
+	size_t i;
+
+	memset(o, 0, sizeof *o);
+	o->n = n;
+	if (n == 0)
+		return;
+	qsort(v, n, sizeof *v, dbl_cmp);
+	o->p50 = rank(v, n, 50);
+	o->p95 = rank(v, n, 95);
+	o->p99 = rank(v, n, 99);
+	o->max = v[n - 1];
+	for (i = 0; i < n; i++)
+		sum += v[i];
+	o->mean = sum / (double)n;
+}
+
 static double
 sec(double ms)
 {

@@ -242,6 +242,9 @@ void	 sim_result_free(struct sim_result *);
 
 /* ---- report.c ------------------------------------------------------------ */
 
+/* p50 / p95 / p99 (nearest rank), mean and max of N waits; sorts V. */
+void	 sim_waits_from(double *v, size_t n, struct sim_waits *);
+
 /* A lower bound on any policy's makespan: for every arrival time a, a plus
  * the GPU work arriving from a on, spread over every GPU. */
 int64_t	 sim_lower_bound_ms(const struct sim_workload *);
