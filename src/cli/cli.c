@@ -13,10 +13,36 @@
 #include "cli/cli.h"
 #include "common/common.h"
 
+extern const struct cli_cmd cli_cmd_submit;
+extern const struct cli_cmd cli_cmd_ls;
+extern const struct cli_cmd cli_cmd_show;
+extern const struct cli_cmd cli_cmd_cancel;
+extern const struct cli_cmd cli_cmd_exec;
+extern const struct cli_cmd cli_cmd_gpus;
+extern const struct cli_cmd cli_cmd_status;
+extern const struct cli_cmd cli_cmd_top;
+extern const struct cli_cmd cli_cmd_drain;
+extern const struct cli_cmd cli_cmd_undrain;
+extern const struct cli_cmd cli_cmd_daemon;
+extern const struct cli_cmd cli_cmd_config;
+extern const struct cli_cmd cli_cmd_fake_llm;
 extern const struct cli_cmd cli_cmd_simulate;
 extern const struct cli_cmd cli_cmd_version;
 
 static const struct cli_cmd *cli_table[] = {
+	&cli_cmd_submit,
+	&cli_cmd_ls,
+	&cli_cmd_show,
+	&cli_cmd_cancel,
+	&cli_cmd_exec,
+	&cli_cmd_gpus,
+	&cli_cmd_status,
+	&cli_cmd_top,
+	&cli_cmd_drain,
+	&cli_cmd_undrain,
+	&cli_cmd_daemon,
+	&cli_cmd_config,
+	&cli_cmd_fake_llm,
 	&cli_cmd_simulate,
 	&cli_cmd_version,
 };

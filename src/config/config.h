@@ -6,6 +6,7 @@
 #ifndef GPUMGR_CONFIG_H
 #define GPUMGR_CONFIG_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -102,6 +103,8 @@ struct config {
 	int			 default_timeout_sec;	/* 3600 */
 	int			 default_max_retries;	/* 2 */
 	long			 output_max_bytes;	/* 65536 kept in `output` */
+	int			 max_cpu_tasks;		/* tasks.max_cpu_tasks: gpu_requirement
+							 * "none" tasks at once; 0 = CPU count */
 
 	/* sim */
 	char			*sim_gpus_file;	/* "sim_gpus.json", relative to ROOT */
@@ -117,11 +120,14 @@ struct config {
 typedef void (*config_warn_fn)(void *arg, const char *msg);
 
 /* config.c */
-/* Fills *cfg with the defaults. */
+/* Fills *cfg with the defaults (for running without a file; config_load
+ * does it itself). */
 void	 config_defaults(struct config *);
 /* Loads PATH over the defaults. A missing file is not an error when
  * missing_ok. Errors name the key's path ("llm.server.argv[1]"), the line
- * and column, and what was expected. */
+ * and column, and what was expected. *cfg is overwritten (pass an unused
+ * or freed one); on error it holds the defaults: config_free it either way.
+ * Warnings (unknown keys) go to WARN, or to log_warn when it is NULL. */
 int	 config_load(const char *path, bool missing_ok, struct config *,
 	    config_warn_fn, void *warn_arg, struct err *);
 /* The same from a buffer (for tests and fuzzing); NAME is used in errors. */
@@ -134,7 +140,114 @@ const struct config_model  *config_model(const struct config *, const char *name
 /* Role of a GPU given its index and UUID. */
 enum gpu_role	 config_gpu_role(const struct config *, int index, const char *uuid);
 const char	*config_role_name(enum gpu_role);
+/* "worker", "brain_primary", "brain_secondary", NULL: by enum gpu_role. */
+extern const char *const config_role_names[];
 /* Configured boot time of a model or script model; default_boot_sec if none. */
 double		 config_boot_sec(const struct config *, const char *name);
+
+/* Frees a NULL-terminated string vector (argv, env). */
+void	 config_strv_free(char **);
+/* Reads a whole file (at most 16 MiB); -1 with errno kept (ENOENT: missing). */
+int	 config_read_file(const char *path, char **buf, size_t *len,
+	    struct err *);
+/* PATH as is when absolute (or NULL), else ROOT/PATH; free() it. */
+char	*config_root_path(const char *root, const char *path);
+
+/* config-tmpl.c: "{name}" placeholders ([A-Za-z0-9_]+), "{{" and "}}" for
+ * literal braces. Each placeholder fills part of exactly one argv element. */
+#define CONFIG_TMPL_NAME_MAX 64
+/* Filled by gpumgr, not by script_args: gpu_uuid, gpu_index, task_id, task_file. */
+extern const char *const config_reserved_names[];
+/* Checks TMPL's syntax; ALLOWED (NULL-terminated) limits the names, NULL
+ * allows any. */
+int	 config_tmpl_check(const char *tmpl, const char *const *allowed,
+	    struct err *);
+/* Fills TMPL from KV ("name", "value", ..., NULL); a name without a value
+ * is an error. *out is malloc'd. */
+int	 config_tmpl_fill(const char *tmpl, const char *const *kv, char **out,
+	    struct err *);
+/* A script's argv for one task: placeholders from SCRIPT_ARGS (strings;
+ * numbers and booleans as text; objects, arrays, null refused) and the
+ * reserved ones from RESERVED_KV ("gpu_uuid", "GPU-..", "task_id", "..",
+ * NULL), which win over script_args. Errors name the missing argument.
+ * *argv_out is NULL-terminated; free it with config_strv_free. */
+int	 config_script_argv(const struct config_script *, json_t *script_args,
+	    const char *const *reserved_kv, char ***argv_out, struct err *);
+/* Whether SCRIPT_ARGS gives every non-reserved placeholder a usable value
+ * (for `gpumgr submit` and the spool's validation). */
+int	 config_script_check_args(const struct config_script *,
+	    json_t *script_args, struct err *);
+
+/* config-pos.c: a key's path in a JSON document, and where it is in the
+ * text (jansson gives positions of syntax errors only). */
+#define CONFIG_PATH_MAX 16
+struct config_path {
+	int	depth;
+	struct {
+		const char	*key;	/* NULL: an array element */
+		size_t		 index;
+	} c[CONFIG_PATH_MAX];
+};
+void	 config_path_push_key(struct config_path *, const char *key);
+void	 config_path_push_index(struct config_path *, size_t);
+void	 config_path_pop(struct config_path *);
+/* "llm.server.argv[1]", "llm.models[\"qwen2.5:14b\"].vram_mb". */
+void	 config_path_format(const struct config_path *, char *buf, size_t len);
+/* 1-based line and column (in characters) of the value at PATH in the
+ * valid JSON text BUF, or of its key when WANT_KEY; -1 if not found. */
+int	 config_locate(const char *buf, size_t len, const struct config_path *,
+	    bool want_key, int *line, int *col);
+
+/* config-json.c: the effective configuration, every key filled, in the
+ * shape of config.json (for `gpumgr config show`). */
+json_t	*config_to_json(const struct config *);
+
+/* config-read.c: typed reads for the loader (config-load.c), with errors
+ * and warnings that name the key's path, line and column. Each reads
+ * OBJ.KEY, leaves *out alone when the key is absent, returns 0 or -1. */
+#define CONFIG_NO_MAX INT_MAX	/* a range without an upper bound */
+struct cread {
+	const char		*buf;	/* the text, for positions */
+	size_t			 len;
+	const char		*name;	/* the file's name, first in messages */
+	config_warn_fn		 warn;
+	void			*warn_arg;
+	struct err		*err;
+	struct config_path	 path;	/* of the key being read */
+};
+void	 cread_where(struct cread *, bool want_key, char *out, size_t len);
+int	 cread_fail(struct cread *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));	/* about the value */
+int	 cread_fail_key(struct cread *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));	/* about the key */
+void	 cread_warn(struct cread *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	 cread_expect(struct cread *, const char *expected, json_t *got);
+/* V must be an object; its keys not in KNOWN (NULL: any) are warned about. */
+int	 cread_object(struct cread *, json_t *v, const char *const *known);
+int	 cread_int(struct cread *, json_t *obj, const char *key, int min,
+	    int max, int *out);
+int	 cread_long(struct cread *, json_t *obj, const char *key, long min,
+	    long max, long *out);
+int	 cread_num(struct cread *, json_t *obj, const char *key, bool positive,
+	    double *out);	/* >= 0, or > 0 */
+int	 cread_bool(struct cread *, json_t *obj, const char *key, bool *out);
+int	 cread_str(struct cread *, json_t *obj, const char *key, bool empty_ok,
+	    bool null_ok, char **out);
+int	 cread_choice(struct cread *, json_t *obj, const char *key,
+	    const char *const *choices, int *idx);
+int	 cread_mb(struct cread *, json_t *obj, const char *key, long *out);
+/* An array of strings; element 0 literal, the others' placeholders in
+ * ALLOWED (NULL: any name). */
+int	 cread_argv(struct cread *, json_t *obj, const char *key,
+	    const char *const *allowed, char ***out, size_t *n);
+/* An object NAME -> string as "NAME=value"; placeholders in ALLOWED, or
+ * none checked when NULL. */
+int	 cread_env(struct cread *, json_t *obj, const char *key,
+	    const char *const *allowed, char ***out, size_t *n);
+/* Checks OBJ.KEY as an object and pushes KEY (the caller pops) when it is
+ * there; *sub is NULL when absent. */
+int	 cread_enter(struct cread *, json_t *obj, const char *key,
+	    const char *const *known, json_t **sub);
 
 #endif

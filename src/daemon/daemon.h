@@ -13,8 +13,168 @@
 #include <event2/event.h>
 
 #include "common/common.h"
+#include "config/config.h"
+#include "core/core.h"
+#include "gpu/gpu.h"
 #include "spool/spool.h"
 #include "spool/task.h"
+
+struct queue_entry;
+
+/* What a watched folder is, for the inotify callback. */
+enum daemon_dir_kind { DIR_QUEUE, DIR_RUN, DIR_CONTROL, DIR_LEASES };
+struct daemon_dir {
+	enum daemon_dir_kind	 kind;
+	struct spool_loc	 loc;		/* DIR_QUEUE */
+	const char		*job_id;	/* DIR_RUN */
+};
+
+/* What the daemon keeps of a GPU beyond the core's record. */
+struct gpu_extra {
+	char		 health[96];
+	int		 util_pct, temp_c;
+	double		 progress;	/* the running script's, or -1 */
+	pid_t		 server_pid;	/* its LLM server, or 0 */
+	int		 port;
+};
+
+/* A script run the daemon supervises (jobs.c). */
+struct job {
+	char			 id[TASK_ID_MAX + 1];
+	int			 gpu;		/* position in d->gpus, or -1 */
+	char			 run_dir[4096];
+	enum task_class		 cls;
+	char			*script;
+	int			 timeout_sec;
+	int			 attempts;
+	pid_t			 supervisor_pid;
+	int64_t			 started_ms;
+	bool			 launch_pending;	/* prepared, not yet forked */
+	bool			 poked;		/* look at its run folder */
+	bool			 adopted;	/* left by an earlier daemon */
+	bool			 ready;
+	bool			 finished;	/* finalised; folder goes after commit */
+	bool			 gpu_lost;	/* stopped because its GPU went away */
+	bool			 lease;		/* a GPU held for `gpumgr exec` */
+	pid_t			 lease_pid;
+	double			 progress;
+	struct daemon_dir	 dir;		/* watch cookie */
+};
+
+struct daemon_opts {
+	const char	*root;
+	const char	*config_path;
+	const char	*sim_spec;	/* --sim: write/use a sim GPUs file */
+	const char	*log_file;
+};
+
+struct pending_file;
+
+struct daemon {
+	char			*root;
+	char			*config_path;
+	int			 root_fd;
+	int			 lock_fd;
+	struct config		 cfg;
+	struct spool		*spool;
+	struct durable		*state_durable;
+	struct gpu_source	*gsrc;
+
+	struct core_gpu		*gpus;		/* the authoritative GPU records */
+	struct gpu_extra	*gpux;		/* parallel to gpus */
+	size_t			 ngpus;
+	struct core_params	 params;
+	struct core_stats	 stats;
+	struct core_mode	 mode;
+
+	struct queue		*queue;
+	struct job		**jobs;
+	size_t			 njobs, capjobs;
+
+	struct event_base	*base;
+	struct watch		*watch;
+	struct daemon_dir	 queue_dirs[10];
+	struct daemon_dir	 control_dir;
+	struct daemon_dir	 leases_dir;
+	bool			 leases_changed;
+	struct event		*ev_decide, *ev_wake, *ev_rescan, *ev_state;
+	int64_t			 last_state_write_ms;
+	struct event		*ev_signals[4];
+	struct pending_file	*pending;
+	size_t			 npending, cappending;
+
+	bool			 dirty;		/* the core should look again */
+	bool			 decide_scheduled;
+	bool			 state_dirty;	/* gpu_state.json is stale */
+	bool			 rescan_gpus, rescan_queues, control_changed;
+	bool			 reload_config, stopping, scan_failing;
+	bool			 llm_enabled;	/* LLM serving wired in */
+	unsigned long		 tasks_completed, tasks_failed, tasks_rejected;
+};
+
+#define DAEMON_STATE_INTERVAL_MS	100
+
+/* daemon.c */
+int	 daemon_run(const struct daemon_opts *);
+void	 daemon_mark_dirty(struct daemon *);
+int	 daemon_lock(struct daemon *, struct err *);
+void	 daemon_config_warn(void *, const char *);
+
+/* intake.c */
+long	 intake_vram_mb(const struct config *, const struct task *);
+int	 intake_file(struct daemon *, const struct spool_loc *, const char *name);
+int	 intake_scan_queues(struct daemon *, struct err *);
+
+/* jobs.c */
+struct job	*jobs_prepare(struct daemon *, struct queue_entry *, int gpu,
+		    int64_t now);
+int		 jobs_launch(struct daemon *, struct job *, struct err *);
+struct job	*jobs_find(struct daemon *, const char *id);
+void		 jobs_poke(struct daemon *, const char *id);
+void		 jobs_poke_all(struct daemon *);
+void		 jobs_check(struct daemon *);
+int		 jobs_adopt(struct daemon *, struct err *);
+void		 jobs_free(struct daemon *);
+void		 jobs_gpu_lost(struct daemon *, int gpu, int64_t now);
+bool		 jobs_script_loads_model(const struct daemon *, const struct job *);
+const char	*jobs_gpu_name(const struct daemon *, const struct job *);
+int		 jobs_requeue_prepared(struct daemon *, struct job *, const char *why);
+
+/* gpus.c */
+int	 gpus_open(struct daemon *, const char *sim_spec, struct err *);
+void	 gpus_close(struct daemon *);
+void	 gpus_rescan(struct daemon *);
+int	 gpus_find(const struct daemon *, const char *index_or_uuid);
+int	 gpus_find_uuid(const struct daemon *, const char *uuid);
+bool	 gpus_set_drained(struct daemon *, size_t, bool);
+void	 gpus_hold_for_job(struct daemon *, struct job *, bool ready);
+void	 gpus_release(struct daemon *, int gpu, int64_t now, bool ok);
+bool	 gpus_job_on(const struct daemon *, int gpu);
+
+/* state.c */
+void	 gpus_write_state(struct daemon *, bool force);
+void	 gpus_load_state(struct daemon *);
+
+/* decide.c */
+void	 daemon_params_from_config(struct daemon *);
+int	 decide_run(struct daemon *, int64_t now, int64_t *next_wake);
+void	 decide_learn_script(struct daemon *, const char *script, double sec);
+void	 decide_stats_json(const struct daemon *, json_t *boot, json_t *runs);
+void	 decide_stats_load(struct daemon *, json_t *boot, json_t *runs);
+void	 decide_mode_json(const struct daemon *, json_t *root);
+void	 decide_mode_load(struct daemon *, json_t *root);
+
+/* lease.c */
+#define LEASE_DIR	"leases"
+void	 lease_scan(struct daemon *);
+void	 lease_grant(struct daemon *, struct queue_entry *, int gpu, int64_t now);
+void	 lease_check(struct daemon *, int64_t now);
+void	 lease_refuse(struct daemon *, struct queue_entry *, const char *why);
+int	 lease_request(const char *root, const char *id, json_t *req, struct err *);
+
+/* control.c */
+void	 control_read(struct daemon *);
+int	 control_set_drain(const char *root, const char *gpu, bool on, struct err *);
 
 /* watch.c */
 typedef void (*watch_file_fn)(void *arg, void *cookie, const char *name);
@@ -24,6 +184,8 @@ struct watch	*watch_new(struct event_base *, watch_file_fn, watch_overflow_fn,
 		    void *arg, struct err *);
 int		 watch_add(struct watch *, const char *path, void *cookie,
 		    struct err *);
+int		 watch_add_mask(struct watch *, const char *path, void *cookie,
+		    uint32_t extra, struct err *);
 void		 watch_remove(struct watch *, void *cookie);
 void		 watch_free(struct watch *);
 
@@ -40,16 +202,22 @@ struct queue_entry {
 	char		 cc[16];
 	char		*model, *script, *batch_id;
 	size_t		 slot;		/* position in the queue's array */
+	bool		 lease;		/* a `gpumgr exec` waiting for a GPU */
+	pid_t		 lease_pid;	/* its client */
 };
 struct queue;
 struct queue		*queue_new(void);
 void			 queue_free(struct queue *);
 struct queue_entry	*queue_add(struct queue *, const struct task *,
 			    const struct spool_loc *, long vram_mb);
+struct queue_entry	*queue_add_lease(struct queue *, const char *id,
+			    int priority, int64_t created_ms, const char *gpu_req,
+			    long vram_mb, const char *cc, pid_t pid);
 struct queue_entry	*queue_find(const struct queue *, const char *id);
 bool			 queue_remove(struct queue *, const char *id);
 size_t			 queue_count(const struct queue *);
 struct queue_entry	*queue_at(const struct queue *, size_t);
 size_t			 queue_depth(const struct queue *, enum task_class, int priority);
+void			 queue_resequence(struct queue *);
 
 #endif

@@ -65,6 +65,19 @@ queue_strdup_or_null(const char *s)
 	return s != NULL ? xstrdup(s) : NULL;
 }
 
+static void
+queue_insert(struct queue *q, struct queue_entry *qe)
+{
+	if (q->n == q->cap) {
+		q->cap = q->cap ? q->cap * 2 : 256;
+		q->v = xrealloc(q->v, q->cap * sizeof *q->v);
+	}
+	qe->slot = q->n;
+	q->v[q->n++] = qe;
+	if (tsearch(qe, &q->tree, queue_cmp) == NULL)
+		fatal("queue: out of memory");
+}
+
 /* Adds a parsed task found at LOC, or refreshes the entry of the same id. */
 struct queue_entry *
 queue_add(struct queue *q, const struct task *t, const struct spool_loc *loc,
@@ -96,14 +109,33 @@ queue_add(struct queue *q, const struct task *t, const struct spool_loc *loc,
 		batch = json_string_value(b);
 	qe->batch_id = queue_strdup_or_null(batch);
 
-	if (q->n == q->cap) {
-		q->cap = q->cap ? q->cap * 2 : 256;
-		q->v = xrealloc(q->v, q->cap * sizeof *q->v);
-	}
-	qe->slot = q->n;
-	q->v[q->n++] = qe;
-	if (tsearch(qe, &q->tree, queue_cmp) == NULL)
-		fatal("queue: out of memory");
+	queue_insert(q, qe);
+	return qe;
+}
+
+/* A `gpumgr exec` waiting for a GPU: scheduled like a script task. */
+struct queue_entry *
+queue_add_lease(struct queue *q, const char *id, int priority,
+    int64_t created_ms, const char *gpu_req, long vram_mb, const char *cc,
+    pid_t pid)
+{
+	struct queue_entry *qe;
+
+	if (queue_find(q, id) != NULL)
+		queue_remove(q, id);
+	qe = xcalloc(1, sizeof *qe);
+	str_copy(qe->id, id, sizeof qe->id);
+	qe->cls = TASK_SCRIPT;
+	qe->priority = priority;
+	qe->seq = q->next_seq++;
+	qe->created_ms = created_ms;
+	str_copy(qe->gpu_req, gpu_req, sizeof qe->gpu_req);
+	str_copy(qe->cc, cc, sizeof qe->cc);
+	qe->vram_mb = vram_mb;
+	qe->script = xstrdup("exec");
+	qe->lease = true;
+	qe->lease_pid = pid;
+	queue_insert(q, qe);
 	return qe;
 }
 
@@ -157,4 +189,30 @@ queue_depth(const struct queue *q, enum task_class cls, int priority)
 		    (priority == 0 || q->v[i]->priority == priority))
 			n++;
 	return n;
+}
+
+static int
+queue_cmp_arrival(const void *a, const void *b)
+{
+	const struct queue_entry *x = *(struct queue_entry *const *)a;
+	const struct queue_entry *y = *(struct queue_entry *const *)b;
+
+	if (x->created_ms != y->created_ms)
+		return x->created_ms < y->created_ms ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/* After the start-up scan (readdir order): arrival order is created_at,
+ * ties by id. */
+void
+queue_resequence(struct queue *q)
+{
+	size_t i;
+
+	qsort(q->v, q->n, sizeof *q->v, queue_cmp_arrival);
+	for (i = 0; i < q->n; i++) {
+		q->v[i]->slot = i;
+		q->v[i]->seq = i;
+	}
+	q->next_seq = q->n;
 }

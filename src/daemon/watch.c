@@ -86,12 +86,20 @@ watch_new(struct event_base *base, watch_file_fn on_file,
 int
 watch_add(struct watch *w, const char *path, void *cookie, struct err *e)
 {
+	return watch_add_mask(w, path, cookie, 0, e);
+}
+
+/* The same, also reporting the events in EXTRA (e.g. IN_DELETE). */
+int
+watch_add_mask(struct watch *w, const char *path, void *cookie,
+    uint32_t extra, struct err *e)
+{
 	int wd;
 
 	/* IN_MOVED_TO: the rename of the submit recipe; IN_CLOSE_WRITE: a file
 	 * written in place (not recommended, but seen whole once closed). */
 	wd = inotify_add_watch(w->fd, path, IN_MOVED_TO | IN_CLOSE_WRITE |
-	    IN_ONLYDIR);
+	    IN_ONLYDIR | extra);
 	if (wd < 0)
 		return err_errno(e, "inotify_add_watch %s", path);
 	w->dirs = xrealloc(w->dirs, (w->ndirs + 1) * sizeof *w->dirs);

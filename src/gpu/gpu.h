@@ -67,7 +67,21 @@ void	 gpu_list_free(struct gpu_list *);
 json_t	*gpu_info_json(const struct gpu_info *);
 json_t	*gpu_list_json(const struct gpu_list *);
 
-/* gpu-smi.c */
+/* The backends' helpers (gpu.c). */
+void	 gpu_info_init(struct gpu_info *, int index);	/* unknown, "ok" */
+struct gpu_info *gpu_list_add(struct gpu_list *, int index);
+/* Sorts by index and fills vram_free_mb = total - used where the source
+ * gave total and used but not free. */
+void	 gpu_list_finish(struct gpu_list *);
+/* True for a health that means the GPU cannot be used. */
+bool	 gpu_health_failed(const char *health);
+
+/* gpu-smi.c: the nvidia-smi backend (runs the query, retries without
+ * compute_cap on old drivers). GPUMGR_NVIDIA_SMI names the program. */
+/* The --query-gpu fields the backend asks for, in its order. */
+extern const char gpu_smi_fields[];
+
+/* gpu-smiparse.c */
 /* Parses nvidia-smi output of any captured form: --query-gpu CSV (with or
  * without header and units; columns mapped by header name, or in the
  * backend's own order when headerless), the default table, -q -x XML, -L,
@@ -75,12 +89,32 @@ json_t	*gpu_list_json(const struct gpu_list *);
  * named in an error line but absent from the data gets health "lost". */
 int	 gpu_smi_parse(const char *text, size_t len, struct gpu_list *,
 	    struct err *);
+/* The same; FIELDS (comma-separated --query-gpu names) gives the columns
+ * of a CSV without header; NULL means gpu_smi_fields. */
+int	 gpu_smi_parse_fields(const char *text, size_t len, const char *fields,
+	    struct gpu_list *, struct err *);
+
+/* gpu-smitext.c: the human forms, for gpu-smiparse.c. LINES are the
+ * output's lines (NUL-terminated, no newline). */
+int	 gpu_smitext_table(char **lines, size_t n, struct gpu_list *,
+	    struct err *);
+int	 gpu_smitext_xml(const char *text, struct gpu_list *, struct err *);
+/* "0000:34:00.0" or "00000000:34:00.0" -> "00000000:34:00.0"; 0 or -1. */
+int	 gpu_smitext_busid(const char *in, size_t inlen, char *out, size_t outlen);
+/* A cell's number ("81559 MiB", "41", "7 %", "33 C", "[N/A]"): 0 and *v
+ * set, 1 when the value is unknown, -1 when it is not a number. */
+int	 gpu_smitext_number(const char *cell, long *v);
 
 /* gpu-sim.c */
 /* Parses a simulated GPUs file (DESIGN §5). */
 int	 gpu_sim_parse(const char *text, size_t len, const char *name,
 	    struct gpu_list *, struct err *);
-/* Writes a GPUs file for a spec like "5x24GB" or "2x24GB,1x80GB". */
+/* Writes a GPUs file for a spec like "5x24GB" or "2x24GB,1x80GB",
+ * atomically (temp file, fsync, rename). */
 int	 gpu_sim_write_spec(const char *path, const char *spec, struct err *);
+/* The GPUs of a spec, without a file. */
+int	 gpu_sim_spec_list(const char *spec, struct gpu_list *, struct err *);
+/* The file's JSON text for a spec (caller frees). */
+char	*gpu_sim_spec_json(const char *spec, struct err *);
 
 #endif

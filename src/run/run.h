@@ -126,4 +126,204 @@ void	 supervise_main(const struct supervise_args *)
 
 /* --------------------------------------------------------------------- */
 
+/* ---------------------------------------------------------------------
+ * llm: llm-parse.c, llm-client.c, llm-server.c, fakellm*.c (docs/llm.md)
+ * --------------------------------------------------------------------- */
+
+struct event_base;
+struct config_llm_server;
+
+/* Why a request failed; LLM_OK when it did not. */
+enum llm_status {
+	LLM_OK = 0,
+	LLM_ERR_CONNECT,	/* connection refused / reset before an answer */
+	LLM_ERR_TIMEOUT,	/* timeout_ms passed */
+	LLM_ERR_HTTP,		/* 4xx/5xx: see http_status and error */
+	LLM_ERR_JSON,		/* the body is not the JSON expected */
+	LLM_ERR_MODEL,		/* 200 but the model failed (an "error" line,
+				 * a stream without done:true) */
+	LLM_ERR_OTHER,		/* anything else libcurl reports */
+};
+
+/* One answer of an Ollama server. Counts and durations are -1 when the
+ * server left them out (they are omitempty in Ollama). */
+struct llm_result {
+	enum llm_status	 status;
+	long		 http_status;	/* 0 when no answer came */
+	char		*response;	/* the whole text (generate: response,
+					 * chat: message.content); never NULL */
+	char		 model[128];
+	char		 done_reason[32];	/* "stop" "length" "load" "unload" */
+	bool		 done;
+	long		 prompt_eval_count;
+	long		 eval_count;
+	int64_t		 total_duration_ns;
+	int64_t		 load_duration_ns;
+	int64_t		 prompt_eval_duration_ns;
+	int64_t		 eval_duration_ns;
+	int64_t		 elapsed_ms;	/* measured by the client */
+	char		 error[512];	/* the cause, "" when status is LLM_OK */
+};
+
+/* llm-parse.c: Ollama bodies into a struct llm_result (never crashes on
+ * any input; fuzzed). Each fills res->status and res->error on failure. */
+void	 llm_result_init(struct llm_result *);
+void	 llm_result_free(struct llm_result *);
+const char *llm_status_name(enum llm_status);
+/* A non-streamed /api/generate or /api/chat object, or {"error": ...}. */
+int	 llm_parse_generate(const char *body, size_t len, struct llm_result *);
+/* An NDJSON stream of /api/generate or /api/chat: the text is joined, the
+ * final done:true line gives the counts; an "error" line or no done:true
+ * line is a failure (LLM_ERR_MODEL). */
+int	 llm_parse_stream(const char *body, size_t len, struct llm_result *);
+/* The message of an error body: {"error":"..."} (Ollama) or
+ * {"error":{"message":...}} (OpenAI, llama-server). -1 if none. */
+int	 llm_parse_error(const char *body, size_t len, char *msg, size_t msglen);
+/* The model names /api/ps lists as loaded, NULL-terminated, xmalloc'ed
+ * (free with llm_strv_free). */
+int	 llm_parse_ps(const char *body, size_t len, char ***names,
+	    struct err *);
+void	 llm_strv_free(char **);
+
+/* llm-client.c: asynchronous requests (libcurl multi on the caller's
+ * event_base). The callback runs from the event loop, never from inside
+ * the call that started the request; the result is freed after it
+ * returns. A handle is valid until its callback ran or it was cancelled. */
+struct llm_client;
+struct llm_req;
+typedef void (*llm_done_fn)(const struct llm_result *, void *arg);
+
+struct llm_client *llm_client_new(struct event_base *);
+/* Cancels whatever is in flight (no callbacks) and frees the client. */
+void	 llm_client_free(struct llm_client *);
+size_t	 llm_client_inflight(const struct llm_client *);
+/* POST base_url/api/generate, stream false. */
+struct llm_req *llm_generate(struct llm_client *, const char *base_url,
+	    const char *model, const char *prompt, int timeout_ms,
+	    llm_done_fn, void *arg);
+/* Preload: empty prompt, keep_alive -1; done_reason "load" on success. */
+struct llm_req *llm_load(struct llm_client *, const char *base_url,
+	    const char *model, int timeout_ms, llm_done_fn, void *arg);
+/* Unload: keep_alive 0; done_reason "unload". */
+struct llm_req *llm_unload(struct llm_client *, const char *base_url,
+	    const char *model, int timeout_ms, llm_done_fn, void *arg);
+/* GET base_url + path (NULL: "/"): LLM_OK on a 200, the body in
+ * response. */
+struct llm_req *llm_health(struct llm_client *, const char *base_url,
+	    const char *path, int timeout_ms, llm_done_fn, void *arg);
+/* GET base_url/api/ps: LLM_OK on a 200, the raw body in response (parse
+ * it with llm_parse_ps). */
+struct llm_req *llm_ps(struct llm_client *, const char *base_url,
+	    int timeout_ms, llm_done_fn, void *arg);
+/* Stops a request; its callback will not run. */
+void	 llm_cancel(struct llm_req *);
+
+/* The same, blocking (a private event_base): for the CLI and tests.
+ * KIND is "generate", "load", "unload", "health" or "ps"; res must be
+ * llm_result_free'd. Returns 0 when res->status is LLM_OK. */
+int	 llm_request_sync(const char *kind, const char *base_url,
+	    const char *model, const char *prompt, int timeout_ms,
+	    struct llm_result *res);
+
+/* llm-server.c: one LLM server process per GPU, detached so that it
+ * outlives the daemon. Its state is ROOT-side state_dir/llm-<port>.json
+ * (written atomically) and its output state_dir/llm-<port>.log. */
+struct llm_server_state {
+	pid_t	 pid;		/* session and process group leader */
+	int	 port;
+	char	 gpu_uuid[128];
+	char	 model[128];	/* "" until llm_server_set_model */
+	char	 backend[32];
+	int64_t	 started_ms;
+};
+
+enum llm_server_liveness {
+	LLM_SERVER_DEAD = 0,	/* no such process (or a zombie) */
+	LLM_SERVER_STARTING,	/* the process lives, the port refuses */
+	LLM_SERVER_UP,		/* the process lives and the port accepts */
+};
+
+/* Starts conf's argv (no shell; PATH lookup) in its own session with
+ * stdin /dev/null, stdout and stderr appended to state_dir/llm-<port>.log,
+ * every other fd closed, {port} and {gpu_uuid} filled in argv and env,
+ * CUDA_VISIBLE_DEVICES=<gpu_uuid> and CUDA_DEVICE_ORDER=PCI_BUS_ID. The
+ * process is not this one's child (double fork): nothing to reap. Fails
+ * when the program cannot be executed. */
+int	 llm_server_start(const struct config_llm_server *, const char *gpu_uuid,
+	    int port, const char *state_dir, pid_t *pid, struct err *);
+/* Records the model the server holds (after a load; "" after an unload). */
+int	 llm_server_set_model(const char *state_dir, int port,
+	    const char *model, struct err *);
+/* Reads state_dir/llm-<port>.json; -1 if missing or broken. */
+int	 llm_server_state_read(const char *state_dir, int port,
+	    struct llm_server_state *, struct err *);
+int	 llm_server_state_remove(const char *state_dir, int port, struct err *);
+/* TERM to the server's process group, KILL after grace_ms; blocks until
+ * it is gone (at most grace_ms + 2 s). For the daemon's loop, use
+ * llm_server_signal and a timer instead. */
+int	 llm_server_stop(pid_t pid, int grace_ms, struct err *);
+int	 llm_server_signal(pid_t pid, int sig, struct err *);
+enum llm_server_liveness llm_server_alive(pid_t pid, int port);
+
+/* fakellm-text.c: the fake server's deterministic content. */
+struct json_t;
+#define FAKELLM_KEEP_DEFAULT	300000	/* Ollama's 5m, in ms */
+#define FAKELLM_KEEP_FOREVER	(-1)
+uint64_t fakellm_hash(const char *, size_t);
+long	 fakellm_count_words(const char *);
+/* The answer to PROMPT as tokens (NULL-terminated, llm_strv_free):
+ * 6-24 of them chosen by the prompt's hash, at most num_predict (> 0),
+ * *truncated then. */
+char	**fakellm_answer(const char *prompt, long num_predict, size_t *ntokens,
+	    bool *truncated);
+struct json_t *fakellm_embedding(const char *input, int dim);	/* unit norm */
+int64_t	 fakellm_model_size(const char *name);	/* bytes, from "…:14b" */
+/* An /api/tags entry less modified_at: name, model, size, digest, details. */
+struct json_t *fakellm_model_json(const char *name);
+/* Ollama's keep_alive (number of seconds, "5m"-style duration, negative =
+ * forever) in ms: FAKELLM_KEEP_DEFAULT when absent, FAKELLM_KEEP_FOREVER
+ * when negative. -1 with a message when invalid. */
+int	 fakellm_parse_keep_alive(struct json_t *, int64_t *ms, char *msg,
+	    size_t msglen);
+
+enum fakellm_api { FAKELLM_GENERATE, FAKELLM_CHAT, FAKELLM_EMBED,
+	FAKELLM_OPENAI };
+/* What an inference request asks for. */
+struct fakellm_req {
+	const char	*model;		/* borrowed from the body */
+	bool		 stream;	/* default true, but false on /v1 */
+	bool		 load_only;	/* empty prompt / no messages */
+	bool		 unload;	/* load_only with keep_alive 0 */
+	int64_t		 keep_ms;
+	long		 num_predict;	/* options.num_predict; -1: none */
+	long		 prompt_tokens;	/* words + 1 */
+	char		*prompt;	/* chat: the contents, one a line */
+};
+/* Checks BODY as Ollama would: -1 with a message for a 400. */
+int	 fakellm_req_parse(struct json_t *body, enum fakellm_api,
+	    struct fakellm_req *, char *msg, size_t msglen);
+void	 fakellm_req_free(struct fakellm_req *);
+bool	 fakellm_is_loopback(const char *host);	/* 127.0.0.0/8, localhost */
+
+/* fakellm.c: `gpumgr fake-llm`, an Ollama stand-in (DESIGN §5). */
+struct fakellm_opts {
+	char		 listen[64];	/* loopback only */
+	int		 port;
+	double		 boot_sec;	/* the port opens after this */
+	double		 load_sec;	/* a model's first request waits this */
+	double		 tokens_per_sec;
+	long		 fail_after;	/* -1: off; exit(1) on inference N+1 */
+	long		 hang_after;	/* -1: off; never answer from N+1 */
+	long		 error_500_after;	/* -1: off; 500 from N+1 */
+	char		 models[1024];	/* comma list */
+};
+void	 fakellm_opts_default(struct fakellm_opts *);
+/* Parses "host:port", "http://host:port" or "host" (port 11434) as Ollama
+ * reads OLLAMA_HOST; refuses non-loopback hosts. */
+int	 fakellm_parse_host(const char *, struct fakellm_opts *, struct err *);
+/* Runs the server until SIGTERM/SIGINT; 0 on a clean stop. */
+int	 fakellm_run(const struct fakellm_opts *, struct err *);
+
+/* --------------------------------------------------------------------- */
+
 #endif

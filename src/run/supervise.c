@@ -1,6 +1,6 @@
 /*
  * The supervisor: the child side of run_start(). In a session of its own it
- * holds run_dir/lock for its whole life, spawns the script in its own
+ * holds run_dir/lock for its whole life, starts the script in its own
  * process group with its output in run_dir, enforces the timeout, turns a
  * SIGTERM into a cancel, keeps status.json up to date from the script's
  * status lines, and records exit.json durably before letting go of the lock.
@@ -11,7 +11,6 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,7 +181,10 @@ sup_write_supervisor(struct sup *s)
 	json_object_set_new(o, "started_ms", json_integer(s->started_ms));
 	if (s->a->task_id != NULL)
 		json_object_set_new(o, "task_id", json_string(s->a->task_id));
-	sup_write_json(s, "supervisor.json", o, true);
+	/* No fsync: the pids only matter while these processes live, and
+	 * a rename is visible to every process at once; what must survive a
+	 * power loss (exit.json) is synced. This keeps a start off the disk. */
+	sup_write_json(s, "supervisor.json", o, false);
 	json_decref(o);
 }
 
@@ -380,15 +382,50 @@ sup_fail(struct sup *s, const char *what)
 	sup_finish(s, 127, 0, true);
 }
 
-/* Spawns the script: its own group, default signals, output to run_dir,
- * the status pipe on RUN_STATUS_FD. */
+/* The script's side of the fork: its own group, default signals, output
+ * to run_dir, the status pipe on RUN_STATUS_FD. It execs only once GO says
+ * supervisor.json names it; an exec that fails sends its errno on EXFD. */
+static void __attribute__((noreturn))
+sup_child(struct sup *s, int outfd, int errfd, int statw, int go, int exfd)
+{
+	sigset_t none;
+	ssize_t n;
+	char c;
+	int rc;
+
+	setpgid(0, 0);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);	/* 32, 33: EINVAL, fine */
+	while ((n = read(go, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (n != 1)
+		_exit(127);	/* the supervisor died first: never run */
+	if (dup2(outfd, 1) < 0 || dup2(errfd, 2) < 0 ||
+	    dup2(statw, RUN_STATUS_FD) < 0 ||
+	    (s->a->cwd != NULL && chdir(s->a->cwd) != 0)) {
+		rc = errno;
+		goto fail;
+	}
+	/* Everything above the status fd is close-on-exec; make sure. */
+	close_range(RUN_STATUS_FD + 1, ~0U, CLOSE_RANGE_CLOEXEC);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execvpe(s->a->argv[0], s->a->argv, s->a->envp);
+	rc = errno;
+fail:
+	sup_write_all(exfd, (const char *)&rc, sizeof rc);
+	_exit(127);
+}
+
+/* Starts the script, and lets it exec only after supervisor.json names it
+ * durably: a script that runs is always on record, so a daemon that reads
+ * the folder (or cancels a lost run) can find it. */
 static void
 sup_spawn(struct sup *s)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, dfl;
-	int outfd, errfd, p[2], rc;
+	int outfd, errfd, p[2], go[2], ex[2], rc = 0;
+	ssize_t n;
 
 	outfd = sup_high_fd(openat(s->a->dirfd, "stdout",
 	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
@@ -396,38 +433,38 @@ sup_spawn(struct sup *s)
 	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
 	if (outfd < 0 || errfd < 0)
 		sup_fail(s, "cannot open the output files");
-	if (pipe2(p, O_CLOEXEC) != 0)
+	if (pipe2(p, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0 ||
+	    pipe2(ex, O_CLOEXEC) != 0)
 		sup_fail(s, "pipe");
 	s->statfd = sup_high_fd(p[0]);
 	p[1] = sup_high_fd(p[1]);
-	if (s->statfd < 0 || p[1] < 0)
+	go[0] = sup_high_fd(go[0]);
+	ex[1] = sup_high_fd(ex[1]);
+	if (s->statfd < 0 || p[1] < 0 || go[0] < 0 || ex[1] < 0)
 		sup_fail(s, "pipe");
 	fcntl(s->statfd, F_SETFL, O_NONBLOCK);
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, outfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-	posix_spawn_file_actions_adddup2(&fa, p[1], RUN_STATUS_FD);
-	posix_spawn_file_actions_addclosefrom_np(&fa, RUN_STATUS_FD + 1);
-	if (s->a->cwd != NULL)
-		posix_spawn_file_actions_addchdir_np(&fa, s->a->cwd);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&dfl);
-	sigdelset(&dfl, SIGKILL);
-	sigdelset(&dfl, SIGSTOP);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &dfl);
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	rc = posix_spawnp(&s->child, s->a->argv[0], &fa, &attr, s->a->argv,
-	    s->a->envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	s->child = fork();
+	if (s->child < 0) {
+		s->child = 0;
+		sup_fail(s, "fork");
+	}
+	if (s->child == 0)
+		sup_child(s, outfd, errfd, p[1], go[0], ex[1]);
 	close(outfd);
 	close(p[1]);
-	if (rc != 0) {
+	close(go[0]);
+	close(ex[1]);
+
+	sup_write_supervisor(s);
+	sup_write_all(go[1], "g", 1);
+	close(go[1]);
+	/* EOF: the exec succeeded (or the script died before it). */
+	while ((n = read(ex[0], &rc, sizeof rc)) < 0 && errno == EINTR)
+		;
+	close(ex[0]);
+	if (n == (ssize_t)sizeof rc) {
+		waitpid(s->child, NULL, 0);
 		s->child = 0;
 		sup_exec_failed(s, errfd, rc);
 	}
@@ -468,10 +505,9 @@ supervise_main(const struct supervise_args *a)
 
 	now = time_mono_ms();
 	s.started_ms = time_now_ms();
-	sup_spawn(&s);
+	sup_spawn(&s);		/* writes supervisor.json */
 	if (a->timeout_sec > 0)
 		s.term_at = now + (int64_t)a->timeout_sec * 1000;
-	sup_write_supervisor(&s);
 	/* A cancel asked before supervisor.json named our pid. */
 	if (faccessat(a->dirfd, "cancel", F_OK, 0) == 0)
 		sup_cancel(&s, time_mono_ms());

@@ -88,11 +88,12 @@ double	 sim_dist_sample(const struct sim_dist *, struct sim_rng *);	/* >= 0 */
 double	 sim_dist_mean(const struct sim_dist *);
 void	 sim_dist_const(struct sim_dist *, double value);
 
-/* ---- simconf.c: the configuration keys the simulator reads -------------- */
+/* ---- simconf.c: the workload's configuration ----------------------------- */
 
-/* Fills CFG from a config.json object (NULL: defaults only), the keys of
- * docs/simulator.md; what it allocates goes with sim_config_free. */
+/* Fills CFG from a config.json object (NULL: the defaults) or file, with
+ * the real loader; always leaves CFG for sim_config_free. */
 int	 sim_config_parse(const json_t *, struct config *, struct err *);
+int	 sim_config_load(const char *path, struct config *, struct err *);
 void	 sim_config_free(struct config *);
 
 /* ---- workload.c: the workload file -------------------------------------- */

@@ -34,26 +34,12 @@ intern(struct sim_workload *w, const char *s)
 	return w->strings[w->nstrings++];
 }
 
-static const struct config_script *
-find_script(const struct config *c, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < c->nscripts; i++)
-		if (strcmp(c->scripts[i].name, name) == 0)
-			return &c->scripts[i];
-	return NULL;
-}
-
 static long
 model_vram(const struct config *c, const char *name)
 {
-	size_t i;
+	const struct config_model *m = config_model(c, name);
 
-	for (i = 0; i < c->nmodels; i++)
-		if (strcmp(c->models[i].name, name) == 0)
-			return c->models[i].vram_mb;
-	return 0;
+	return m != NULL ? m->vram_mb : 0;
 }
 
 const struct sim_dist *
@@ -161,7 +147,7 @@ parse_proto(struct sim_workload *w, const json_t *o, const char *what,
 		if (name == NULL)
 			return err_set(err, "%s.script: expected a script name",
 			    what);
-		if ((s = find_script(&w->cfg, name)) == NULL)
+		if ((s = config_script(&w->cfg, name)) == NULL)
 			return err_set(err, "%s.script: \"%s\" is not in the "
 			    "config's scripts", what, name);
 		p->script = intern(w, name);
@@ -490,10 +476,7 @@ load_config(struct sim_workload *w, const json_t *j, const char *basedir,
 {
 	const json_t *cfg = json_object_get(j, "config");
 	const char *file = json_string_value(json_object_get(j, "config_file"));
-	json_error_t jerr;
 	char path[4096];
-	json_t *doc;
-	int rc;
 
 	if (file == NULL || cfg != NULL)
 		return sim_config_parse(cfg, &w->cfg, err);
@@ -501,12 +484,7 @@ load_config(struct sim_workload *w, const json_t *j, const char *basedir,
 		str_copy(path, file, sizeof path);
 	else
 		snprintf(path, sizeof path, "%s/%s", basedir, file);
-	if ((doc = json_load_file(path, 0, &jerr)) == NULL)
-		return err_set(err, "config_file %s: line %d column %d: %s",
-		    path, jerr.line, jerr.column, jerr.text);
-	rc = sim_config_parse(doc, &w->cfg, err);
-	json_decref(doc);
-	return rc;
+	return sim_config_load(path, &w->cfg, err);
 }
 
 int

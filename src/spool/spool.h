@@ -50,11 +50,25 @@ int	 spool_move(struct spool *, struct task *, const struct spool_loc *from,
 /* Rewrites the task in place (same stage), durably. */
 int	 spool_update(struct spool *, struct task *, const struct spool_loc *,
 	    struct err *);
-/* Moves a file that could not be parsed to failed/: the original bytes to
- * failed/<name>.orig, and a task JSON with the error as failed/<name>. */
+/* Moves a file that could not be parsed to failed/: the original file is
+ * renamed to failed/<name>.orig (never copied, never followed), then a
+ * record {"task_id", "status": "failed", "error": {"code": REASON_CODE,
+ * "message": WHY}, "rejected_from", "original", times} is written as
+ * failed/<name>. NAME is a file name in FROM ("x.json"). */
 int	 spool_reject(struct spool *, const struct spool_loc *from,
 	    const char *name, const char *reason_code, const struct err *why,
 	    struct err *);
+
+/* Atomically renames FROM/<id>.json to TO/<id>.json, unchanged, refusing
+ * to replace a file there: claims a task against a concurrent mover.
+ * 0 done, 1 the file is no longer at FROM, -1 error. */
+int	 spool_rename(struct spool *, const struct spool_loc *from,
+	    const struct spool_loc *to, const char *id, struct err *);
+/* Reads the regular file NAME at LOC (no symlinks) up to about MAX bytes
+ * (a longer file is cut a little past MAX: check *LEN > MAX); *BUF is
+ * NUL-terminated, malloc'd. */
+int	 spool_read(struct spool *, const struct spool_loc *, const char *name,
+	    size_t max, char **buf, size_t *len, struct err *);
 
 /* Grouped durability: between begin and commit, moves fsync the files and
  * rename them, but the folders are fsynced (and the old copies removed)
@@ -69,8 +83,10 @@ int	 spool_find(struct spool *, const char *id, struct spool_loc *,
 int	 spool_load(struct spool *, const struct spool_loc *, const char *id,
 	    const struct config *, struct task *, struct err *);
 
-/* Calls FN for every visible task file name (id) in the stage folder.
- * Skips names starting with '.' or not ending in ".json". */
+/* Calls FN for every visible task file name (id) in the stage folder, in
+ * name order. Skips names starting with '.' or not ending in ".json". The
+ * id is the name less ".json" and is not yet validated. A nonzero return
+ * from FN stops the walk and is returned. */
 typedef int (*spool_each_fn)(void *arg, const struct spool_loc *, const char *id);
 int	 spool_each(struct spool *, const struct spool_loc *, spool_each_fn,
 	    void *arg, struct err *);
@@ -95,6 +111,13 @@ struct durable	*durable_new(void);
 void		 durable_free(struct durable *);
 int		 durable_write(struct durable *, int dirfd, const char *name,
 		    const void *buf, size_t len, struct err *);
+/* The same, but refuses to replace an existing NAME (EEXIST). */
+int		 durable_create(struct durable *, int dirfd, const char *name,
+		    const void *buf, size_t len, struct err *);
+/* Renames FROMFD/FROM to TOFD/TO (refusing to replace unless REPLACE) and
+ * fsyncs both folders (at the flush when batching). */
+int		 durable_rename(struct durable *, int fromfd, const char *from,
+		    int tofd, const char *to, bool replace, struct err *);
 /* Schedules the removal of DIRFD/NAME after the next flush. */
 void		 durable_unlink_later(struct durable *, int dirfd, const char *name);
 /* Fsyncs every folder written since the last flush, then performs the

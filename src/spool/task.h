@@ -54,9 +54,13 @@ struct task_origin {
 /* task.c */
 /* Parses and validates BUF (a task file's bytes). Fills defaults from the
  * origin and CFG (class, priority, model, timeout, retries, status "queued",
- * created_at = NOW_MS when absent). On error fills ERR with
- * "<field>: <what was wrong> (line L, column C): expected <what>" and
- * returns -1; *OUT is then empty. */
+ * created_at = NOW_MS when absent), in *OUT and in out->json. On error
+ * fills ERR with "<field> (line L, column C): expected <what>, got <what>"
+ * (e.g. "priority (line 3, column 15): expected an integer 1-5, got 9")
+ * and returns -1; *OUT is then empty. The folder's priority wins over the
+ * file's; a class differing from the folder's is an error. CFG NULL: no
+ * script registry check and built-in defaults (for listing old records).
+ * Complete and failed tasks need not name a runnable prompt or script. */
 int	 task_parse(const char *buf, size_t len, const struct task_origin *,
 	    const struct config *cfg, int64_t now_ms, struct task *out,
 	    struct err *);
@@ -79,5 +83,16 @@ const char	*task_class_name(enum task_class);
 const char	*task_status_name(enum task_status);
 int		 task_class_parse(const char *, enum task_class *);
 int		 task_status_parse(const char *, enum task_status *);
+
+/* task-text.c: the raw text under the JSON. */
+/* 1-based line and column (in characters, as jansson counts) of OFF. */
+void	 task_text_linecol(const char *buf, size_t len, size_t off, int *line,
+	    int *col);
+/* Offset of the first byte that is not valid UTF-8, or -1. */
+long	 task_text_bad_utf8(const char *buf, size_t len);
+/* Offset of KEY's value in the top object (PARENT NULL) or in the object
+ * that is PARENT's value; the enclosing object's offset if not found. */
+size_t	 task_text_value_pos(const char *buf, size_t len, const char *parent,
+	    const char *key);
 
 #endif

@@ -45,3 +45,51 @@ wait_for() {
 
 # expect_eq WHAT GOT WANT
 expect_eq() { [[ "$2" == "$3" ]] || fail "$1: got '$2', want '$3'"; }
+
+SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/scripts" && pwd)
+
+# write_config JSON: writes ROOT/config.json.
+write_config() { printf '%s\n' "$1" >"$GPUMGR_ROOT/config.json"; }
+
+# start_daemon [ARGS...]: starts `gpumgr daemon` in the background, logging
+# to $TEST_TMP/daemon.log, and waits until it has written gpu_state.json.
+DAEMON_PID=
+start_daemon() {
+  rm -f "$GPUMGR_ROOT/gpu_state.json.ready"
+  "$GPUMGR_BIN" daemon "$@" >>"$TEST_TMP/daemon.log" 2>&1 &
+  DAEMON_PID=$!
+  STARTED_PIDS+=("$DAEMON_PID")
+  wait_for 20 daemon_wrote_state "$DAEMON_PID"
+}
+daemon_wrote_state() {
+  kill -0 "$1" 2>/dev/null || { cat "$TEST_TMP/daemon.log" >&2; fail "daemon $1 died"; }
+  [[ -f $GPUMGR_ROOT/gpu_state.json ]] &&
+    python3 - "$GPUMGR_ROOT/gpu_state.json" "$1" <<'PY'
+import json, sys
+try:
+    s = json.load(open(sys.argv[1]))
+except Exception:
+    sys.exit(1)
+sys.exit(0 if s.get("daemon_pid") == int(sys.argv[2]) else 1)
+PY
+}
+stop_daemon() {
+  [[ -n $DAEMON_PID ]] || return 0
+  kill -TERM "$DAEMON_PID" 2>/dev/null || true
+  wait "$DAEMON_PID" 2>/dev/null || true
+  DAEMON_PID=
+}
+
+# count_files STAGE: visible task files in tasks/STAGE.
+count_files() { find "$GPUMGR_ROOT/tasks/$1" -maxdepth 3 -name '*.json' ! -name '.*' 2>/dev/null | wc -l; }
+files_at_least() { (( $(count_files "$1") >= $2 )); }
+
+# live_supervisors: pids of supervisors still holding a run folder's lock.
+no_live_runs() {
+  local d
+  for d in "$GPUMGR_ROOT"/run/*/; do
+    [[ -d $d ]] || continue
+    flock -n "$d/lock" true 2>/dev/null || return 1
+  done
+  return 0
+}

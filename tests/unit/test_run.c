@@ -532,6 +532,29 @@ test_no_protocol(void **state)
 	assert_int_equal(st.exit_code, 0);
 }
 
+/* The script runs only once supervisor.json names it: its first command
+ * finds it there, so a running script is always on record. */
+static void
+test_recorded_before_start(void **state)
+{
+	char dir[256];
+	char *const argv[] = { "/bin/sh", "-c",
+	    "cat \"$GPUMGR_RUN_DIR/supervisor.json\"; echo \"pid=$$\"", NULL };
+	struct run_status st;
+	pid_t sup;
+	char *out;
+
+	run_path(dir, sizeof dir);
+	sup = start(dir, argv, 0, 0);
+	wait_finished(dir, &st);
+	out = output(dir, "stdout", 4096, false);
+	assert_int_equal(field(out, "\"child_pid\":"), field(out, "pid="));
+	assert_int_equal(field(out, "\"supervisor_pid\":"), sup);
+	assert_int_equal(st.child_pid, field(out, "pid="));
+	assert_int_equal(st.exit_code, 0);
+	free(out);
+}
+
 /* The daemon dies: a forked process starts the run and exits at once. */
 static void
 test_survives_parent(void **state)
@@ -763,6 +786,7 @@ main(void)
 		cmocka_unit_test(test_output_bounds),
 		cmocka_unit_test(test_status_protocol),
 		cmocka_unit_test(test_no_protocol),
+		cmocka_unit_test(test_recorded_before_start),
 		cmocka_unit_test(test_survives_parent),
 		cmocka_unit_test(test_lost),
 		cmocka_unit_test(test_reap),

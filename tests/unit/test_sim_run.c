@@ -39,8 +39,8 @@ run(const struct sim_workload *w, enum sim_policy p, struct sim_result *r)
 }
 
 #define SCRIPTS_CFG \
-	"\"config\": {\"resource_manager\": {\"cooling_sec\": 2}," \
-	" \"scripts\": {\"job\": {\"vram_mb\": 4096}}}"
+	"\"config\": {\"cooling_sec\": 2," \
+	" \"scripts\": {\"job\": {\"argv\": [\"job\"], \"vram_mb\": 4096}}}"
 
 /* 2 GPUs, 4 scripts of 10 s arriving together: two run 0-10, cool 10-12,
  * the other two run 12-22. */
@@ -84,9 +84,10 @@ test_script_model_load_then_run(void **state)
 	struct sim_result r;
 
 	(void)state;
-	load("{\"config\": {\"resource_manager\": {\"cooling_sec\": 0,"
+	load("{\"config\": {\"cooling_sec\": 0, \"resource_manager\": {"
 	    " \"boot_times\": {\"whisper\": 5}},"
-	    " \"scripts\": {\"t\": {\"vram_mb\": 2000, \"model\": \"whisper\"}}},"
+	    " \"scripts\": {\"t\": {\"argv\": [\"t\"], \"vram_mb\": 2000,"
+	    " \"model\": \"whisper\"}}},"
 	    " \"gpus\": [{\"count\": 1}], \"policies\": [\"gpumgr\"],"
 	    " \"tasks\": [{\"at\": 3, \"class\": \"script\", \"script\": \"t\","
 	    " \"service_sec\": 40, \"count\": 2}]}", &w);
@@ -101,10 +102,11 @@ test_script_model_load_then_run(void **state)
 }
 
 #define LLM_CFG \
-	"\"config\": {\"resource_manager\": {\"cooling_sec\": 2," \
+	"\"config\": {\"cooling_sec\": 2, \"resource_manager\": {" \
 	" \"gpu_roles\": {\"0\": \"brain_primary\"}," \
 	" \"boot_times\": {\"qwen\": 100, \"wh\": 5}}," \
-	" \"scripts\": {\"wh\": {\"vram_mb\": 2560, \"model\": \"wh\"}}," \
+	" \"scripts\": {\"wh\": {\"argv\": [\"wh\"], \"vram_mb\": 2560," \
+	" \"model\": \"wh\"}}," \
 	" \"llm\": {\"default_model\": \"qwen\"," \
 	" \"models\": {\"qwen\": {\"vram_mb\": 10752}}}}," \
 	" \"gpus\": [{\"count\": 3, \"preload\": \"qwen\"}]," \
@@ -369,6 +371,8 @@ test_workload_errors_name_the_field(void **state)
 		    " \"service_sec\": 1}]}", "policies[0]" },
 		{ "{\"config\": {\"llm\": {\"models\": [1]}}, \"gpus\": [{}]}",
 		    "llm.models" },
+		{ "{\"config\": {\"scripts\": {\"s\": {}}}, \"gpus\": [{}]}",
+		    "scripts.s" },
 	};
 	struct sim_workload w;
 	struct err err;

@@ -1,0 +1,232 @@
+/*
+ * `gpumgr gpus`: what GPU discovery sees, as a table or JSON. Also the way
+ * to check a captured nvidia-smi output (--from-file) and to see the GPUs a
+ * simulation spec makes (--sim), without any GPU at hand.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/common.h"
+#include "gpu/gpu.h"
+
+#define GPUS_MAX_FILE	(16 * 1024 * 1024)
+
+const struct cli_cmd cli_cmd_gpus;
+
+static int
+gpus_read_file(const char *path, char **text, size_t *len, struct err *e)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	size_t cap = 65536, n = 0, r;
+	char *buf;
+
+	if (f == NULL)
+		return err_errno(e, "%s", path);
+	buf = xmalloc(cap);
+	while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += r;
+		if (n == cap) {
+			if (cap >= GPUS_MAX_FILE) {
+				err_set(e, "%s: larger than %d bytes", path,
+				    GPUS_MAX_FILE);
+				goto fail;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+	}
+	if (ferror(f)) {
+		err_errno(e, "read %s", path);
+		goto fail;
+	}
+	if (f != stdin)
+		fclose(f);
+	*text = buf;
+	*len = n;
+	return 0;
+fail:
+	if (f != stdin)
+		fclose(f);
+	free(buf);
+	return -1;
+}
+
+static void
+gpus_num(char *buf, size_t len, long v, const char *unit)
+{
+	if (v == GPU_UNKNOWN)
+		str_copy(buf, "-", len);
+	else
+		snprintf(buf, len, "%ld%s", v, unit);
+}
+
+static void
+gpus_print_table(const struct gpu_list *l)
+{
+	char used[24], total[24], vram[48], free_[24], util[16], temp[16];
+	char uuid[16];
+	const struct gpu_info *g;
+	size_t i;
+
+	printf("%-4s %-28s %-12s %-18s %-10s %-5s %-5s %-5s %-4s %s\n", "IDX",
+	    "NAME", "UUID", "VRAM USED/TOTAL", "FREE", "CC", "UTIL", "TEMP",
+	    "MIG", "HEALTH");
+	for (i = 0; i < l->n; i++) {
+		g = &l->v[i];
+		gpus_num(used, sizeof used, g->vram_used_mb, "");
+		gpus_num(total, sizeof total, g->vram_total_mb, " MiB");
+		snprintf(vram, sizeof vram, "%s/%s", used, total);
+		gpus_num(free_, sizeof free_, g->vram_free_mb, " MiB");
+		gpus_num(util, sizeof util, g->util_pct, "%");
+		gpus_num(temp, sizeof temp, g->temp_c, "C");
+		snprintf(uuid, sizeof uuid, "%.12s",
+		    g->uuid[0] != '\0' ? g->uuid : "-");
+		printf("%-4d %-28.28s %-12s %-18s %-10s %-5s %-5s %-5s %-4s %s\n",
+		    g->index, g->name[0] != '\0' ? g->name : "-", uuid, vram,
+		    free_, g->compute_capability[0] != '\0' ?
+		    g->compute_capability : "-", util, temp,
+		    g->mig ? "on" : "-", g->health);
+	}
+	if (l->n == 0)
+		printf("(no GPUs)\n");
+}
+
+static int
+gpus_print(const struct gpu_list *l, bool json)
+{
+	json_t *j;
+	char *s;
+
+	if (strcmp(l->source, "sim") == 0)
+		fprintf(stderr, "gpumgr: SIMULATED GPUs: these are not real "
+		    "GPUs (backend sim)\n");
+	if (!json) {
+		gpus_print_table(l);
+		return EXIT_OK;
+	}
+	j = gpu_list_json(l);
+	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	if (s == NULL) {
+		fprintf(stderr, "gpumgr gpus: cannot encode JSON\n");
+		return EXIT_FAIL;
+	}
+	printf("%s\n", s);
+	free(s);
+	return EXIT_OK;
+}
+
+static int
+cmd_gpus_exec(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "sim", required_argument, NULL, 's' },
+		{ "from-file", required_argument, NULL, 'f' },
+		{ "fields", required_argument, NULL, 'F' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *backend = NULL, *spec = NULL, *file = NULL, *fields = NULL;
+	struct gpu_source *src = NULL;
+	struct gpu_list l;
+	struct err e;
+	char *simfile = NULL, *text = NULL;
+	size_t len = 0;
+	bool json = false;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "jb:s:f:F:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'b':
+			backend = optarg;
+			break;
+		case 's':
+			spec = optarg;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'F':
+			fields = optarg;
+			break;
+		default:
+			return cli_usage_error(&cli_cmd_gpus, "bad option");
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error(&cli_cmd_gpus, "unexpected argument '%s'",
+		    argv[optind]);
+	if ((spec != NULL) + (file != NULL) + (backend != NULL) > 1)
+		return cli_usage_error(&cli_cmd_gpus, "--backend, --sim and "
+		    "--from-file exclude each other");
+	if (fields != NULL && file == NULL)
+		return cli_usage_error(&cli_cmd_gpus, "--fields goes with "
+		    "--from-file");
+	if (backend != NULL && strcmp(backend, "auto") != 0 &&
+	    strcmp(backend, "nvml") != 0 && strcmp(backend, "nvidia-smi") != 0 &&
+	    strcmp(backend, "sim") != 0)
+		return cli_usage_error(&cli_cmd_gpus, "unknown backend '%s'",
+		    backend);
+
+	if (spec != NULL) {
+		if (gpu_sim_spec_list(spec, &l, &e) != 0)
+			return cli_usage_error(&cli_cmd_gpus, "%s", e.msg);
+	} else if (file != NULL) {
+		if (gpus_read_file(file, &text, &len, &e) != 0) {
+			fprintf(stderr, "gpumgr gpus: %s\n", e.msg);
+			return EXIT_FAIL;
+		}
+		rc = gpu_smi_parse_fields(text, len, fields, &l, &e);
+		free(text);
+		if (rc != 0) {
+			fprintf(stderr, "gpumgr gpus: %s: %s\n", file, e.msg);
+			return EXIT_INVALID;
+		}
+		str_copy(l.source, "nvidia-smi-capture", sizeof l.source);
+	} else {
+		/* TODO(config): config's gpu_backend and sim.gpus_file once
+		 * config_load is on main; until then auto, and
+		 * ROOT/sim_gpus.json for the sim backend. */
+		if (backend == NULL)
+			backend = "auto";
+		if (strcmp(backend, "sim") == 0)
+			xasprintf(&simfile, "%s/sim_gpus.json", ctx->root);
+		if (gpu_open(backend, simfile, &src, &e) != 0 ||
+		    gpu_scan(src, &l, &e) != 0) {
+			fprintf(stderr, "gpumgr gpus: %s\n", e.msg);
+			gpu_close(src);
+			free(simfile);
+			return EXIT_FAIL;
+		}
+		gpu_close(src);
+		free(simfile);
+	}
+	rc = gpus_print(&l, json);
+	gpu_list_free(&l);
+	return rc;
+}
+
+const struct cli_cmd cli_cmd_gpus = {
+	.name = "gpus",
+	.summary = "list the GPUs discovery sees",
+	.usage = "gpus [--json] [--backend auto|nvml|nvidia-smi|sim]\n"
+	    "            [--sim SPEC] [--from-file FILE [--fields LIST]]\n"
+	    "\n"
+	    "  --json            {\"source\": ..., \"gpus\": [...]}; unknown values "
+	    "are null\n"
+	    "  --backend NAME    auto (NVML, else nvidia-smi), nvml, nvidia-smi,\n"
+	    "                    or sim (ROOT/sim_gpus.json)\n"
+	    "  --sim SPEC        simulated GPUs like 5x24GB or 2x24GB,1x80GB\n"
+	    "  --from-file FILE  read a captured nvidia-smi output (CSV, table,\n"
+	    "                    -q -x XML, -L or an error text; - for stdin)\n"
+	    "  --fields LIST     the --query-gpu fields of a CSV captured with\n"
+	    "                    noheader (default: gpumgr's own query)",
+	.exec = cmd_gpus_exec,
+};

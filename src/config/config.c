@@ -1,0 +1,240 @@
+/*
+ * config.json's defaults, the lookups others use (scripts, models, GPU
+ * roles, boot times), and reading the file. Loading it is config-load.c;
+ * the typed reads with positioned errors are config-read.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config/config.h"
+
+#define CONFIG_MAX_FILE		(16 * 1024 * 1024)
+
+const char *const config_role_names[] = {
+	"worker", "brain_primary", "brain_secondary", NULL
+};
+
+static char **
+config_strv(const char *const *v)
+{
+	size_t i, n = 0;
+	char **out;
+
+	while (v[n] != NULL)
+		n++;
+	out = xcalloc(n + 1, sizeof *out);
+	for (i = 0; i < n; i++)
+		out[i] = xstrdup(v[i]);
+	return out;
+}
+
+void
+config_defaults(struct config *c)
+{
+	static const char *const server_argv[] = { "ollama", "serve", NULL };
+	static const char *const server_env[] = {
+		"OLLAMA_HOST=127.0.0.1:{port}", NULL
+	};
+
+	memset(c, 0, sizeof *c);
+	c->gpu_count = 0;
+	c->min_script_queue_for_evict = 5;
+	c->script_queue_force_evict = 20;
+	c->default_avg_script_sec = 45;
+	c->never_evict_brain = true;
+	c->eviction_enabled = true;
+	c->auto_exclusive_threshold = 50;
+	c->reload_llms_after_batch = true;
+	c->reload_parallelism = 0;
+	c->gpu_backend = xstrdup("auto");
+	c->rescan_interval_ms = 2000;
+	c->cooling_sec = 2;
+	c->default_model = xstrdup("qwen2.5:14b");
+	c->server.backend = xstrdup("ollama");
+	c->server.argv = config_strv(server_argv);
+	c->server.argc = 2;
+	c->server.env = config_strv(server_env);
+	c->server.nenv = 1;
+	c->server.health_path = xstrdup("/");
+	c->server.health_timeout_ms = 2000;
+	c->server.max_concurrent = 1;
+	c->server.fail_offline_after = 3;
+	c->llm_base_port = 11434;
+	c->default_boot_sec = 120;
+	c->api_listen = xstrdup("127.0.0.1");
+	c->api_port = 7878;
+	c->api_socket = xstrdup("api.sock");
+	c->default_timeout_sec = 3600;
+	c->default_max_retries = 2;
+	c->output_max_bytes = 65536;
+	c->sim_gpus_file = xstrdup("sim_gpus.json");
+	c->sim_llm_boot_sec = 2;
+	c->log_file = NULL;
+	c->raw = NULL;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nboot_times; i++)
+		free(c->boot_times[i].name);
+	free(c->boot_times);
+	free(c->roles);
+	for (i = 0; i < c->nscripts; i++) {
+		free(c->scripts[i].name);
+		config_strv_free(c->scripts[i].argv);
+		free(c->scripts[i].model);
+		config_strv_free(c->scripts[i].env);
+	}
+	free(c->scripts);
+	for (i = 0; i < c->nmodels; i++)
+		free(c->models[i].name);
+	free(c->models);
+	free(c->gpu_backend);
+	free(c->default_model);
+	free(c->server.backend);
+	config_strv_free(c->server.argv);
+	config_strv_free(c->server.env);
+	free(c->server.health_path);
+	free(c->api_listen);
+	free(c->api_socket);
+	free(c->sim_gpus_file);
+	free(c->log_file);
+	json_decref(c->raw);
+	memset(c, 0, sizeof *c);
+}
+
+int
+config_read_file(const char *path, char **bufp, size_t *lenp, struct err *e)
+{
+	struct stat st;
+	char *buf;
+	size_t len = 0, cap;
+	ssize_t r;
+	int fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return err_errno(e, "%s", path);
+	if (fstat(fd, &st) == -1 || S_ISDIR(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			errno = EISDIR;
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return err_errno(e, "%s", path);
+	}
+	cap = st.st_size > 0 && st.st_size < CONFIG_MAX_FILE ?
+	    (size_t)st.st_size + 1 : 4096;
+	buf = xmalloc(cap);
+	for (;;) {
+		if (len == cap - 1) {
+			if (cap > CONFIG_MAX_FILE) {
+				free(buf);
+				close(fd);
+				errno = EFBIG;
+				return err_errno(e, "%s: larger than %d MiB",
+				    path, CONFIG_MAX_FILE / (1024 * 1024));
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		r = read(fd, buf + len, cap - 1 - len);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			saved = errno;
+			free(buf);
+			close(fd);
+			errno = saved;
+			return err_errno(e, "%s", path);
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
+
+char *
+config_root_path(const char *root, const char *path)
+{
+	char *out;
+
+	if (path == NULL)
+		return NULL;
+	if (path[0] == '/' || root == NULL)
+		return xstrdup(path);
+	xasprintf(&out, "%s/%s", root, path);
+	return out;
+}
+
+const struct config_script *
+config_script(const struct config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < c->nscripts; i++)
+		if (strcmp(c->scripts[i].name, name) == 0)
+			return &c->scripts[i];
+	return NULL;
+}
+
+const struct config_model *
+config_model(const struct config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < c->nmodels; i++)
+		if (strcmp(c->models[i].name, name) == 0)
+			return &c->models[i];
+	return NULL;
+}
+
+enum gpu_role
+config_gpu_role(const struct config *c, int index, const char *uuid)
+{
+	char idx[16];
+	size_t i;
+
+	/* A UUID names one GPU whatever its index: it wins. */
+	for (i = 0; uuid != NULL && *uuid != '\0' && i < c->nroles; i++)
+		if (strcasecmp(c->roles[i].gpu, uuid) == 0)
+			return c->roles[i].role;
+	snprintf(idx, sizeof idx, "%d", index);
+	for (i = 0; index >= 0 && i < c->nroles; i++)
+		if (strcmp(c->roles[i].gpu, idx) == 0)
+			return c->roles[i].role;
+	return ROLE_WORKER;
+}
+
+const char *
+config_role_name(enum gpu_role r)
+{
+	if ((int)r >= 0 && (size_t)r < sizeof config_role_names /
+	    sizeof config_role_names[0] - 1)
+		return config_role_names[r];
+	return "worker";
+}
+
+double
+config_boot_sec(const struct config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < c->nboot_times; i++)
+		if (strcmp(c->boot_times[i].name, name) == 0)
+			return c->boot_times[i].sec;
+	return c->default_boot_sec;
+}

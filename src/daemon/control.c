@@ -1,0 +1,77 @@
+/*
+ * Operator controls that must outlive a restart live as files under
+ * ROOT/control/: "drain.<GPU>" (an index or a UUID) keeps a GPU from taking
+ * new work. The CLI writes them; the daemon watches the folder.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+
+/* Re-reads ROOT/control/ and applies it to the GPUs. */
+void
+control_read(struct daemon *d)
+{
+	char path[4096];
+	struct dirent *de;
+	DIR *dir;
+	size_t i;
+	bool *drained = xcalloc(d->ngpus ? d->ngpus : 1, sizeof *drained);
+
+	snprintf(path, sizeof path, "%s/control", d->root);
+	dir = opendir(path);
+	if (dir != NULL) {
+		while ((de = readdir(dir)) != NULL) {
+			int g;
+
+			if (!str_has_prefix(de->d_name, "drain."))
+				continue;
+			g = gpus_find(d, de->d_name + 6);
+			if (g >= 0)
+				drained[g] = true;
+		}
+		closedir(dir);
+	}
+	for (i = 0; i < d->ngpus; i++) {
+		if (gpus_set_drained(d, i, drained[i]))
+			daemon_mark_dirty(d);
+	}
+	free(drained);
+}
+
+/* Writes or removes ROOT/control/drain.<GPU>, durably (used by the CLI). */
+int
+control_set_drain(const char *root, const char *gpu, bool on, struct err *e)
+{
+	char dirpath[4096], name[256];
+	int dirfd, rc = 0;
+
+	if (gpu[0] == '\0' || strchr(gpu, '/') != NULL || gpu[0] == '.' ||
+	    strlen(gpu) > 96)
+		return err_set(e, "\"%s\" is not a GPU index or UUID", gpu);
+	snprintf(dirpath, sizeof dirpath, "%s/control", root);
+	if (mkdir(dirpath, 0755) != 0 && errno != EEXIST)
+		return err_errno(e, "mkdir %s", dirpath);
+	dirfd = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return err_errno(e, "open %s", dirpath);
+	snprintf(name, sizeof name, "drain.%s", gpu);
+	if (on) {
+		struct durable *dur = durable_new();
+
+		rc = durable_write(dur, dirfd, name, "drained\n", 8, e);
+		durable_free(dur);
+	} else if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT) {
+		rc = err_errno(e, "remove %s/%s", dirpath, name);
+	} else if (fsync(dirfd) != 0) {
+		rc = err_errno(e, "fsync %s", dirpath);
+	}
+	close(dirfd);
+	return rc;
+}

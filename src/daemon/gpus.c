@@ -1,0 +1,265 @@
+/*
+ * The daemon's GPUs: discovery results merged into the core's GPU records
+ * (matched by UUID, so renumbering never moves work), health turned into
+ * the offline state, and ROOT/gpu_state.json written atomically whenever
+ * something changed, in DESIGN §3's shape plus the discovered fields.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+
+int
+gpus_open(struct daemon *d, const char *sim_spec, struct err *e)
+{
+	const char *which = d->cfg.gpu_backend;
+	char simfile[4096];
+	struct stat st;
+
+	if (d->cfg.sim_gpus_file[0] == '/')
+		str_copy(simfile, d->cfg.sim_gpus_file, sizeof simfile);
+	else
+		snprintf(simfile, sizeof simfile, "%s/%s", d->root,
+		    d->cfg.sim_gpus_file);
+	if (sim_spec != NULL) {
+		which = "sim";
+		if (stat(simfile, &st) != 0 &&
+		    gpu_sim_write_spec(simfile, sim_spec, e) != 0)
+			return -1;
+	}
+	if (gpu_open(which, simfile, &d->gsrc, e) != 0) {
+		err_prefix(e, "GPU discovery (%s)", which);
+		return -1;
+	}
+	if (strcmp(gpu_source_name(d->gsrc), "sim") == 0)
+		log_warn("SIMULATING GPUs from %s: no real GPU is used", simfile);
+	return 0;
+}
+
+void
+gpus_close(struct daemon *d)
+{
+	if (d->gsrc != NULL)
+		gpu_close(d->gsrc);
+	free(d->gpus);
+	free(d->gpux);
+	d->gpus = NULL;
+	d->gpux = NULL;
+	d->ngpus = 0;
+}
+
+int
+gpus_find_uuid(const struct daemon *d, const char *uuid)
+{
+	size_t i;
+
+	for (i = 0; i < d->ngpus; i++)
+		if (strcmp(d->gpus[i].uuid, uuid) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* A GPU by index ("2") or UUID; -1 if none. */
+int
+gpus_find(const struct daemon *d, const char *key)
+{
+	char *end;
+	long idx;
+	size_t i;
+
+	idx = strtol(key, &end, 10);
+	if (*key != '\0' && *end == '\0') {
+		for (i = 0; i < d->ngpus; i++)
+			if (d->gpus[i].index == idx)
+				return (int)i;
+		return -1;
+	}
+	return gpus_find_uuid(d, key);
+}
+
+static void
+gpus_set(struct daemon *d, struct core_gpu *g, enum gpu_state to, int64_t now)
+{
+	struct err e;
+
+	if (g->state == to)
+		return;
+	if (core_gpu_set_state(g, to, now, &e) != 0) {
+		log_error("BUG: %s", e.msg);
+		return;
+	}
+	d->state_dirty = true;
+}
+
+/* Merges one discovery result into the GPU records. */
+static void
+gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
+{
+	bool *seen = xcalloc(d->ngpus + l->n + 1, sizeof *seen);
+	size_t i;
+	int k;
+
+	for (i = 0; i < l->n; i++) {
+		const struct gpu_info *gi = &l->v[i];
+		struct core_gpu *g;
+		bool healthy = strcmp(gi->health, "ok") == 0;
+
+		if (gi->uuid[0] == '\0')
+			continue;	/* a GPU we could not identify */
+		k = gpus_find_uuid(d, gi->uuid);
+		if (k < 0) {
+			d->gpus = xrealloc(d->gpus, (d->ngpus + 1) * sizeof *d->gpus);
+			d->gpux = xrealloc(d->gpux, (d->ngpus + 1) * sizeof *d->gpux);
+			g = &d->gpus[d->ngpus];
+			memset(g, 0, sizeof *g);
+			memset(&d->gpux[d->ngpus], 0, sizeof *d->gpux);
+			d->gpux[d->ngpus].progress = -1;
+			str_copy(g->uuid, gi->uuid, sizeof g->uuid);
+			g->state = healthy ? GPU_IDLE : GPU_OFFLINE;
+			g->since_ms = now;
+			g->llm_max_concurrent = d->cfg.server.max_concurrent;
+			k = (int)d->ngpus++;
+			log_info("GPU %d (%s, %s) found: %ld MB, cc %s, %s",
+			    gi->index, gi->uuid, gi->name, gi->vram_total_mb,
+			    gi->compute_capability, gi->health);
+			d->state_dirty = true;
+		}
+		g = &d->gpus[k];
+		seen[k] = true;
+		g->index = gi->index;
+		str_copy(g->name, gi->name, sizeof g->name);
+		str_copy(g->cc, gi->compute_capability, sizeof g->cc);
+		str_copy(d->gpux[k].health, gi->health, sizeof d->gpux[k].health);
+		g->role = config_gpu_role(&d->cfg, gi->index, gi->uuid);
+		if (g->vram_total_mb != gi->vram_total_mb ||
+		    g->vram_free_mb != gi->vram_free_mb)
+			d->state_dirty = true;
+		g->vram_total_mb = gi->vram_total_mb;
+		g->vram_free_mb = gi->vram_free_mb >= 0 ? gi->vram_free_mb :
+		    gi->vram_total_mb;
+		d->gpux[k].util_pct = gi->util_pct;
+		d->gpux[k].temp_c = gi->temp_c;
+		if (!healthy && g->state != GPU_OFFLINE) {
+			log_warn("GPU %d (%s) goes offline: health %s", g->index,
+			    g->uuid, gi->health);
+			snprintf(g->offline_reason, sizeof g->offline_reason,
+			    "health: %.80s", gi->health);
+			jobs_gpu_lost(d, k, now);
+			gpus_set(d, g, GPU_OFFLINE, now);
+		} else if (healthy && g->state == GPU_OFFLINE &&
+		    !gpus_job_on(d, k)) {
+			log_info("GPU %d (%s) is back and healthy: idle", g->index,
+			    g->uuid);
+			g->offline_reason[0] = '\0';
+			gpus_set(d, g, GPU_IDLE, now);
+		}
+	}
+	for (i = 0; i < d->ngpus; i++) {
+		struct core_gpu *g = &d->gpus[i];
+
+		if (seen[i] || g->state == GPU_OFFLINE)
+			continue;
+		log_warn("GPU %d (%s) goes offline: no longer discovered",
+		    g->index, g->uuid);
+		str_copy(g->offline_reason, "lost: no longer discovered",
+		    sizeof g->offline_reason);
+		str_copy(d->gpux[i].health, "lost", sizeof d->gpux[i].health);
+		jobs_gpu_lost(d, (int)i, now);
+		gpus_set(d, g, GPU_OFFLINE, now);
+	}
+	free(seen);
+}
+
+void
+gpus_rescan(struct daemon *d)
+{
+	struct gpu_list l;
+	struct err e;
+
+	memset(&l, 0, sizeof l);
+	if (gpu_scan(d->gsrc, &l, &e) != 0) {
+		if (!d->scan_failing)
+			log_error("GPU rescan failed: %s (GPUs keep their "
+			    "last known state)", e.msg);
+		d->scan_failing = true;
+		return;
+	}
+	if (d->scan_failing)
+		log_info("GPU rescan works again");
+	d->scan_failing = false;
+	gpus_merge(d, &l, time_now_ms());
+	gpu_list_free(&l);
+	daemon_mark_dirty(d);
+}
+
+bool
+gpus_set_drained(struct daemon *d, size_t i, bool on)
+{
+	struct core_gpu *g = &d->gpus[i];
+
+	if (g->drained == on)
+		return false;
+	g->drained = on;
+	log_info("GPU %d (%s) %s", g->index, g->uuid, on ?
+	    "drained: it takes no new work (running work finishes)" :
+	    "undrained: it takes work again");
+	d->state_dirty = true;
+	return true;
+}
+
+/* Marks the job's GPU as running it: on start, and when re-adopting. */
+void
+gpus_hold_for_job(struct daemon *d, struct job *j, bool ready)
+{
+	struct core_gpu *g;
+
+	if (j->gpu < 0)
+		return;
+	g = &d->gpus[j->gpu];
+	/* Restoring what was running is not a transition: the previous
+	 * daemon made it. */
+	g->state = ready ? GPU_SCRIPT_BUSY : GPU_BOOTING_SCRIPT;
+	g->since_ms = j->started_ms > 0 ? j->started_ms : time_now_ms();
+	str_copy(g->script, j->script, sizeof g->script);
+	str_copy(g->task_id, j->id, sizeof g->task_id);
+	d->gpux[j->gpu].progress = j->progress;
+	d->state_dirty = true;
+}
+
+/* Whether a job runs on GPU position G. */
+bool
+gpus_job_on(const struct daemon *d, int g)
+{
+	size_t i;
+
+	for (i = 0; i < d->njobs; i++)
+		if (d->jobs[i]->gpu == g && !d->jobs[i]->finished)
+			return true;
+	return false;
+}
+
+/* A script ended on GPU position G: it cools down, then is idle again. */
+void
+gpus_release(struct daemon *d, int g, int64_t now, bool ok)
+{
+	struct core_gpu *gpu;
+
+	if (g < 0)
+		return;
+	gpu = &d->gpus[g];
+	d->gpux[g].progress = -1;
+	d->state_dirty = true;
+	if (gpu->state == GPU_OFFLINE)
+		return;		/* it went away under the script */
+	gpu->last_used_ms = now;
+	if (ok) {
+		gpu->tasks_completed++;
+		core_gpu_succeeded(gpu);
+	}
+	gpus_set(d, gpu, GPU_COOLING, now);
+}

@@ -1,0 +1,290 @@
+/*
+ * Leases: a GPU held for a command gpumgr does not run itself (`gpumgr
+ * exec`). A client writes ROOT/leases/<id>.json ({"pid", "priority",
+ * "requires", "gpu_requirement", "command"}); the daemon queues it like a
+ * script task and, once the core places it, writes <id>.grant with the GPU.
+ * The GPU stays script_busy until the client removes its request, or dies
+ * (its pid is checked at every rescan). Files, so a restart keeps them.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+
+static int
+lease_dirfd(const char *root, struct err *e)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", root, LEASE_DIR);
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		return err_errno(e, "mkdir %s", path);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return err_errno(e, "open %s", path);
+	return fd;
+}
+
+static bool
+lease_pid_alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/* Writes a lease request durably (the client side). */
+int
+lease_request(const char *root, const char *id, json_t *req, struct err *e)
+{
+	struct durable *dur;
+	char name[TASK_ID_MAX + 8], *text;
+	int fd, rc;
+
+	if ((fd = lease_dirfd(root, e)) < 0)
+		return -1;
+	snprintf(name, sizeof name, "%s.json", id);
+	text = json_dumps(req, JSON_INDENT(2));
+	dur = durable_new();
+	rc = durable_write(dur, fd, name, text, strlen(text), e);
+	durable_free(dur);
+	free(text);
+	close(fd);
+	return rc;
+}
+
+static void
+lease_remove_files(struct daemon *d, const char *id)
+{
+	char path[4096];
+
+	snprintf(path, sizeof path, "%s/%s/%s.grant", d->root, LEASE_DIR, id);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/%s/%s.json", d->root, LEASE_DIR, id);
+	unlink(path);
+}
+
+/* Frees the GPU a lease held (client done or dead). */
+static void
+lease_end(struct daemon *d, struct job *j, const char *why, int64_t now)
+{
+	size_t i;
+
+	log_info("lease %s on %s ends: %s", j->id, jobs_gpu_name(d, j), why);
+	gpus_release(d, j->gpu, now, true);
+	for (i = 0; i < d->njobs; i++) {
+		if (d->jobs[i] == j) {
+			d->jobs[i] = d->jobs[--d->njobs];
+			break;
+		}
+	}
+	free(j->script);
+	free(j);
+	daemon_mark_dirty(d);
+}
+
+static struct job *
+lease_hold(struct daemon *d, const char *id, int gpu, pid_t pid, int64_t now)
+{
+	struct job *j = xcalloc(1, sizeof *j);
+
+	str_copy(j->id, id, sizeof j->id);
+	j->gpu = gpu;
+	j->cls = TASK_SCRIPT;
+	j->script = xstrdup("exec");
+	j->lease = true;
+	j->lease_pid = pid;
+	j->started_ms = now;
+	j->progress = -1;
+	j->ready = true;
+	if (d->njobs == d->capjobs) {
+		d->capjobs = d->capjobs ? d->capjobs * 2 : 16;
+		d->jobs = xrealloc(d->jobs, d->capjobs * sizeof *d->jobs);
+	}
+	d->jobs[d->njobs++] = j;
+	return j;
+}
+
+/* Writes <id>.grant: the GPU granted, or an error. */
+static int
+lease_write_grant(struct daemon *d, const char *id, json_t *grant)
+{
+	struct durable *dur;
+	struct err e;
+	char name[TASK_ID_MAX + 8], *text;
+	int fd, rc;
+
+	if ((fd = lease_dirfd(d->root, &e)) < 0) {
+		log_error("lease %s: %s", id, e.msg);
+		return -1;
+	}
+	text = json_dumps(grant, JSON_INDENT(2));
+	snprintf(name, sizeof name, "%s.grant", id);
+	dur = durable_new();
+	rc = durable_write(dur, fd, name, text, strlen(text), &e);
+	if (rc != 0)
+		log_error("lease %s: %s", id, e.msg);
+	free(text);
+	durable_free(dur);
+	close(fd);
+	return rc;
+}
+
+/* The core found that no GPU could ever hold the lease: tell the client. */
+void
+lease_refuse(struct daemon *d, struct queue_entry *qe, const char *why)
+{
+	json_t *grant = json_pack("{s:s,s:s}", "lease_id", qe->id, "error", why);
+
+	log_warn("lease %s refused: %s", qe->id, why);
+	lease_write_grant(d, qe->id, grant);
+	json_decref(grant);
+	queue_remove(d->queue, qe->id);
+}
+
+/* The core placed a lease on GPU position G: grant it. */
+void
+lease_grant(struct daemon *d, struct queue_entry *qe, int g, int64_t now)
+{
+	struct err e;
+	json_t *grant;
+	struct job *j;
+	int rc;
+
+	grant = json_pack("{s:s,s:i,s:s,s:i}", "lease_id", qe->id,
+	    "gpu_index", g >= 0 ? d->gpus[g].index : -1,
+	    "gpu_uuid", g >= 0 ? d->gpus[g].uuid : "",
+	    "daemon_pid", (int)getpid());
+	rc = lease_write_grant(d, qe->id, grant);
+	json_decref(grant);
+	if (rc != 0)
+		return;
+	j = lease_hold(d, qe->id, g, qe->lease_pid, now);
+	queue_remove(d->queue, qe->id);
+	if (g >= 0) {
+		if (core_gpu_start_script(&d->gpus[g], "exec", j->id, now, &e) != 0 ||
+		    core_gpu_set_state(&d->gpus[g], GPU_SCRIPT_BUSY, now, &e) != 0)
+			log_error("BUG: %s", e.msg);
+		d->state_dirty = true;
+	}
+	log_info("lease %s granted %s to pid %ld", j->id, jobs_gpu_name(d, j),
+	    (long)j->lease_pid);
+}
+
+/* Reads ROOT/leases/: new requests are queued, granted ones re-held (after
+ * a restart), finished or orphaned ones released. */
+void
+lease_scan(struct daemon *d)
+{
+	char path[4096], id[TASK_ID_MAX + 1];
+	struct dirent *de;
+	DIR *dir;
+	int64_t now = time_now_ms();
+	size_t i;
+
+	snprintf(path, sizeof path, "%s/%s", d->root, LEASE_DIR);
+	/* Held leases whose request file is gone: the client is done. */
+	for (i = 0; i < d->njobs; i++) {
+		struct job *j = d->jobs[i];
+		char f[4096 + TASK_ID_MAX + 8];
+
+		if (!j->lease)
+			continue;
+		snprintf(f, sizeof f, "%s/%s.json", path, j->id);
+		if (access(f, F_OK) != 0) {
+			snprintf(f, sizeof f, "%s/%s.grant", path, j->id);
+			unlink(f);
+			lease_end(d, j, "released by its client", now);
+			i = (size_t)-1;
+		}
+	}
+	if ((dir = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(dir)) != NULL) {
+		size_t n = strlen(de->d_name);
+		json_t *req, *rq;
+		json_error_t je;
+		char grant[4096 + TASK_ID_MAX + 8];
+		pid_t pid;
+		int g = -1;
+
+		if (de->d_name[0] == '.' || !str_has_suffix(de->d_name, ".json") ||
+		    n - 5 > TASK_ID_MAX)
+			continue;
+		memcpy(id, de->d_name, n - 5);
+		id[n - 5] = '\0';
+		if (!task_id_valid(id) || jobs_find(d, id) != NULL ||
+		    queue_find(d->queue, id) != NULL)
+			continue;
+		snprintf(grant, sizeof grant, "%s/%s", path, de->d_name);
+		req = json_load_file(grant, 0, &je);
+		pid = (pid_t)json_integer_value(json_object_get(req, "pid"));
+		if (req == NULL || !lease_pid_alive(pid)) {
+			log_info("lease %s dropped: %s", id, req == NULL ?
+			    "unreadable request" : "its client is gone");
+			json_decref(req);
+			lease_remove_files(d, id);
+			continue;
+		}
+		snprintf(grant, sizeof grant, "%s/%s.grant", path, id);
+		if (access(grant, F_OK) == 0) {
+			json_t *gr = json_load_file(grant, 0, &je);
+			const char *uuid = json_string_value(json_object_get(gr,
+			    "gpu_uuid"));
+
+			g = uuid != NULL ? gpus_find_uuid(d, uuid) : -1;
+			json_decref(gr);
+			struct job *j = lease_hold(d, id, g, pid, now);
+			if (g >= 0)
+				gpus_hold_for_job(d, j, true);
+			log_info("lease %s re-held on %s for pid %ld", id,
+			    jobs_gpu_name(d, j), (long)pid);
+		} else {
+			rq = json_object_get(req, "requires");
+			queue_add_lease(d->queue, id,
+			    (int)json_integer_value(json_object_get(req, "priority")) ?: 3,
+			    now,
+			    json_string_value(json_object_get(req, "gpu_requirement")) ?: "any",
+			    (long)json_integer_value(json_object_get(rq, "vram_mb")),
+			    json_string_value(json_object_get(rq, "compute_capability")) ?: "",
+			    pid);
+			log_info("lease %s requested by pid %ld", id, (long)pid);
+		}
+		json_decref(req);
+	}
+	closedir(dir);
+	daemon_mark_dirty(d);
+}
+
+/* At every rescan: clients that died without releasing their lease. */
+void
+lease_check(struct daemon *d, int64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < d->njobs; i++) {
+		struct job *j = d->jobs[i];
+
+		if (j->lease && !lease_pid_alive(j->lease_pid)) {
+			lease_remove_files(d, j->id);
+			lease_end(d, j, "its client died", now);
+			i = (size_t)-1;
+		}
+	}
+	for (i = 0; i < queue_count(d->queue); i++) {
+		struct queue_entry *qe = queue_at(d->queue, i);
+
+		if (qe->lease && !lease_pid_alive(qe->lease_pid)) {
+			log_info("lease %s dropped: its client is gone", qe->id);
+			lease_remove_files(d, qe->id);
+			queue_remove(d->queue, qe->id);
+			i = (size_t)-1;
+		}
+	}
+}

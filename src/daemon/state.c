@@ -1,0 +1,135 @@
+/*
+ * ROOT/gpu_state.json: the live state of every GPU in DESIGN §3's shape
+ * (keys are GPU indices as strings) plus what discovery found, the learned
+ * boot and run times, the mode, and the daemon's pid. Rewritten atomically
+ * (through the durable helper) when something changed; read back at start
+ * so learned times and the mode survive a restart.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+
+static void
+state_set_time(json_t *o, const char *key, int64_t ms)
+{
+	char buf[40];
+
+	if (ms <= 0) {
+		json_object_set_new(o, key, json_null());
+		return;
+	}
+	time_iso8601(ms, buf, sizeof buf);
+	json_object_set_new(o, key, json_string(buf));
+}
+
+static json_t *
+state_num_or_null(long v)
+{
+	return v >= 0 ? json_integer(v) : json_null();
+}
+
+static json_t *
+state_gpu_json(const struct daemon *d, size_t pos)
+{
+	const struct core_gpu *g = &d->gpus[pos];
+	const struct gpu_extra *x = &d->gpux[pos];
+	json_t *o = json_object();
+	struct job *j = g->task_id[0] ? jobs_find((struct daemon *)d, g->task_id) : NULL;
+
+	json_object_set_new(o, "state", json_string(core_state_name(g->state)));
+	state_set_time(o, "since", g->since_ms);
+	if (g->model[0] != '\0')
+		json_object_set_new(o, "model", json_string(g->model));
+	if (g->script[0] != '\0')
+		json_object_set_new(o, "script", json_string(g->script));
+	if (g->task_id[0] != '\0')
+		json_object_set_new(o, "task_id", json_string(g->task_id));
+	if (j != NULL && j->supervisor_pid > 0)
+		json_object_set_new(o, "pid", json_integer(j->supervisor_pid));
+	if (x->server_pid > 0) {
+		json_object_set_new(o, "pid", json_integer(x->server_pid));
+		json_object_set_new(o, "port", json_integer(x->port));
+	}
+	if (x->progress >= 0)
+		json_object_set_new(o, "progress", json_real(x->progress));
+	json_object_set_new(o, "tasks_completed", json_integer(g->tasks_completed));
+	json_object_set_new(o, "uuid", json_string(g->uuid));
+	json_object_set_new(o, "name", json_string(g->name));
+	json_object_set_new(o, "vram_total_mb", state_num_or_null(g->vram_total_mb));
+	json_object_set_new(o, "vram_free_mb", state_num_or_null(g->vram_free_mb));
+	json_object_set_new(o, "compute_capability",
+	    g->cc[0] ? json_string(g->cc) : json_null());
+	json_object_set_new(o, "util_pct", state_num_or_null(x->util_pct));
+	json_object_set_new(o, "temp_c", state_num_or_null(x->temp_c));
+	json_object_set_new(o, "health", json_string(x->health[0] ? x->health : "ok"));
+	json_object_set_new(o, "role", json_string(config_role_name(g->role)));
+	json_object_set_new(o, "drained", json_boolean(g->drained));
+	if (g->state == GPU_OFFLINE)
+		json_object_set_new(o, "offline_reason", json_string(g->offline_reason));
+	return o;
+}
+
+/* Rewrites gpu_state.json if anything changed (or when FORCE). */
+void
+gpus_write_state(struct daemon *d, bool force)
+{
+	json_t *root, *gpus, *boot, *runs;
+	struct err e;
+	char key[16], *text;
+	size_t i;
+
+	if (!d->state_dirty && !force)
+		return;
+	root = json_object();
+	gpus = json_object();
+	for (i = 0; i < d->ngpus; i++) {
+		snprintf(key, sizeof key, "%d", d->gpus[i].index);
+		json_object_set_new(gpus, key, state_gpu_json(d, i));
+	}
+	json_object_set_new(root, "gpus", gpus);
+	boot = json_object();
+	runs = json_object();
+	decide_stats_json(d, boot, runs);
+	json_object_set_new(root, "boot_times", boot);
+	json_object_set_new(root, "script_times", runs);
+	decide_mode_json(d, root);
+	json_object_set_new(root, "daemon_pid", json_integer(getpid()));
+	state_set_time(root, "updated_at", time_now_ms());
+	json_object_set_new(root, "gpu_source", json_string(gpu_source_name(d->gsrc)));
+	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (durable_write(d->state_durable, d->root_fd, "gpu_state.json", text,
+	    strlen(text), &e) != 0)
+		log_error("writing gpu_state.json: %s", e.msg);
+	else
+		d->state_dirty = false;
+	free(text);
+}
+
+/* Reads the previous daemon's gpu_state.json: learned times, the mode,
+ * and which LLM servers it left running. A missing file is a first start. */
+void
+gpus_load_state(struct daemon *d)
+{
+	char path[4096];
+	json_error_t je;
+	json_t *root;
+
+	snprintf(path, sizeof path, "%s/gpu_state.json", d->root);
+	root = json_load_file(path, 0, &je);
+	if (root == NULL) {
+		if (access(path, F_OK) == 0)
+			log_warn("gpu_state.json unreadable (%s, line %d): "
+			    "starting with configured boot times", je.text,
+			    je.line);
+		return;
+	}
+	decide_stats_load(d, json_object_get(root, "boot_times"),
+	    json_object_get(root, "script_times"));
+	decide_mode_load(d, root);
+	json_decref(root);
+}

@@ -1,0 +1,292 @@
+/*
+ * The one helper every durable write goes through (DESIGN §1): a ".gpumgr-"
+ * temporary created O_EXCL in the destination folder, written whole,
+ * fsynced and closed, renamed into place; then the folder is fsynced, and
+ * only after that are old copies removed. Batching groups the folder fsyncs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "spool/spool.h"
+
+struct durable_unlink {
+	int	 dirfd;
+	char	*name;
+};
+
+struct durable {
+	bool			 batching;
+	int			*dirs;		/* folders to fsync at flush */
+	size_t			 ndirs, capdirs;
+	struct durable_unlink	*unlinks;	/* removals after the fsyncs */
+	size_t			 nunlinks, capunlinks;
+};
+
+struct durable *
+durable_new(void)
+{
+	return xcalloc(1, sizeof(struct durable));
+}
+
+static void
+durable_clear(struct durable *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nunlinks; i++)
+		free(d->unlinks[i].name);
+	d->nunlinks = 0;
+	d->ndirs = 0;
+}
+
+void
+durable_free(struct durable *d)
+{
+	if (d == NULL)
+		return;
+	durable_clear(d);
+	free(d->dirs);
+	free(d->unlinks);
+	free(d);
+}
+
+void
+durable_set_batching(struct durable *d, bool on)
+{
+	d->batching = on;
+}
+
+static void
+durable_add_dir(struct durable *d, int dirfd)
+{
+	size_t i;
+
+	for (i = 0; i < d->ndirs; i++)
+		if (d->dirs[i] == dirfd)
+			return;
+	if (d->ndirs == d->capdirs) {
+		d->capdirs = d->capdirs ? 2 * d->capdirs : 8;
+		d->dirs = xrealloc(d->dirs, d->capdirs * sizeof *d->dirs);
+	}
+	d->dirs[d->ndirs++] = dirfd;
+}
+
+void
+durable_unlink_later(struct durable *d, int dirfd, const char *name)
+{
+	if (d->nunlinks == d->capunlinks) {
+		d->capunlinks = d->capunlinks ? 2 * d->capunlinks : 8;
+		d->unlinks = xrealloc(d->unlinks,
+		    d->capunlinks * sizeof *d->unlinks);
+	}
+	d->unlinks[d->nunlinks].dirfd = dirfd;
+	d->unlinks[d->nunlinks].name = xstrdup(name);
+	d->nunlinks++;
+}
+
+/* A fresh ".gpumgr-<16 hex>" name. */
+static void
+durable_tmp_name(char *buf, size_t len)
+{
+	unsigned char r[8];
+	size_t i, got = 0;
+	ssize_t n;
+
+	while (got < sizeof r) {
+		n = getrandom(r + got, sizeof r - got, 0);
+		if (n <= 0) {
+			/* No entropy source: the pid and a counter still make
+			 * the name unique enough for O_EXCL to settle it. */
+			static unsigned counter;
+			unsigned v = (unsigned)getpid() * 2654435761u + counter++;
+
+			for (i = got; i < sizeof r; i++, v >>= 3)
+				r[i] = (unsigned char)v;
+			break;
+		}
+		got += (size_t)n;
+	}
+	i = (size_t)snprintf(buf, len, "%s", SPOOL_TMP_PREFIX);
+	for (got = 0; got < sizeof r && i + 2 < len; got++, i += 2)
+		snprintf(buf + i, len - i, "%02x", r[got]);
+}
+
+static int
+durable_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Writes BUF into a new temp in DIRFD; its name goes to TMP. */
+static int
+durable_tmp(int dirfd, char *tmp, size_t tmplen, const void *buf, size_t len,
+    struct err *err)
+{
+	int fd = -1, tries, saved;
+
+	for (tries = 0; tries < 16; tries++) {
+		durable_tmp_name(tmp, tmplen);
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0644);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (fd < 0)
+		return err_errno(err, "create %s", tmp);
+	if (durable_write_all(fd, buf, len) == -1) {
+		err_errno(err, "write %s", tmp);
+		goto fail;
+	}
+	if (fsync(fd) == -1) {
+		err_errno(err, "fsync %s", tmp);
+		goto fail;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		err_errno(err, "close %s", tmp);
+		goto fail;
+	}
+	return 0;
+fail:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	unlinkat(dirfd, tmp, 0);
+	errno = saved;
+	return -1;
+}
+
+static int
+durable_finish(struct durable *d, int dirfd, struct err *err)
+{
+	durable_add_dir(d, dirfd);
+	if (!d->batching)
+		return durable_flush(d, err);
+	return 0;
+}
+
+int
+durable_write(struct durable *d, int dirfd, const char *name, const void *buf,
+    size_t len, struct err *err)
+{
+	char tmp[64];
+
+	if (durable_tmp(dirfd, tmp, sizeof tmp, buf, len, err) == -1)
+		return -1;
+	if (renameat(dirfd, tmp, dirfd, name) == -1) {
+		err_errno(err, "rename %s to %s", tmp, name);
+		unlinkat(dirfd, tmp, 0);
+		return -1;
+	}
+	return durable_finish(d, dirfd, err);
+}
+
+int
+durable_create(struct durable *d, int dirfd, const char *name, const void *buf,
+    size_t len, struct err *err)
+{
+	char tmp[64];
+	int rc;
+
+	if (durable_tmp(dirfd, tmp, sizeof tmp, buf, len, err) == -1)
+		return -1;
+	rc = renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE);
+	if (rc == -1 && (errno == EINVAL || errno == ENOSYS)) {
+		/* A file system without RENAME_NOREPLACE: link() also
+		 * refuses to replace. */
+		rc = linkat(dirfd, tmp, dirfd, name, 0);
+		if (rc == 0)
+			unlinkat(dirfd, tmp, 0);
+	}
+	if (rc == -1) {
+		int saved = errno;
+
+		if (saved == EEXIST)
+			err_set(err, "%s already exists", name);
+		else
+			err_errno(err, "rename %s to %s", tmp, name);
+		unlinkat(dirfd, tmp, 0);
+		errno = saved;
+		return -1;
+	}
+	return durable_finish(d, dirfd, err);
+}
+
+int
+durable_rename(struct durable *d, int fromfd, const char *from, int tofd,
+    const char *to, bool replace, struct err *err)
+{
+	int rc;
+
+	if (replace)
+		rc = renameat(fromfd, from, tofd, to);
+	else
+		rc = renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE);
+	if (rc == -1 && !replace && (errno == EINVAL || errno == ENOSYS)) {
+		/* No RENAME_NOREPLACE here: link() refuses to replace too. */
+		if (linkat(fromfd, from, tofd, to, 0) == -1)
+			return err_errno(err, "rename %s", from);
+		durable_unlink_later(d, fromfd, from);
+	} else if (rc == -1) {
+		return err_errno(err, "rename %s", from);
+	}
+	durable_add_dir(d, tofd);
+	durable_add_dir(d, fromfd);
+	if (!d->batching)
+		return durable_flush(d, err);
+	return 0;
+}
+
+int
+durable_flush(struct durable *d, struct err *err)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < d->ndirs; i++) {
+		if (fsync(d->dirs[i]) == -1 && errno != EINVAL) {
+			/* The new copies may not be durable: keep the old
+			 * ones, recovery settles duplicates. */
+			rc = err_errno(err, "fsync folder");
+			break;
+		}
+	}
+	if (rc == 0) {
+		for (i = 0; i < d->nunlinks; i++) {
+			if (unlinkat(d->unlinks[i].dirfd, d->unlinks[i].name,
+			    0) == -1 && errno != ENOENT) {
+				rc = err_errno(err, "remove %s",
+				    d->unlinks[i].name);
+				break;
+			}
+		}
+		/* Make the removals durable too (best effort: a lost
+		 * removal only leaves a duplicate that recovery drops). */
+		d->ndirs = 0;
+		for (i = 0; i < d->nunlinks; i++)
+			durable_add_dir(d, d->unlinks[i].dirfd);
+		for (i = 0; i < d->ndirs; i++)
+			fsync(d->dirs[i]);
+	}
+	durable_clear(d);
+	return rc;
+}
