@@ -312,7 +312,7 @@ sim_report_text(FILE *f, const struct sim_workload *w,
 {
 	static const char *wnames[3] = { "p50", "p95", "p99" };
 	static const char *snames[4] = { "LLM answering", "scripts",
-	    "boots, unloads, loads", "idle, cooling, unused LLM" };
+	    "boots+unloads+loads", "idle+cooling+unused" };
 	static const enum cnt cnts[] = { C_BOOTS, C_RELOADS, C_EVICT, C_UNLOADS,
 	    C_DONE, C_FAILED, C_UNFIN };
 	static const char *cnames[] = { "LLM boots", "  of which reloads",
