@@ -18,6 +18,7 @@ extern const struct cli_cmd cli_cmd_ls;
 extern const struct cli_cmd cli_cmd_show;
 extern const struct cli_cmd cli_cmd_cancel;
 extern const struct cli_cmd cli_cmd_exec;
+extern const struct cli_cmd cli_cmd_batch;
 extern const struct cli_cmd cli_cmd_gpus;
 extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_top;
@@ -25,6 +26,7 @@ extern const struct cli_cmd cli_cmd_drain;
 extern const struct cli_cmd cli_cmd_undrain;
 extern const struct cli_cmd cli_cmd_daemon;
 extern const struct cli_cmd cli_cmd_config;
+extern const struct cli_cmd cli_cmd_api_serve;
 extern const struct cli_cmd cli_cmd_fake_llm;
 extern const struct cli_cmd cli_cmd_simulate;
 extern const struct cli_cmd cli_cmd_version;
@@ -35,6 +37,7 @@ static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_show,
 	&cli_cmd_cancel,
 	&cli_cmd_exec,
+	&cli_cmd_batch,
 	&cli_cmd_gpus,
 	&cli_cmd_status,
 	&cli_cmd_top,
@@ -42,6 +45,7 @@ static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_undrain,
 	&cli_cmd_daemon,
 	&cli_cmd_config,
+	&cli_cmd_api_serve,
 	&cli_cmd_fake_llm,
 	&cli_cmd_simulate,
 	&cli_cmd_version,

@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "api/api.h"
 #include "daemon/daemon.h"
 #include "run/run.h"
 
@@ -389,6 +390,9 @@ daemon_run(const struct daemon_opts *opts)
 		log_error("%s", e.msg);
 		goto out;
 	}
+	d->api = api_start(d->base, d->root, &d->cfg, &e);
+	if (d->api == NULL)
+		log_warn("HTTP API not served: %s", e.msg);
 	gpus_load_state(d);
 	gpus_rescan(d);
 	if (jobs_adopt(d, &e) != 0) {
@@ -413,6 +417,8 @@ daemon_run(const struct daemon_opts *opts)
 	    d->njobs);
 	rc = 0;
 out:
+	if (d->api != NULL)
+		api_stop(d->api);
 	if (d->watch != NULL)
 		watch_free(d->watch);
 	for (i = 0; i < sizeof d->ev_signals / sizeof d->ev_signals[0]; i++)

@@ -79,6 +79,7 @@ struct daemon {
 	struct spool		*spool;
 	struct durable		*state_durable;
 	struct gpu_source	*gsrc;
+	struct api		*api;		/* HTTP API, or NULL */
 
 	struct core_gpu		*gpus;		/* the authoritative GPU records */
 	struct gpu_extra	*gpux;		/* parallel to gpus */
@@ -191,19 +192,19 @@ void		 watch_free(struct watch *);
 
 /* queue.c */
 struct queue_entry {
-	char		 id[TASK_ID_MAX + 1];
+	char		*id;		/* owned */
 	struct spool_loc loc;
 	enum task_class	 cls;
 	int		 priority;
 	uint64_t	 seq;		/* arrival order */
 	int64_t		 created_ms;
-	char		 gpu_req[128];
+	const char	*gpu_req;	/* interned; NULL: "any" */
 	long		 vram_mb;	/* max(requires, script's or model's) */
-	char		 cc[16];
-	char		*model, *script, *batch_id;
+	const char	*cc;		/* interned; NULL: none */
+	const char	*model, *script, *batch_id;	/* interned, or NULL */
 	size_t		 slot;		/* position in the queue's array */
+	pid_t		 lease_pid;	/* `gpumgr exec` client; 0: a task */
 	bool		 lease;		/* a `gpumgr exec` waiting for a GPU */
-	pid_t		 lease_pid;	/* its client */
 };
 struct queue;
 struct queue		*queue_new(void);

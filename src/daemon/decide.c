@@ -49,9 +49,9 @@ decide_snapshot_tasks(struct daemon *d, struct core_task *v, size_t n)
 		v[k].priority = qe->priority;
 		v[k].seq = qe->seq;
 		v[k].queued_ms = qe->created_ms;
-		v[k].gpu_req = qe->gpu_req;
+		v[k].gpu_req = qe->gpu_req != NULL ? qe->gpu_req : "any";
 		v[k].vram_mb = qe->vram_mb;
-		v[k].cc_min = qe->cc[0] ? qe->cc : NULL;
+		v[k].cc_min = qe->cc;
 		v[k].model = qe->model;
 		v[k].script = qe->script;
 		v[k].batch_id = qe->batch_id;

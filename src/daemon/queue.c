@@ -2,7 +2,9 @@
  * The daemon's in-memory index of queued tasks: a cache of the queue
  * folders, keyed by task id, holding only what the scheduler needs. The
  * files stay the truth; this index is rebuilt from them at start and kept
- * in step by the watch and by the daemon's own moves.
+ * in step by the watch and by the daemon's own moves. Entries are small
+ * (script, model and batch names are interned), so 100,000 queued tasks
+ * fit in a few tens of megabytes.
  */
 #include <search.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 
 struct queue {
 	void			*tree;		/* tsearch tree of entries, by id */
+	void			*names;		/* tsearch tree of interned strings */
 	struct queue_entry	**v;		/* dense array, unordered */
 	size_t			 n, cap;
 	uint64_t		 next_seq;
@@ -34,10 +37,26 @@ queue_new(void)
 static void
 queue_entry_free(struct queue_entry *qe)
 {
-	free(qe->model);
-	free(qe->script);
-	free(qe->batch_id);
+	free(qe->id);
 	free(qe);
+}
+
+/* One shared copy of each name; NULL and "" stay NULL. */
+static const char *
+queue_intern(struct queue *q, const char *s)
+{
+	char **found;
+	char *copy;
+
+	if (s == NULL || *s == '\0')
+		return NULL;
+	found = tfind(s, &q->names, (int (*)(const void *, const void *))strcmp);
+	if (found != NULL)
+		return *found;
+	copy = xstrdup(s);
+	if (tsearch(copy, &q->names, (int (*)(const void *, const void *))strcmp) == NULL)
+		fatal("queue: out of memory");
+	return copy;
 }
 
 static void
@@ -53,16 +72,11 @@ queue_free(struct queue *q)
 	if (q == NULL)
 		return;
 	tdestroy(q->tree, queue_nothing);
+	tdestroy(q->names, free);
 	for (i = 0; i < q->n; i++)
 		queue_entry_free(q->v[i]);
 	free(q->v);
 	free(q);
-}
-
-static char *
-queue_strdup_or_null(const char *s)
-{
-	return s != NULL ? xstrdup(s) : NULL;
 }
 
 static void
@@ -83,31 +97,30 @@ struct queue_entry *
 queue_add(struct queue *q, const struct task *t, const struct spool_loc *loc,
     long vram_mb)
 {
-	struct queue_entry key, *qe, **found;
+	struct queue_entry *qe;
 	const char *batch = NULL;
 	json_t *b;
 
-	str_copy(key.id, t->id, sizeof key.id);
-	found = tfind(&key, &q->tree, queue_cmp);
-	if (found != NULL)
+	if (queue_find(q, t->id) != NULL)
 		queue_remove(q, t->id);
 
 	qe = xcalloc(1, sizeof *qe);
-	str_copy(qe->id, t->id, sizeof qe->id);
+	qe->id = xstrdup(t->id);
 	qe->loc = *loc;
 	qe->cls = t->cls;
 	qe->priority = t->priority;
 	qe->seq = q->next_seq++;
 	qe->created_ms = t->created_ms;
-	str_copy(qe->gpu_req, t->gpu_req, sizeof qe->gpu_req);
-	str_copy(qe->cc, t->req_cc, sizeof qe->cc);
+	qe->gpu_req = strcmp(t->gpu_req, "any") == 0 ? NULL :
+	    queue_intern(q, t->gpu_req);
+	qe->cc = queue_intern(q, t->req_cc);
 	qe->vram_mb = vram_mb;
-	qe->model = queue_strdup_or_null(t->model);
-	qe->script = queue_strdup_or_null(t->script);
+	qe->model = queue_intern(q, t->model);
+	qe->script = queue_intern(q, t->script);
 	b = json_object_get(t->json, "batch_id");
 	if (json_is_string(b))
 		batch = json_string_value(b);
-	qe->batch_id = queue_strdup_or_null(batch);
+	qe->batch_id = queue_intern(q, batch);
 
 	queue_insert(q, qe);
 	return qe;
@@ -124,15 +137,15 @@ queue_add_lease(struct queue *q, const char *id, int priority,
 	if (queue_find(q, id) != NULL)
 		queue_remove(q, id);
 	qe = xcalloc(1, sizeof *qe);
-	str_copy(qe->id, id, sizeof qe->id);
+	qe->id = xstrdup(id);
 	qe->cls = TASK_SCRIPT;
 	qe->priority = priority;
 	qe->seq = q->next_seq++;
 	qe->created_ms = created_ms;
-	str_copy(qe->gpu_req, gpu_req, sizeof qe->gpu_req);
-	str_copy(qe->cc, cc, sizeof qe->cc);
+	qe->gpu_req = strcmp(gpu_req, "any") == 0 ? NULL : queue_intern(q, gpu_req);
+	qe->cc = queue_intern(q, cc);
 	qe->vram_mb = vram_mb;
-	qe->script = xstrdup("exec");
+	qe->script = queue_intern(q, "exec");
 	qe->lease = true;
 	qe->lease_pid = pid;
 	queue_insert(q, qe);
@@ -144,8 +157,7 @@ queue_find(const struct queue *q, const char *id)
 {
 	struct queue_entry key, **found;
 
-	if (str_copy(key.id, id, sizeof key.id) >= sizeof key.id)
-		return NULL;
+	key.id = (char *)id;
 	found = tfind(&key, &q->tree, queue_cmp);
 	return found != NULL ? *found : NULL;
 }
@@ -209,6 +221,8 @@ queue_resequence(struct queue *q)
 {
 	size_t i;
 
+	if (q->n == 0)
+		return;
 	qsort(q->v, q->n, sizeof *q->v, queue_cmp_arrival);
 	for (i = 0; i < q->n; i++) {
 		q->v[i]->slot = i;

@@ -125,4 +125,104 @@ void		 durable_unlink_later(struct durable *, int dirfd, const char *name);
 int		 durable_flush(struct durable *, struct err *);
 void		 durable_set_batching(struct durable *, bool on);
 
+/* ---------------------------------------------------------------------
+ * batch.c, batch-input.c: batches (docs/batches.md). One record per batch,
+ * ROOT/batches/<batch_id>.json:
+ *   {"batch_id", "task_class": "script", "task_type", "script",
+ *    "total_items", "completed", "failed", "gpu_mode": "exclusive"|"shared",
+ *    "created_at", "status", "items": [{"item", "task_id", "status"}],
+ *    "priority", "item_arg", "script_args"}
+ * The last three (gpumgr's extension) let an interrupted submission be
+ * finished from the record alone (batch_resume).
+ * --------------------------------------------------------------------- */
+
+#define BATCH_ID_MAX	100	/* leaves room for "-NNNNNN" in task ids */
+
+enum batch_mode { BATCH_MODE_AUTO = 0, BATCH_MODE_EXCLUSIVE, BATCH_MODE_SHARED };
+
+struct batch_spec {
+	const char	 *type;		/* task_type: transcribe, embed, process */
+	const char	 *script;	/* a registered script */
+	const char	 *input;	/* a folder, a list file or a JSON list */
+	const char *const *globs;	/* for a folder; NULL/0: the type's */
+	size_t		  nglobs;
+	enum batch_mode	  mode;
+	const char	 *batch_id;	/* NULL: made up */
+	json_t		 *args;		/* common script_args (borrowed); NULL */
+	const char	 *item_arg;	/* NULL: "input" */
+	int		  priority;	/* 0: 3 */
+};
+
+/* One input item: ITEM as it goes into the record (a string, or the
+ * JSON object), ARGS the script_args it adds. */
+struct batch_item {
+	json_t		*item;
+	json_t		*args;
+	char		 task_id[TASK_ID_MAX + 1];
+	/* Live state (batch_progress): */
+	enum spool_stage stage;
+	bool		 found;		/* the task file exists in some stage */
+};
+
+struct batch {
+	char		 id[BATCH_ID_MAX + 1];
+	char		 type[16];
+	char		*script;
+	bool		 exclusive;
+	char		 status[16];	/* submitting queued cancelled ... */
+	int64_t		 created_ms;
+	size_t		 nitems;
+	struct batch_item *items;
+	json_t		*json;		/* the whole record, owned */
+};
+
+struct batch_progress {
+	size_t	 total, queued, running, complete, failed;
+	size_t	 missing;	/* task file in no stage */
+};
+
+/* batch-input.c */
+/* Default file patterns of a task type (NULL-terminated), or NULL. */
+const char *const *batch_default_globs(const char *type);
+/* Expands SPEC's input into items (each with ARGS set to what the item
+ * adds: {item_arg: path-or-line}, or a JSON object's fields). */
+int	 batch_expand(const struct batch_spec *, struct batch_item **items,
+	    size_t *n, struct err *);
+void	 batch_items_free(struct batch_item *, size_t);
+
+/* batch.c */
+bool	 batch_id_valid(const char *);
+/* Exclusive when MODE says so, else when N >= auto_exclusive_threshold. */
+bool	 batch_is_exclusive(const struct config *, enum batch_mode, size_t n);
+/* Expands, validates every task (task_parse) before writing anything,
+ * writes the record ("submitting"), the tasks (grouped durability), then
+ * the record again ("queued"). *OUT (may be NULL) gets the record. */
+int	 batch_submit(struct spool *, const struct config *,
+	    const struct batch_spec *, struct batch *out, struct err *);
+/* Finishes a submission a crash interrupted: writes the record's tasks
+ * that are in no stage, then marks it "queued". A no-op on other states. */
+int	 batch_resume(struct spool *, const struct config *, const char *id,
+	    struct err *);
+/* Reads ROOT/batches/ID.json. errno ENOENT when there is none. */
+int	 batch_load(const char *root, const char *id, struct batch *,
+	    struct err *);
+/* All records, sorted by created_at then id. */
+int	 batch_list(const char *root, struct batch **out, size_t *n,
+	    struct err *);
+void	 batch_list_free(struct batch *, size_t);
+/* Each item's stage from the spool, and the counts by status. */
+int	 batch_progress(struct spool *, struct batch *,
+	    struct batch_progress *, struct err *);
+/* "submitting", "cancelled", or from P: queued, running, complete
+ * (all complete), failed (all finished, some failed). */
+const char *batch_live_status(const struct batch *, const struct batch_progress *);
+/* Rewrites the record with live counts and status; item statuses too. */
+int	 batch_sync(struct spool *, struct batch *, struct err *);
+/* Marks the record cancelled, moves queued items to failed/ (error
+ * "cancelled") and asks running ones to stop (run_cancel). *PENDING gets
+ * the count of claimed items not yet started (retry later). */
+int	 batch_cancel(struct spool *, struct batch *,
+	    size_t *cancelled, size_t *stopping, size_t *pending, struct err *);
+void	 batch_free(struct batch *);
+
 #endif

@@ -1,0 +1,242 @@
+/*
+ * The API's dispatcher: maps (method, path) to a handler through one route
+ * table, answers 404 for unknown paths and 405 (with Allow) for a known
+ * path asked with the wrong method, and builds the JSON error replies. It
+ * knows no sockets, so the unit tests drive it directly.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "spool/spool.h"
+
+const double api_buckets[API_NBUCKETS] = {
+	0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600
+};
+
+#define ROUTE_MAXSEG	5
+
+enum route_id {
+	R_METRICS, R_STATUS, R_GPUS, R_TASKS, R_TASK, R_BATCHES, R_BATCH,
+	R_DRAIN, R_UNDRAIN
+};
+
+/* A path pattern: segments, "*" matching one id-like segment. */
+struct route {
+	const char	*pattern;
+	unsigned	 methods;	/* 1 << enum api_method */
+	const char	*allow;
+	enum route_id	 id;
+};
+
+#define M(x)	(1u << (x))
+
+static const struct route route_table[] = {
+	{ "/metrics", M(API_GET), "GET", R_METRICS },
+	{ "/v1/status", M(API_GET), "GET", R_STATUS },
+	{ "/v1/gpus", M(API_GET), "GET", R_GPUS },
+	{ "/v1/tasks", M(API_GET) | M(API_POST), "GET, POST", R_TASKS },
+	{ "/v1/tasks/*", M(API_GET) | M(API_DELETE), "GET, DELETE", R_TASK },
+	{ "/v1/batches", M(API_POST), "POST", R_BATCHES },
+	{ "/v1/batches/*", M(API_GET), "GET", R_BATCH },
+	{ "/v1/gpus/*/drain", M(API_POST), "POST", R_DRAIN },
+	{ "/v1/gpus/*/undrain", M(API_POST), "POST", R_UNDRAIN },
+};
+#define ROUTE_N (sizeof route_table / sizeof route_table[0])
+
+void
+api_json(struct api_reply *r, int code, json_t *j)
+{
+	free(r->body);
+	r->code = code;
+	r->body = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+	if (r->body == NULL)
+		r->body = xstrdup("{}");
+	r->len = strlen(r->body);
+	r->ctype = "application/json";
+	json_decref(j);
+}
+
+void
+api_error(struct api_reply *r, int code, const char *ecode,
+    const char *fmt, ...)
+{
+	char msg[ERR_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	api_json(r, code, json_pack("{s:{s:s,s:s}}", "error", "code", ecode,
+	    "message", msg));
+}
+
+void
+api_reply_free(struct api_reply *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof *r);
+}
+
+struct api *
+api_new(const char *root, const struct config *cfg, struct err *err)
+{
+	struct api *a = xcalloc(1, sizeof *a);
+
+	if (spool_open(root, true, &a->sp, err) == -1) {
+		free(a);
+		return NULL;
+	}
+	a->root = xstrdup(root);
+	a->cfg = cfg;
+	a->mc = api_mcache_new();
+	return a;
+}
+
+void
+api_free(struct api *a)
+{
+	if (a == NULL)
+		return;
+	spool_close(a->sp);
+	api_mcache_free(a->mc);
+	free(a->root);
+	free(a);
+}
+
+struct api_counters *
+api_counters(struct api *a)
+{
+	return &a->counters;
+}
+
+void
+api_observe_boot(struct api *a, double seconds)
+{
+	api_hist_add(&a->boot, seconds);
+}
+
+/* Matches PATH (no query) against PATTERN; *ARG gets the "*" segment. */
+static bool
+route_match(const char *pattern, const char *path, char *arg, size_t arglen)
+{
+	const char *p = pattern, *s = path;
+
+	while (*p != '\0') {
+		if (*p == '*') {
+			size_t n = strcspn(s, "/");
+
+			if (n == 0 || n >= arglen)
+				return false;
+			memcpy(arg, s, n);
+			arg[n] = '\0';
+			s += n;
+			p++;
+			continue;
+		}
+		if (*p != *s)
+			return false;
+		p++;
+		s++;
+	}
+	return *s == '\0';
+}
+
+static void
+route_metrics(struct api *a, struct api_reply *r)
+{
+	free(r->body);
+	r->body = api_metrics_render(a->root, a->mc, &a->counters, &a->boot,
+	    &r->len);
+	r->code = 200;
+	r->ctype = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+void
+api_handle(struct api *a, enum api_method m, const char *uri,
+    const char *body, size_t len, struct api_reply *r)
+{
+	char path[1024], arg[256];
+	const char *query = NULL, *q;
+	const struct route *rt = NULL;
+	size_t i, plen;
+
+	memset(r, 0, sizeof *r);
+	if (uri == NULL || uri[0] != '/') {
+		api_error(r, 400, "bad_request", "the request target must be "
+		    "a path");
+		return;
+	}
+	q = strchr(uri, '?');
+	plen = q != NULL ? (size_t)(q - uri) : strlen(uri);
+	if (q != NULL)
+		query = q + 1;
+	if (plen >= sizeof path) {
+		api_error(r, 404, "not_found", "no such endpoint");
+		return;
+	}
+	memcpy(path, uri, plen);
+	path[plen] = '\0';
+
+	for (i = 0; i < ROUTE_N; i++) {
+		if (route_match(route_table[i].pattern, path, arg, sizeof arg)) {
+			rt = &route_table[i];
+			break;
+		}
+	}
+	if (rt == NULL) {
+		api_error(r, 404, "not_found", "no such endpoint: %.200s",
+		    path);
+		return;
+	}
+	if (m == API_OTHER || (rt->methods & M(m)) == 0) {
+		api_error(r, 405, "method_not_allowed", "%s allows %s",
+		    rt->pattern, rt->allow);
+		r->allow = rt->allow;
+		return;
+	}
+	if (query != NULL && rt->id != R_TASKS && *query != '\0') {
+		api_error(r, 400, "bad_query", "%s takes no query parameters",
+		    rt->pattern);
+		return;
+	}
+	if (m != API_POST && len > 0) {
+		api_error(r, 400, "bad_request", "this request takes no body");
+		return;
+	}
+	switch (rt->id) {
+	case R_METRICS:
+		route_metrics(a, r);
+		break;
+	case R_STATUS:
+		api_status(a, r);
+		break;
+	case R_GPUS:
+		api_gpus(a, r);
+		break;
+	case R_TASKS:
+		if (m == API_GET)
+			api_tasks_list(a, query != NULL ? query : "", r);
+		else
+			api_tasks_submit(a, body, len, r);
+		break;
+	case R_TASK:
+		if (m == API_GET)
+			api_tasks_get(a, arg, r);
+		else
+			api_tasks_cancel(a, arg, r);
+		break;
+	case R_BATCHES:
+		api_batch_submit(a, body, len, r);
+		break;
+	case R_BATCH:
+		api_batch_get(a, arg, r);
+		break;
+	case R_DRAIN:
+	case R_UNDRAIN:
+		api_drain(a, arg, rt->id == R_DRAIN, r);
+		break;
+	}
+}

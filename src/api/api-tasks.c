@@ -1,0 +1,439 @@
+/*
+ * /v1/tasks: listing with filters, one task, submitting (the same
+ * task_parse + spool_submit as `gpumgr submit`, so the API accepts exactly
+ * what a queue folder accepts) and cancelling (a queued task is claimed
+ * into failed/ by an atomic rename; a running one is asked to stop through
+ * its run folder and the daemon finalises it).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "api/api.h"
+#include "run/run.h"
+#include "spool/spool.h"
+
+json_t *
+api_body_object(const char *body, size_t len, struct api_reply *r)
+{
+	json_error_t je;
+	json_t *o;
+
+	if (body == NULL || len == 0) {
+		api_error(r, 400, "empty_body", "the request needs a JSON "
+		    "object as its body");
+		return NULL;
+	}
+	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (o == NULL) {
+		api_error(r, 400, "invalid_json", "invalid JSON (line %d, "
+		    "column %d): %s", je.line, je.column, je.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		api_error(r, 400, "invalid_json", "expected a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+/* Reads the task file ID at LOC as JSON; NULL if it cannot. */
+static json_t *
+tasks_read(struct api *a, const struct spool_loc *loc, const char *id)
+{
+	char name[TASK_ID_MAX + 8], *buf = NULL;
+	struct err err;
+	json_t *j;
+	size_t len;
+
+	if (snprintf(name, sizeof name, "%s.json", id) >= (int)sizeof name)
+		return NULL;
+	if (spool_read(a->sp, loc, name, TASK_MAX_BYTES, &buf, &len,
+	    &err) == -1)
+		return NULL;
+	j = len <= TASK_MAX_BYTES ? json_loadb(buf, len, 0, NULL) : NULL;
+	free(buf);
+	if (j != NULL && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+struct list_ctx {
+	struct api	*api;
+	int		 status;	/* enum task_status, or -1 */
+	int		 cls;		/* enum task_class, or -1 */
+	const char	*batch;
+	long		 limit;
+	json_t		*out;
+	bool		 truncated;
+};
+
+static const char *
+list_str(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static int
+list_one(void *arg, const struct spool_loc *loc, const char *id)
+{
+	struct list_ctx *c = arg;
+	enum task_status st;
+	enum task_class cls;
+	const char *s;
+	json_t *j;
+
+	if (!task_id_valid(id) || (j = tasks_read(c->api, loc, id)) == NULL)
+		return 0;
+	if (loc->stage == STAGE_QUEUE)
+		cls = loc->cls;
+	else if ((s = list_str(j, "task_class")) == NULL ||
+	    task_class_parse(s, &cls) == -1)
+		cls = TASK_CLASS_NONE;
+	if (loc->stage == STAGE_QUEUE)
+		st = TASK_QUEUED;
+	else if (loc->stage == STAGE_COMPLETE)
+		st = TASK_COMPLETE;
+	else if (loc->stage == STAGE_FAILED)
+		st = TASK_FAILED;
+	else if ((s = list_str(j, "status")) == NULL ||
+	    task_status_parse(s, &st) == -1)
+		st = TASK_ASSIGNED;
+	if ((c->cls >= 0 && (int)cls != c->cls) ||
+	    (c->status >= 0 && (int)st != c->status) ||
+	    (c->batch != NULL && ((s = list_str(j, "batch_id")) == NULL ||
+	    strcmp(s, c->batch) != 0))) {
+		json_decref(j);
+		return 0;
+	}
+	if ((long)json_array_size(c->out) >= c->limit) {
+		json_decref(j);
+		c->truncated = true;
+		return 1;
+	}
+	json_array_append_new(c->out, j);
+	return 0;
+}
+
+/* Walks the stage folders that can hold tasks matching C. */
+static int
+list_walk(struct list_ctx *c, struct err *err)
+{
+	struct spool_loc loc;
+	int cls, prio, rc;
+
+	memset(&loc, 0, sizeof loc);
+	if (c->status < 0 || c->status == TASK_QUEUED) {
+		loc.stage = STAGE_QUEUE;
+		for (prio = TASK_PRIO_MAX; prio >= TASK_PRIO_MIN; prio--) {
+			for (cls = TASK_LLM; cls <= TASK_SCRIPT; cls++) {
+				if (c->cls >= 0 && cls != c->cls)
+					continue;
+				loc.cls = cls;
+				loc.priority = prio;
+				if ((rc = spool_each(c->api->sp, &loc, list_one,
+				    c, err)) != 0)
+					return rc;
+			}
+		}
+	}
+	loc.cls = TASK_CLASS_NONE;
+	loc.priority = 0;
+	if (c->status < 0 || c->status == TASK_ASSIGNED ||
+	    c->status == TASK_RUNNING) {
+		loc.stage = STAGE_PROCESSING;
+		if ((rc = spool_each(c->api->sp, &loc, list_one, c, err)) != 0)
+			return rc;
+	}
+	if (c->status < 0 || c->status == TASK_COMPLETE) {
+		loc.stage = STAGE_COMPLETE;
+		if ((rc = spool_each(c->api->sp, &loc, list_one, c, err)) != 0)
+			return rc;
+	}
+	if (c->status < 0 || c->status == TASK_FAILED) {
+		loc.stage = STAGE_FAILED;
+		if ((rc = spool_each(c->api->sp, &loc, list_one, c, err)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Fills C from the query string; on a bad parameter sets R. */
+static int
+list_query(struct list_ctx *c, const char *query, struct api_reply *r)
+{
+	struct evkeyvalq q;
+	struct evkeyval *kv;
+	bool seen[4] = { false, false, false, false };
+	enum task_status st;
+	enum task_class cls;
+	char *end;
+	long v;
+	int rc = -1, k;
+
+	TAILQ_INIT(&q);
+	if (evhttp_parse_query_str(query, &q) != 0) {
+		api_error(r, 400, "bad_query", "the query string cannot be "
+		    "parsed");
+		return -1;
+	}
+	TAILQ_FOREACH(kv, &q, next) {
+		if (strcmp(kv->key, "status") == 0)
+			k = 0;
+		else if (strcmp(kv->key, "class") == 0)
+			k = 1;
+		else if (strcmp(kv->key, "batch") == 0)
+			k = 2;
+		else if (strcmp(kv->key, "limit") == 0)
+			k = 3;
+		else {
+			api_error(r, 400, "bad_query", "unknown query "
+			    "parameter '%.64s': expected status, class, batch "
+			    "or limit", kv->key);
+			goto out;
+		}
+		if (seen[k]) {
+			api_error(r, 400, "bad_query", "%s: given twice",
+			    kv->key);
+			goto out;
+		}
+		seen[k] = true;
+		if (k == 0) {
+			if (task_status_parse(kv->value, &st) == -1) {
+				api_error(r, 400, "bad_query", "status: "
+				    "expected queued, assigned, running, "
+				    "complete or failed");
+				goto out;
+			}
+			c->status = st;
+		} else if (k == 1) {
+			if (task_class_parse(kv->value, &cls) == -1) {
+				api_error(r, 400, "bad_query", "class: "
+				    "expected llm or script");
+				goto out;
+			}
+			c->cls = cls;
+		} else if (k == 2) {
+			if (!task_id_valid(kv->value)) {
+				api_error(r, 400, "bad_query", "batch: not a "
+				    "valid batch id");
+				goto out;
+			}
+			c->batch = xstrdup(kv->value);
+		} else {
+			errno = 0;
+			v = strtol(kv->value, &end, 10);
+			if (errno != 0 || end == kv->value || *end != '\0' ||
+			    v < 1 || v > API_LIST_MAX) {
+				api_error(r, 400, "bad_query", "limit: expected "
+				    "an integer 1-%d", API_LIST_MAX);
+				goto out;
+			}
+			c->limit = v;
+		}
+	}
+	rc = 0;
+out:
+	evhttp_clear_headers(&q);
+	return rc;
+}
+
+void
+api_tasks_list(struct api *a, const char *query, struct api_reply *r)
+{
+	struct list_ctx c = { a, -1, -1, NULL, API_LIST_LIMIT, NULL, false };
+	struct err err;
+
+	if (list_query(&c, query, r) == -1) {
+		free((char *)c.batch);
+		return;
+	}
+	c.out = json_array();
+	if (list_walk(&c, &err) == -1) {
+		api_error(r, 500, "internal", "%s", err.msg);
+		json_decref(c.out);
+	} else {
+		api_json(r, 200, json_pack("{s:o,s:I,s:b}", "tasks", c.out,
+		    "count", (json_int_t)json_array_size(c.out), "truncated",
+		    c.truncated));
+	}
+	free((char *)c.batch);
+}
+
+/* Finds ID; sets R (400/404/500) and returns -1 when it cannot. */
+static int
+tasks_find(struct api *a, const char *id, struct spool_loc *loc,
+    struct api_reply *r)
+{
+	struct err err;
+
+	if (!task_id_valid(id)) {
+		api_error(r, 400, "invalid_id", "not a valid task id: "
+		    "expected [A-Za-z0-9._-]{1,128}, not starting with '.'");
+		return -1;
+	}
+	switch (spool_find(a->sp, id, loc, &err)) {
+	case 0:
+		return 0;
+	case 1:
+		api_error(r, 404, "not_found", "no task '%s'", id);
+		return -1;
+	default:
+		api_error(r, 500, "internal", "%s", err.msg);
+		return -1;
+	}
+}
+
+void
+api_tasks_get(struct api *a, const char *id, struct api_reply *r)
+{
+	struct spool_loc loc;
+	json_t *j;
+
+	if (tasks_find(a, id, &loc, r) == -1)
+		return;
+	if ((j = tasks_read(a, &loc, id)) == NULL) {
+		api_error(r, 500, "unreadable", "task '%s' cannot be read",
+		    id);
+		return;
+	}
+	api_json(r, 200, j);
+}
+
+/* "field: message" or "field (line L, column C): ..." -> "field". */
+static json_t *
+tasks_field(const char *msg)
+{
+	size_t n = strcspn(msg, ": (");
+
+	if (n == 0 || (msg[n] != ':' && strncmp(msg + n, " (", 2) != 0))
+		return json_null();
+	return json_stringn(msg, n);
+}
+
+void
+api_tasks_submit(struct api *a, const char *body, size_t len,
+    struct api_reply *r)
+{
+	struct task_origin org = { TASK_CLASS_NONE, 0, NULL };
+	struct task t;
+	struct err err;
+	json_t *o, *e;
+	char *out;
+
+	memset(&t, 0, sizeof t);
+	if ((o = api_body_object(body, len, r)) == NULL)
+		return;
+	json_decref(o);
+	if (task_parse(body, len, &org, a->cfg, time_now_ms(), &t,
+	    &err) == -1) {
+		e = json_pack("{s:s,s:s}", "code", "invalid_task", "message",
+		    err.msg);
+		json_object_set_new(e, "field", tasks_field(err.msg));
+		api_json(r, 422, json_pack("{s:o}", "error", e));
+		return;
+	}
+	if (spool_submit(a->sp, &t, &err) == -1) {
+		if (errno == EEXIST)
+			api_error(r, 409, "exists", "%s", err.msg);
+		else
+			api_error(r, 500, "internal", "%s", err.msg);
+		task_free(&t);
+		return;
+	}
+	out = task_dump(&t, &len);
+	task_free(&t);
+	r->code = 201;
+	r->body = out;
+	r->len = len;
+	r->ctype = "application/json";
+}
+
+/* Claims the queued task ID into failed/ and marks it cancelled. */
+static void
+tasks_cancel_queued(struct api *a, const char *id, struct api_reply *r)
+{
+	static const struct spool_loc failed = { STAGE_FAILED, 0, 0 };
+	struct spool_loc loc;
+	struct task t;
+	struct err err;
+	int tries;
+
+	memset(&t, 0, sizeof t);
+	for (tries = 0; ; tries++) {
+		if (tasks_find(a, id, &loc, r) == -1)
+			return;
+		if (loc.stage != STAGE_QUEUE) {
+			api_tasks_cancel(a, id, r);	/* it moved on */
+			return;
+		}
+		switch (spool_rename(a->sp, &loc, &failed, id, &err)) {
+		case 0:
+			break;
+		case 1:
+			if (tries < 10)
+				continue;
+			api_error(r, 409, "busy", "task '%s' keeps moving; "
+			    "try again", id);
+			return;
+		default:
+			api_error(r, 500, "internal", "%s", err.msg);
+			return;
+		}
+		break;
+	}
+	if (spool_load(a->sp, &failed, id, NULL, &t, &err) == -1) {
+		api_error(r, 500, "internal", "%s: moved to failed/, but it is "
+		    "not a valid task: %s", id, err.msg);
+		return;
+	}
+	task_set_status(&t, TASK_FAILED);
+	task_set_time(&t, "completed_at", time_now_ms());
+	task_set_error(&t, "cancelled", "cancelled through the API");
+	if (spool_update(a->sp, &t, &failed, &err) == -1)
+		api_error(r, 500, "internal", "%s", err.msg);
+	else
+		api_json(r, 200, json_pack("{s:s,s:s}", "task_id", id,
+		    "status", "cancelled"));
+	task_free(&t);
+}
+
+void
+api_tasks_cancel(struct api *a, const char *id, struct api_reply *r)
+{
+	struct spool_loc loc;
+	struct err err;
+	char dir[4096];
+
+	if (tasks_find(a, id, &loc, r) == -1)
+		return;
+	switch (loc.stage) {
+	case STAGE_QUEUE:
+		tasks_cancel_queued(a, id, r);
+		return;
+	case STAGE_PROCESSING:
+		snprintf(dir, sizeof dir, "%s/run/%s", a->root, id);
+		if (run_cancel(dir, &err) == -1) {
+			api_error(r, 409, "not_cancellable", "task '%s' is "
+			    "being started and has no run folder yet (%s); "
+			    "try again", id, err.msg);
+			return;
+		}
+		api_json(r, 202, json_pack("{s:s,s:s}", "task_id", id,
+		    "status", "cancelling"));
+		return;
+	default:
+		api_error(r, 409, "finished", "task '%s' already finished "
+		    "(%s)", id, loc.stage == STAGE_COMPLETE ? "complete" :
+		    "failed");
+		return;
+	}
+}

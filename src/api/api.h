@@ -1,0 +1,132 @@
+/*
+ * The HTTP API and Prometheus /metrics (docs/api.md). It is driven only by
+ * the files under ROOT and the spool/run/tui functions, so the daemon needs
+ * one call to serve it and `gpumgr api-serve` can run it alone. Requests
+ * are turned into a plain (method, URI, body) and answered by api_handle,
+ * which the unit tests call without a socket.
+ */
+#ifndef GPUMGR_API_H
+#define GPUMGR_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/common.h"
+#include "config/config.h"
+
+#define API_MAX_BODY	(1024 * 1024)	/* larger bodies get 413 */
+#define API_LIST_LIMIT	100		/* GET /v1/tasks default limit */
+#define API_LIST_MAX	10000		/* and the largest one allowed */
+
+struct event_base;
+struct evhttp;
+struct evhttp_bound_socket;
+struct spool;
+struct api_mcache;
+
+/* Histogram buckets (seconds) shared by boot, wait and run time. */
+#define API_NBUCKETS	12
+extern const double api_buckets[API_NBUCKETS];
+
+struct api_hist {
+	uint64_t	 counts[API_NBUCKETS];	/* not cumulative */
+	uint64_t	 count;
+	double		 sum;
+};
+
+enum api_method {
+	API_GET = 0, API_POST, API_DELETE, API_OTHER
+};
+
+/* What a handler answers: a status code and a body (JSON or text). */
+struct api_reply {
+	int		 code;
+	char		*body;		/* malloc'd */
+	size_t		 len;
+	const char	*ctype;		/* Content-Type */
+	const char	*allow;		/* Allow header for 405, or NULL */
+};
+
+/* Counters the daemon can feed as things happen. Until it sets FED, the
+ * completed/failed counts come from the files in complete/ and failed/. */
+#define API_NCLASS	3		/* enum task_class: none, llm, script */
+struct api_counters {
+	bool		 fed;
+	uint64_t	 completed[API_NCLASS];
+	uint64_t	 failed[API_NCLASS];
+	uint64_t	 evictions;	/* added to gpu_state.json's "evictions" */
+};
+
+/* The state of one API; its fields are for src/api only. */
+struct api {
+	char		*root;
+	const struct config *cfg;
+	struct spool	*sp;
+	struct api_mcache *mc;
+	struct api_counters counters;
+	struct api_hist	 boot;
+	/* api.c: the listeners */
+	struct event_base *base;
+	struct evhttp	*http;
+	char		*sock_path;	/* to unlink at stop */
+	int		 port;
+};
+
+/* api.c: the server. */
+/* Serves on CFG's api_listen:api_port (port 0: no TCP) and on the unix
+ * socket ROOT/<api_socket> (mode 0660; "" : none). CFG must outlive it. */
+struct api *api_start(struct event_base *, const char *root,
+	    const struct config *, struct err *);
+void	 api_stop(struct api *);
+/* The TCP port actually bound (useful with port 0 in tests), or 0. */
+int	 api_port(const struct api *);
+struct api_counters *api_counters(struct api *);
+/* A measured LLM/script boot, for the boot-time histogram. */
+void	 api_observe_boot(struct api *, double seconds);
+
+/* api-route.c: the dispatcher, without a socket. */
+/* Creates the state api_handle needs (no listener). */
+struct api *api_new(const char *root, const struct config *, struct err *);
+void	 api_free(struct api *);
+/* Answers one request. URI is the request target ("/v1/tasks?limit=3"). */
+void	 api_handle(struct api *, enum api_method, const char *uri,
+	    const char *body, size_t len, struct api_reply *);
+void	 api_reply_free(struct api_reply *);
+/* Sets R to CODE with {"error": {"code": ECODE, "message": ...}}. */
+void	 api_error(struct api_reply *r, int code, const char *ecode,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Sets R to CODE with the JSON document J (stolen). */
+void	 api_json(struct api_reply *r, int code, json_t *j);
+
+/* api-tasks.c: /v1/tasks. */
+void	 api_tasks_list(struct api *, const char *query, struct api_reply *);
+void	 api_tasks_get(struct api *, const char *id, struct api_reply *);
+void	 api_tasks_submit(struct api *, const char *body, size_t len,
+	    struct api_reply *);
+void	 api_tasks_cancel(struct api *, const char *id, struct api_reply *);
+/* Parses BODY as one JSON object; on failure sets R (400) and returns NULL. */
+json_t	*api_body_object(const char *body, size_t len, struct api_reply *r);
+
+/* api-batch.c: /v1/batches. */
+void	 api_batch_submit(struct api *, const char *body, size_t len,
+	    struct api_reply *);
+void	 api_batch_get(struct api *, const char *id, struct api_reply *);
+
+/* api-gpus.c: /v1/status, /v1/gpus, drain. */
+void	 api_status(struct api *, struct api_reply *);
+void	 api_gpus(struct api *, struct api_reply *);
+void	 api_drain(struct api *, const char *gpu, bool on, struct api_reply *);
+
+/* api-metrics.c: GET /metrics. */
+struct api_mcache *api_mcache_new(void);
+void	 api_mcache_free(struct api_mcache *);
+/* Renders the Prometheus text (format 0.0.4) for ROOT; malloc'd. */
+char	*api_metrics_render(const char *root, struct api_mcache *,
+	    const struct api_counters *, const struct api_hist *boot,
+	    size_t *len);
+void	 api_hist_add(struct api_hist *, double v);
+
+#endif

@@ -1,0 +1,235 @@
+/*
+ * The API without a socket: routing (404, 405 with Allow, query rules),
+ * submitting through api_handle, and /metrics — histogram buckets, and the
+ * per-file cache that reads a finished task once and forgets removed ones.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "api/api.h"
+#include "config/config.h"
+
+struct fx {
+	char		 root[256];
+	struct config	 cfg;
+	struct api	*api;
+};
+
+static void
+put(const struct fx *fx, const char *rel, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", fx->root, rel);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof *fx);
+	struct err err;
+
+	snprintf(fx->root, sizeof fx->root, "/tmp/gpumgr-test-api.XXXXXX");
+	assert_non_null(mkdtemp(fx->root));
+	config_defaults(&fx->cfg);
+	fx->api = api_new(fx->root, &fx->cfg, &err);
+	assert_non_null(fx->api);
+	*state = fx;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *fx = *state;
+	char cmd[600];
+
+	api_free(fx->api);
+	config_free(&fx->cfg);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->root);
+	assert_int_equal(system(cmd), 0);
+	free(fx);
+	return 0;
+}
+
+static void
+test_routes(void **state)
+{
+	struct fx *fx = *state;
+	struct api_reply r;
+
+	api_handle(fx->api, API_GET, "/v1/nope", NULL, 0, &r);
+	assert_int_equal(r.code, 404);
+	assert_non_null(strstr(r.body, "\"not_found\""));
+	api_reply_free(&r);
+	api_handle(fx->api, API_DELETE, "/v1/gpus", NULL, 0, &r);
+	assert_int_equal(r.code, 405);
+	assert_string_equal(r.allow, "GET");
+	api_reply_free(&r);
+	api_handle(fx->api, API_GET, "/v1/tasks/a/b", NULL, 0, &r);
+	assert_int_equal(r.code, 404);
+	api_reply_free(&r);
+	api_handle(fx->api, API_GET, "/v1/gpus?x=1", NULL, 0, &r);
+	assert_int_equal(r.code, 400);
+	api_reply_free(&r);
+	api_handle(fx->api, API_GET, "no-slash", NULL, 0, &r);
+	assert_int_equal(r.code, 400);
+	api_reply_free(&r);
+	api_handle(fx->api, API_GET, "/v1/status", NULL, 0, &r);
+	assert_int_equal(r.code, 200);
+	assert_string_equal(r.ctype, "application/json");
+	api_reply_free(&r);
+}
+
+static void
+test_submit_and_get(void **state)
+{
+	struct fx *fx = *state;
+	struct api_reply r;
+	const char *ok = "{\"task_id\": \"a1\", \"prompt\": \"hi\"}";
+	const char *bad = "{\"prompt\": \"hi\", \"timeout_sec\": \"x\"}";
+	char path[512];
+
+	api_handle(fx->api, API_POST, "/v1/tasks", ok, strlen(ok), &r);
+	assert_int_equal(r.code, 201);
+	api_reply_free(&r);
+	snprintf(path, sizeof path, "%s/tasks/llm_queue/priority_3/a1.json",
+	    fx->root);
+	assert_int_equal(access(path, F_OK), 0);
+	api_handle(fx->api, API_GET, "/v1/tasks/a1", NULL, 0, &r);
+	assert_int_equal(r.code, 200);
+	assert_non_null(strstr(r.body, "\"prompt\":\"hi\""));
+	api_reply_free(&r);
+	api_handle(fx->api, API_POST, "/v1/tasks", bad, strlen(bad), &r);
+	assert_int_equal(r.code, 422);
+	assert_non_null(strstr(r.body, "\"field\":\"timeout_sec\""));
+	api_reply_free(&r);
+	api_handle(fx->api, API_DELETE, "/v1/tasks/a1", NULL, 0, &r);
+	assert_int_equal(r.code, 200);
+	api_reply_free(&r);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+static void
+test_hist(void **state)
+{
+	struct api_hist h;
+
+	(void)state;
+	memset(&h, 0, sizeof h);
+	api_hist_add(&h, 0.1);		/* le 0.1 */
+	api_hist_add(&h, 7);		/* le 10 */
+	api_hist_add(&h, 99999);	/* only +Inf */
+	api_hist_add(&h, -1);		/* unknown: not counted */
+	assert_int_equal(h.count, 3);
+	assert_int_equal(h.counts[0], 1);
+	assert_int_equal(h.counts[5], 1);
+	assert_true(h.sum > 100005.0 && h.sum < 100007.0);
+}
+
+#define DONE(cls) "{\"task_id\": \"x\", \"task_class\": \"" cls "\", " \
+	"\"created_at\": \"2025-01-01T00:00:00Z\", " \
+	"\"started_at\": \"2025-01-01T00:00:02Z\", " \
+	"\"completed_at\": \"2025-01-01T00:00:32Z\"}"
+
+static char *
+render(struct fx *fx, struct api_mcache *c)
+{
+	struct api_counters k;
+	struct api_hist boot;
+	size_t len;
+	char *s;
+
+	memset(&k, 0, sizeof k);
+	memset(&boot, 0, sizeof boot);
+	s = api_metrics_render(fx->root, c, &k, &boot, &len);
+	assert_int_equal(strlen(s), len);
+	return s;
+}
+
+static void
+test_metrics_cache(void **state)
+{
+	struct fx *fx = *state;
+	struct api_mcache *c = api_mcache_new();
+	char *s, path[512];
+
+	put(fx, "tasks/complete/a.json", DONE("llm"));
+	s = render(fx, c);
+	assert_non_null(strstr(s, "gpumgr_tasks_completed_total{class=\"llm\"} 1\n"));
+	assert_non_null(strstr(s, "gpumgr_task_run_seconds_bucket{class=\"llm\",le=\"30\"} 1\n"));
+	assert_non_null(strstr(s, "gpumgr_task_wait_seconds_sum{class=\"llm\"} 2.000\n"));
+	free(s);
+	/* A finished file is read once: a rewrite of a.json is not seen,
+	 * a new b.json is. */
+	put(fx, "tasks/complete/a.json", DONE("script"));
+	put(fx, "tasks/complete/b.json", DONE("script"));
+	s = render(fx, c);
+	assert_non_null(strstr(s, "gpumgr_tasks_completed_total{class=\"llm\"} 1\n"));
+	assert_non_null(strstr(s, "gpumgr_tasks_completed_total{class=\"script\"} 1\n"));
+	free(s);
+	/* A removed file is forgotten. */
+	snprintf(path, sizeof path, "%s/tasks/complete/a.json", fx->root);
+	assert_int_equal(unlink(path), 0);
+	s = render(fx, c);
+	assert_non_null(strstr(s, "gpumgr_tasks_completed_total{class=\"llm\"} 0\n"));
+	free(s);
+	api_mcache_free(c);
+}
+
+static void
+test_metrics_fed_counters(void **state)
+{
+	struct fx *fx = *state;
+	struct api_mcache *c = api_mcache_new();
+	struct api_counters k;
+	struct api_hist boot;
+	size_t len;
+	char *s;
+
+	memset(&k, 0, sizeof k);
+	memset(&boot, 0, sizeof boot);
+	put(fx, "tasks/complete/a.json", DONE("llm"));
+	k.fed = true;
+	k.completed[2] = 40;
+	k.evictions = 2;
+	api_hist_add(&boot, 140);
+	s = api_metrics_render(fx->root, c, &k, &boot, &len);
+	assert_non_null(strstr(s, "gpumgr_tasks_completed_total{class=\"llm\"} 0\n"));
+	assert_non_null(strstr(s, "gpumgr_tasks_completed_total{class=\"script\"} 40\n"));
+	assert_non_null(strstr(s, "gpumgr_evictions_total 2\n"));
+	assert_non_null(strstr(s, "gpumgr_boot_seconds_bucket{le=\"300\"} 1\n"));
+	assert_non_null(strstr(s, "gpumgr_boot_seconds_bucket{le=\"120\"} 0\n"));
+	free(s);
+	api_mcache_free(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_submit_and_get, setup,
+		    teardown),
+		cmocka_unit_test(test_hist),
+		cmocka_unit_test_setup_teardown(test_metrics_cache, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_fed_counters,
+		    setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
