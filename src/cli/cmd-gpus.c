@@ -17,43 +17,6 @@
 
 const struct cli_cmd cli_cmd_gpus;
 
-static int
-gpus_read_file(const char *path, char **text, size_t *len, struct err *e)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-	size_t cap = 65536, n = 0, r;
-	char *buf;
-
-	if (f == NULL)
-		return err_errno(e, "%s", path);
-	buf = xmalloc(cap);
-	while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n == cap) {
-			if (cap >= GPUS_MAX_FILE) {
-				err_set(e, "%s: larger than %d bytes", path,
-				    GPUS_MAX_FILE);
-				goto fail;
-			}
-			cap *= 2;
-			buf = xrealloc(buf, cap);
-		}
-	}
-	if (ferror(f)) {
-		err_errno(e, "read %s", path);
-		goto fail;
-	}
-	if (f != stdin)
-		fclose(f);
-	*text = buf;
-	*len = n;
-	return 0;
-fail:
-	if (f != stdin)
-		fclose(f);
-	free(buf);
-	return -1;
-}
 
 static void
 gpus_num(char *buf, size_t len, long v, const char *unit)
@@ -180,7 +143,7 @@ cmd_gpus_exec(struct cli_ctx *ctx, int argc, char **argv)
 		if (gpu_sim_spec_list(spec, &l, &e) != 0)
 			return cli_usage_error(&cli_cmd_gpus, "%s", e.msg);
 	} else if (file != NULL) {
-		if (gpus_read_file(file, &text, &len, &e) != 0) {
+		if (file_read_all(file, GPUS_MAX_FILE, &text, &len, &e) != 0) {
 			fprintf(stderr, "gpumgr gpus: %s\n", e.msg);
 			return EXIT_FAIL;
 		}
