@@ -10,49 +10,13 @@
 
 #include "cli/cli.h"
 #include "common/common.h"
+#include "config/config.h"
 #include "gpu/gpu.h"
 
 #define GPUS_MAX_FILE	(16 * 1024 * 1024)
 
 const struct cli_cmd cli_cmd_gpus;
 
-static int
-gpus_read_file(const char *path, char **text, size_t *len, struct err *e)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-	size_t cap = 65536, n = 0, r;
-	char *buf;
-
-	if (f == NULL)
-		return err_errno(e, "%s", path);
-	buf = xmalloc(cap);
-	while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n == cap) {
-			if (cap >= GPUS_MAX_FILE) {
-				err_set(e, "%s: larger than %d bytes", path,
-				    GPUS_MAX_FILE);
-				goto fail;
-			}
-			cap *= 2;
-			buf = xrealloc(buf, cap);
-		}
-	}
-	if (ferror(f)) {
-		err_errno(e, "read %s", path);
-		goto fail;
-	}
-	if (f != stdin)
-		fclose(f);
-	*text = buf;
-	*len = n;
-	return 0;
-fail:
-	if (f != stdin)
-		fclose(f);
-	free(buf);
-	return -1;
-}
 
 static void
 gpus_num(char *buf, size_t len, long v, const char *unit)
@@ -179,7 +143,7 @@ cmd_gpus_exec(struct cli_ctx *ctx, int argc, char **argv)
 		if (gpu_sim_spec_list(spec, &l, &e) != 0)
 			return cli_usage_error(&cli_cmd_gpus, "%s", e.msg);
 	} else if (file != NULL) {
-		if (gpus_read_file(file, &text, &len, &e) != 0) {
+		if (file_read_all(file, GPUS_MAX_FILE, &text, &len, &e) != 0) {
 			fprintf(stderr, "gpumgr gpus: %s\n", e.msg);
 			return EXIT_FAIL;
 		}
@@ -191,14 +155,23 @@ cmd_gpus_exec(struct cli_ctx *ctx, int argc, char **argv)
 		}
 		str_copy(l.source, "nvidia-smi-capture", sizeof l.source);
 	} else {
-		/* TODO(config): config's gpu_backend and sim.gpus_file once
-		 * config_load is on main; until then auto, and
-		 * ROOT/sim_gpus.json for the sim backend. */
+		/* The configuration's backend and sim GPUs file, unless
+		 * --backend says otherwise; a broken config is reported. */
+		struct config cfg;
+
+		if (config_load(ctx->config_path, true, &cfg, NULL, NULL,
+		    &e) != 0) {
+			fprintf(stderr, "gpumgr gpus: %s\n", e.msg);
+			config_free(&cfg);
+			return EXIT_INVALID;
+		}
 		if (backend == NULL)
-			backend = "auto";
+			backend = cfg.gpu_backend;
 		if (strcmp(backend, "sim") == 0)
-			xasprintf(&simfile, "%s/sim_gpus.json", ctx->root);
-		if (gpu_open(backend, simfile, &src, &e) != 0 ||
+			simfile = config_root_path(ctx->root, cfg.sim_gpus_file);
+		rc = gpu_open(backend, simfile, &src, &e);
+		config_free(&cfg);
+		if (rc != 0 ||
 		    gpu_scan(src, &l, &e) != 0) {
 			fprintf(stderr, "gpumgr gpus: %s\n", e.msg);
 			gpu_close(src);
@@ -222,7 +195,8 @@ const struct cli_cmd cli_cmd_gpus = {
 	    "  --json            {\"source\": ..., \"gpus\": [...]}; unknown values "
 	    "are null\n"
 	    "  --backend NAME    auto (NVML, else nvidia-smi), nvml, nvidia-smi,\n"
-	    "                    or sim (ROOT/sim_gpus.json)\n"
+	    "                    or sim (config sim.gpus_file); default: the\n"
+	    "                    config's gpu_backend\n"
 	    "  --sim SPEC        simulated GPUs like 5x24GB or 2x24GB,1x80GB\n"
 	    "  --from-file FILE  read a captured nvidia-smi output (CSV, table,\n"
 	    "                    -q -x XML, -L or an error text; - for stdin)\n"

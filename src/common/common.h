@@ -56,6 +56,14 @@ int64_t	 time_mono_ms(void);		/* CLOCK_MONOTONIC, ms */
 void	 time_iso8601(int64_t epoch_ms, char *buf, size_t len);
 int	 time_parse_iso8601(const char *, int64_t *epoch_ms);	/* 0 or -1 */
 
+/* fileutil.c: a whole file (at most MAX bytes; "-" is stdin), NUL-ended. */
+int	 file_read_all(const char *path, size_t max, char **buf, size_t *len,
+	    struct err *);
+
+/* jsonutil.c: a JSON value as error messages show it ("an object", "9"). */
+struct json_t;
+void	 jsonutil_describe(const struct json_t *, char *buf, size_t len);
+
 /* strutil.c */
 size_t	 str_copy(char *dst, const char *src, size_t dstlen);	/* strlcpy */
 bool	 str_has_prefix(const char *, const char *);

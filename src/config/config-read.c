@@ -81,39 +81,13 @@ cread_warn(struct cread *cl, const char *fmt, ...)
 }
 
 /* A short description of V for "got ...". */
-static void
-cread_describe(json_t *v, char *buf, size_t len)
-{
-	char *s;
-
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		str_copy(buf, "an object", len);
-		return;
-	case JSON_ARRAY:
-		str_copy(buf, "an array", len);
-		return;
-	default:
-		break;
-	}
-	s = json_dumps(v, JSON_ENCODE_ANY);
-	if (s == NULL) {
-		str_copy(buf, "?", len);
-		return;
-	}
-	if (strlen(s) > 60)
-		snprintf(buf, len, "%.56s...", s);
-	else
-		str_copy(buf, s, len);
-	free(s);
-}
 
 int
 cread_expect(struct cread *cl, const char *expected, json_t *got)
 {
 	char d[80];
 
-	cread_describe(got, d, sizeof d);
+	jsonutil_describe(got, d, sizeof d);
 	return cread_fail(cl, "expected %s, got %s", expected, d);
 }
 

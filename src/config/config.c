@@ -115,56 +115,7 @@ config_free(struct config *c)
 int
 config_read_file(const char *path, char **bufp, size_t *lenp, struct err *e)
 {
-	struct stat st;
-	char *buf;
-	size_t len = 0, cap;
-	ssize_t r;
-	int fd, saved;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return err_errno(e, "%s", path);
-	if (fstat(fd, &st) == -1 || S_ISDIR(st.st_mode)) {
-		if (S_ISDIR(st.st_mode))
-			errno = EISDIR;
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return err_errno(e, "%s", path);
-	}
-	cap = st.st_size > 0 && st.st_size < CONFIG_MAX_FILE ?
-	    (size_t)st.st_size + 1 : 4096;
-	buf = xmalloc(cap);
-	for (;;) {
-		if (len == cap - 1) {
-			if (cap > CONFIG_MAX_FILE) {
-				free(buf);
-				close(fd);
-				errno = EFBIG;
-				return err_errno(e, "%s: larger than %d MiB",
-				    path, CONFIG_MAX_FILE / (1024 * 1024));
-			}
-			cap *= 2;
-			buf = xrealloc(buf, cap);
-		}
-		r = read(fd, buf + len, cap - 1 - len);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			saved = errno;
-			free(buf);
-			close(fd);
-			errno = saved;
-			return err_errno(e, "%s", path);
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fd);
-	buf[len] = '\0';
-	*bufp = buf;
-	*lenp = len;
-	return 0;
+	return file_read_all(path, CONFIG_MAX_FILE, bufp, lenp, e);
 }
 
 char *

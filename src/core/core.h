@@ -193,6 +193,13 @@ struct core_params {
 	double		 boot_abandon_min_sec;	/* 60: ...but never before this */
 	int		 max_cpu_tasks;		/* 0 = unlimited gpu_requirement "none" tasks */
 	bool		 explain_waits;		/* emit ACT_WAIT with the reason per task */
+	bool		 llm_swap;		/* true: unload an unused LLM for another model's tasks */
+	bool		 llm_backlog_learned;	/* true: with a learned answer time for the
+						 * model (CORE_STAT_RUN under its name), boot
+						 * another copy once the wait for the loaded
+						 * ones would exceed a boot of it */
+	bool		 exclusive_early_release; /* true: leave exclusive mode once nothing
+						   * of the batch is queued (reloads overlap its tail) */
 };
 void	 core_params_defaults(struct core_params *);
 /* params.c: defaults, then every key the config has. P->models and the

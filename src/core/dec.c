@@ -50,6 +50,9 @@ core_params_defaults(struct core_params *p)
 	p->reserve_after_sec = 300;
 	p->boot_abandon_factor = 3;
 	p->boot_abandon_min_sec = 60;
+	p->llm_swap = true;
+	p->llm_backlog_learned = true;
+	p->exclusive_early_release = true;
 }
 
 /* ---- small helpers ------------------------------------------------------- */

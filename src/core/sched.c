@@ -81,7 +81,7 @@ pick_idle(struct dec *d, const struct core_task *t, bool for_llm)
 	struct slot *best = NULL, *sl;
 	size_t i;
 
-	for (i = 0; i < d->n; i++) {
+	for (i = 0; i < d->n && d->open_slots > 0; i++) {
 		sl = &d->slots[i];
 		if (!dec_slot_open(sl) || !core_gpu_could_fit(sl->g, t))
 			continue;
@@ -208,7 +208,7 @@ take_coming(struct dec *d, const struct core_task *t)
 	struct slot *sl;
 	size_t i;
 
-	for (i = 0; i < d->n; i++) {
+	for (i = 0; i < d->n && d->coming_slots > 0; i++) {
 		sl = &d->slots[i];
 		if (sl->coming_taken || sl->claimed || sl->g->drained ||
 		    sl->g->script_reserved != script ||
@@ -262,6 +262,26 @@ place_script(struct dec *d, const struct core_task *t)
 	d->pending[d->npending++] = t;
 }
 
+/* Whether the GPUs that have (or boot) the model absorb one more waiting
+ * task. With a learned answer time: while the wait for them stays under a
+ * boot of the model (ski rental again: another copy pays once the queue
+ * costs more than booting it); else llm_backlog_per_gpu tasks per GPU. */
+static bool
+absorbs(const struct dec *d, const char *model, int waiting, int gpus,
+    int backlog)
+{
+	const struct core_stat *st;
+
+	if (gpus <= 0)
+		return false;
+	st = d->p->llm_backlog_learned ? core_stats_find(d->s->stats,
+	    CORE_STAT_RUN, model) : NULL;
+	if (st == NULL || st->samples == 0)
+		return waiting < gpus * backlog;
+	return (double)(waiting + 1) * st->avg_sec / (double)gpus <=
+	    dec_boot_est(d, model);
+}
+
 static void
 place_llm(struct dec *d, const struct core_task *t)
 {
@@ -293,7 +313,7 @@ place_llm(struct dec *d, const struct core_task *t)
 	d->llm_waiting++;
 	waiting = model_waiting(d, t->model);
 	gpus = model_gpus(d, t);
-	if (gpus > 0 && *waiting < gpus * backlog) {
+	if (absorbs(d, t->model, *waiting, gpus, backlog)) {
 		(*waiting)++;
 		dec_wait(d, t, "%s is loaded or booting on %d GPU(s); %d "
 		    "task(s) wait for it (up to %d per GPU)", t->model, gpus,
@@ -316,7 +336,10 @@ place_llm(struct dec *d, const struct core_task *t)
 		    sl->g->index, t->model);
 		return;
 	}
-	if (reserve(d, t))
+	/* A model already served somewhere is queueing, not starving:
+	 * holding a GPU for it would unload another model that its own
+	 * tasks then take back (found by the simulator). */
+	if (gpus == 0 && reserve(d, t))
 		return;
 	d->llm_pending[d->nllm_pending++] = t;
 }
@@ -414,6 +437,15 @@ core_decide(const struct core_snapshot *s, int64_t now_ms,
 		steps_exclusive_unload(&d);
 	steps_brain(&d);
 	steps_reload(&d);
+	for (i = 0; i < d.n; i++) {
+		const struct slot *sl = &d.slots[i];
+
+		if (dec_slot_open(sl))
+			d.open_slots++;
+		if ((sl->g->unloading && sl->st == GPU_LLM_READY) ||
+		    (sl->g->script_reserved && sl->st == GPU_IDLE))
+			d.coming_slots++;
+	}
 
 	for (i = 0; i < s->nqueued; i++) {
 		t = order[i];

@@ -39,6 +39,10 @@ struct dec {
 	int			 script_gpu_queued;	/* GPU scripts in the queue */
 	int			 llm_waiting;		/* LLM tasks not started */
 	bool			 reserved_one;
+	/* Upper bounds taken before the task walk (nothing becomes idle or
+	 * starts unloading during it), to skip hopeless GPU scans. */
+	size_t			 open_slots;	/* idle, unclaimed, not drained */
+	size_t			 coming_slots;	/* unloading, or kept for scripts */
 	struct model_wait	*mw;
 	size_t			 nmw;
 	const struct core_task	**pending;	/* scripts left for eviction */

@@ -63,13 +63,22 @@ steps_mode(struct dec *d)
 	const struct core_batch *b;
 	struct core_action *a;
 	char why[CORE_REASON_MAX];
+	bool done = false, leave = false;
 
-	if (m->kind == CORE_MODE_EXCLUSIVE &&
-	    core_mode_batch_done(d->s, m->batch_id)) {
-		a = dec_emit(d, ACT_LEAVE_EXCLUSIVE, -1, NULL, "batch %s finished: "
-		    "nothing of it queued or running; %zu LLM(s) to reload",
-		    m->batch_id, d->p->reload_llms_after_batch ?
-		    m->nreload : (size_t)0);
+	/* The batch is over when nothing of it is queued or running; with
+	 * exclusive_early_release, once nothing of it is queued, so that the
+	 * GPUs its last tasks leave go back (reloads) at once. */
+	if (m->kind == CORE_MODE_EXCLUSIVE) {
+		done = core_mode_batch_done(d->s, m->batch_id);
+		leave = done || (d->p->exclusive_early_release &&
+		    core_mode_batch_queued(d->s, m->batch_id) == 0);
+	}
+	if (leave) {
+		a = dec_emit(d, ACT_LEAVE_EXCLUSIVE, -1, NULL, "batch %s %s; "
+		    "%zu LLM(s) to reload", m->batch_id, done ? "finished: "
+		    "nothing of it queued or running" : "has nothing queued: "
+		    "the GPUs it frees go back (early release)",
+		    d->p->reload_llms_after_batch ? m->nreload : (size_t)0);
 		str_copy(a->batch_id, m->batch_id, sizeof a->batch_id);
 		core_mode_leave(m, d->p->reload_llms_after_batch);
 	}
@@ -238,7 +247,7 @@ steps_evict(struct dec *d)
 			idle_llm++;
 	for (i = 0; i < d->npending; i++) {
 		t = d->pending[i];
-		v = d->exclusive ? NULL : lru_victim(d, t);
+		v = d->exclusive || idle_llm <= 0 ? NULL : lru_victim(d, t);
 		if (v == NULL) {
 			dec_wait(d, t, "no idle GPU fits (%ld MB)%s", t->vram_mb,
 			    d->exclusive ? "" : " and no idle LLM GPU to evict");
@@ -290,7 +299,7 @@ steps_swap(struct dec *d)
 	for (i = 0; i < d->nllm_pending; i++) {
 		t = d->llm_pending[i];
 		best = NULL;
-		for (j = 0; j < d->n && !d->exclusive; j++) {
+		for (j = 0; j < d->n && !d->exclusive && d->p->llm_swap; j++) {
 			sl = &d->slots[j];
 			if (!dec_evictable(d, sl) || core_gpu_is_brain(sl->g) ||
 			    !core_gpu_could_fit(sl->g, t) ||

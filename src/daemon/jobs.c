@@ -30,7 +30,8 @@ jobs_run_dir(const struct daemon *d, const char *id, char *buf, size_t len)
 	snprintf(buf, len, "%s/run/%s", d->root, id);
 }
 
-static struct job *
+/* Registers a new job (a run, or a lease) for task ID on GPU position. */
+struct job *
 jobs_new(struct daemon *d, const char *id, int gpu)
 {
 	struct job *j = xcalloc(1, sizeof *j);

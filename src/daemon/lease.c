@@ -92,22 +92,14 @@ lease_end(struct daemon *d, struct job *j, const char *why, int64_t now)
 static struct job *
 lease_hold(struct daemon *d, const char *id, int gpu, pid_t pid, int64_t now)
 {
-	struct job *j = xcalloc(1, sizeof *j);
+	struct job *j = jobs_new(d, id, gpu);
 
-	str_copy(j->id, id, sizeof j->id);
-	j->gpu = gpu;
 	j->cls = TASK_SCRIPT;
 	j->script = xstrdup("exec");
 	j->lease = true;
 	j->lease_pid = pid;
 	j->started_ms = now;
-	j->progress = -1;
 	j->ready = true;
-	if (d->njobs == d->capjobs) {
-		d->capjobs = d->capjobs ? d->capjobs * 2 : 16;
-		d->jobs = xrealloc(d->jobs, d->capjobs * sizeof *d->jobs);
-	}
-	d->jobs[d->njobs++] = j;
 	return j;
 }
 

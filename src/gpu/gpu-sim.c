@@ -448,39 +448,6 @@ fail:
 	return -1;
 }
 
-static int
-sim_read(const char *path, char **text, size_t *len, struct err *e)
-{
-	FILE *f = fopen(path, "r");
-	size_t cap = 4096, n = 0, r;
-	char *buf;
-
-	if (f == NULL)
-		return err_errno(e, "%s", path);
-	buf = xmalloc(cap);
-	while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n == cap) {
-			if (cap >= SIM_MAX_FILE) {
-				fclose(f);
-				free(buf);
-				return err_set(e, "%s: larger than %d bytes",
-				    path, SIM_MAX_FILE);
-			}
-			cap *= 2;
-			buf = xrealloc(buf, cap);
-		}
-	}
-	if (ferror(f)) {
-		fclose(f);
-		free(buf);
-		return err_errno(e, "read %s", path);
-	}
-	fclose(f);
-	*text = buf;
-	*len = n;
-	return 0;
-}
 
 static int
 sim_scan(void *state, struct gpu_list *l, struct err *e)
@@ -490,7 +457,7 @@ sim_scan(void *state, struct gpu_list *l, struct err *e)
 	size_t len = 0;
 	int rc;
 
-	if (sim_read(path, &text, &len, e) != 0)
+	if (file_read_all(path, SIM_MAX_FILE, &text, &len, e) != 0)
 		return -1;
 	rc = gpu_sim_parse(text, len, path, l, e);
 	free(text);

@@ -132,32 +132,6 @@ task_new_id(char buf[37])
 }
 
 /* A short description of a JSON value for "got ...". */
-static void
-task_got(const json_t *v, char *buf, size_t len)
-{
-	char *s;
-
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		str_copy(buf, "an object", len);
-		return;
-	case JSON_ARRAY:
-		str_copy(buf, "an array", len);
-		return;
-	default:
-		break;
-	}
-	s = json_dumps(v, JSON_ENCODE_ANY);
-	if (s == NULL) {
-		str_copy(buf, "?", len);
-		return;
-	}
-	if (strlen(s) > 60)
-		snprintf(buf, len, "%.56s...", s);
-	else
-		str_copy(buf, s, len);
-	free(s);
-}
 
 /* "<parent.key> (line L, column C): expected ..., got <v>". V NULL: the
  * field is missing, "got nothing", and the position is the object's. */
@@ -179,7 +153,7 @@ task_fail(struct task_ctx *c, const char *parent, const char *key,
 	vsnprintf(what, sizeof what, expected, ap);
 	va_end(ap);
 	if (v != NULL)
-		task_got(v, got, sizeof got);
+		jsonutil_describe(v, got, sizeof got);
 	else
 		str_copy(got, "nothing", sizeof got);
 	if (parent != NULL)

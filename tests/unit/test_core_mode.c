@@ -118,6 +118,7 @@ test_leave_exclusive_and_reload_what_was_loaded(void **state)
 	(void)state;
 	f->params.reload_parallelism = 1;
 	f->params.brain_model = NULL;	/* plain reloads only */
+	f->params.exclusive_early_release = false;	/* the design's rule */
 	f->gpus[0].role = ROLE_WORKER;
 	fx_decide(f, 0);
 	assert_int_equal(f->mode.nreload, 2);
