@@ -31,11 +31,12 @@ if "$bin" gpus --backend auto >/dev/null 2>&1; then
 else
   echo "================================================================"
   echo " gpumgr: NO usable NVIDIA GPU here: starting on SIMULATED GPUs"
-  echo " (5 x 24 GB, GPUs 0 and 3 brain; edit $root/sim_gpus.json to"
-  echo "  add, remove, fail or heal a GPU)"
+  echo " (5 x 24 GB, GPUs 0 and 3 brain with qwen2.5:14b served by"
+  echo "  gpumgr fake-llm; edit $root/sim_gpus.json to add, remove, fail"
+  echo "  or heal a GPU)"
   echo "================================================================"
   if [[ ! -f $root/config.json ]]; then
-    sed "s#@ROOT@#$root#g; s#@SRC@#$src#g" contrib/config.sim.json >"$root/config.json"
+    sed "s#@ROOT@#$root#g; s#@SRC@#$src#g; s#@BIN@#$bin#g" contrib/config.sim.json >"$root/config.json"
   fi
   sim=(--sim 5x24GB)
 fi
