@@ -147,7 +147,7 @@ daemon_reload_config(struct daemon *d)
 	struct err e;
 
 	d->reload_config = false;
-	config_defaults(&cfg);
+	/* config_load starts from the defaults itself. */
 	if (config_load(d->config_path, true, &cfg, daemon_config_warn, NULL,
 	    &e) != 0) {
 		log_error("SIGHUP: configuration not reloaded: %s", e.msg);
@@ -343,7 +343,6 @@ daemon_run(const struct daemon_opts *opts)
 	d->root_fd = -1;
 	core_stats_init(&d->stats);
 	d->config_path = xstrdup(opts->config_path);
-	config_defaults(&d->cfg);
 	if (config_load(d->config_path, true, &d->cfg, daemon_config_warn,
 	    NULL, &e) != 0) {
 		log_error("%s", e.msg);
