@@ -45,6 +45,7 @@ struct job {
 	char			 run_dir[4096];
 	enum task_class		 cls;
 	char			*script;
+	char			**argv;		/* built at prepare, until launch */
 	int			 timeout_sec;
 	int			 attempts;
 	pid_t			 supervisor_pid;
