@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,27 @@ jobs_poke_all(struct daemon *d)
 	for (i = 0; i < d->njobs; i++)
 		if (!d->jobs[i]->lease)
 			d->jobs[i]->poked = true;
+}
+
+/*
+ * After SIGCHLD: pokes the jobs whose supervisor is gone. A supervisor that
+ * ended normally has already poked its job with exit.json (inotify); this
+ * catches one killed before it wrote it, without re-reading every run.
+ */
+void
+jobs_poke_ended(struct daemon *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->njobs; i++) {
+		struct job *j = d->jobs[i];
+
+		if (j->lease || j->launch_pending)
+			continue;
+		if (j->supervisor_pid <= 0 ||
+		    (kill(j->supervisor_pid, 0) != 0 && errno == ESRCH))
+			j->poked = true;
+	}
 }
 
 void
