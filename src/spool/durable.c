@@ -249,8 +249,10 @@ durable_rename(struct durable *d, int fromfd, const char *from, int tofd,
 	} else if (rc == -1) {
 		return err_errno(err, "rename %s", from);
 	}
+	/* Only the destination folder is fsynced: a removal from FROMFD
+	 * lost in a crash leaves a copy in an earlier stage, which recovery
+	 * drops (DESIGN §1); the entry that matters is the new one. */
 	durable_add_dir(d, tofd);
-	durable_add_dir(d, fromfd);
 	if (!d->batching)
 		return durable_flush(d, err);
 	return 0;
