@@ -101,8 +101,8 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 		daemon_mark_dirty(d);
 		break;
 	case SIGCHLD:
-		run_reap();
-		jobs_poke_all(d);
+		if (run_reap() > 0)
+			jobs_poke_ended(d);
 		daemon_mark_dirty(d);
 		break;
 	}

@@ -45,6 +45,7 @@ struct job {
 	char			 run_dir[4096];
 	enum task_class		 cls;
 	char			*script;
+	char			**argv;		/* built at prepare, until launch */
 	int			 timeout_sec;
 	int			 attempts;
 	pid_t			 supervisor_pid;
@@ -136,6 +137,7 @@ int		 jobs_launch(struct daemon *, struct job *, struct err *);
 struct job	*jobs_find(struct daemon *, const char *id);
 void		 jobs_poke(struct daemon *, const char *id);
 void		 jobs_poke_all(struct daemon *);
+void		 jobs_poke_ended(struct daemon *);
 void		 jobs_check(struct daemon *);
 int		 jobs_adopt(struct daemon *, struct err *);
 void		 jobs_free(struct daemon *);

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 static void	jobs_observe(struct daemon *, struct job *,
 		    const struct run_status *, int64_t);
 static int	jobs_requeue(struct daemon *, struct task *, const char *, bool);
+static int	jobs_argv(struct daemon *, struct job *, struct task *, char ***,
+		    char ***, struct err *);
 
 static void
 jobs_run_dir(const struct daemon *d, const char *id, char *buf, size_t len)
@@ -63,6 +66,7 @@ jobs_forget(struct daemon *d, struct job *j)
 			break;
 		}
 	}
+	config_strv_free(j->argv);
 	free(j->script);
 	free(j);
 }
@@ -97,6 +101,27 @@ jobs_poke_all(struct daemon *d)
 			d->jobs[i]->poked = true;
 }
 
+/*
+ * After SIGCHLD: pokes the jobs whose supervisor is gone. A supervisor that
+ * ended normally has already poked its job with exit.json (inotify); this
+ * catches one killed before it wrote it, without re-reading every run.
+ */
+void
+jobs_poke_ended(struct daemon *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->njobs; i++) {
+		struct job *j = d->jobs[i];
+
+		if (j->lease || j->launch_pending)
+			continue;
+		if (j->supervisor_pid <= 0 ||
+		    (kill(j->supervisor_pid, 0) != 0 && errno == ESRCH))
+			j->poked = true;
+	}
+}
+
 void
 jobs_free(struct daemon *d)
 {
@@ -119,6 +144,7 @@ jobs_prepare(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now)
 	struct err e, e2;
 	struct job *j;
 	char id[TASK_ID_MAX + 1], name[TASK_ID_MAX + 8], path[PATH_MAX];
+	char **env;
 	int rc;
 
 	str_copy(id, qe->id, sizeof id);
@@ -175,6 +201,11 @@ jobs_prepare(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now)
 	j->attempts = t.attempts;
 	j->started_ms = now;
 	j->launch_pending = true;
+	/* The argv now, from the task already parsed: the launch then needs
+	 * no second read of the file. On failure launch redoes it, and
+	 * reports why. */
+	if (jobs_argv(d, j, &t, &j->argv, &env, &e) != 0)
+		j->argv = NULL;
 	task_free(&t);
 	return j;
 }
@@ -216,10 +247,20 @@ jobs_launch(struct daemon *d, struct job *j, struct err *e)
 	int rc = -1;
 
 	j->launch_pending = false;
-	if (spool_load(d->spool, &loc, j->id, &d->cfg, &t, e) != 0)
-		return -1;
-	if (jobs_argv(d, j, &t, &argv, &env, e) != 0)
-		goto out;
+	memset(&t, 0, sizeof t);
+	if (j->argv != NULL) {
+		const struct config_script *s = config_script(&d->cfg,
+		    j->script);
+
+		argv = j->argv;
+		j->argv = NULL;
+		env = s != NULL ? s->env : NULL;
+	} else {
+		if (spool_load(d->spool, &loc, j->id, &d->cfg, &t, e) != 0)
+			return -1;
+		if (jobs_argv(d, j, &t, &argv, &env, e) != 0)
+			goto out;
+	}
 	spool_path(d->spool, &loc, j->id, tf, sizeof tf);
 	memset(&spec, 0, sizeof spec);
 	spec.run_dir = j->run_dir;

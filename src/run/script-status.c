@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -15,6 +16,43 @@
 #include <jansson.h>
 
 #include "run/run.h"
+
+/*
+ * Parses the JSON in FD. Read whole first: json_loadfd reads one byte per
+ * system call, which the daemon pays for every run on every check.
+ */
+static json_t *
+status_parse_fd(int fd, json_error_t *jerr)
+{
+	char stackbuf[4096], *buf = stackbuf;
+	size_t len = 0, cap = sizeof stackbuf;
+	ssize_t n;
+	json_t *j;
+
+	for (;;) {
+		if (len == cap) {
+			cap *= 2;
+			buf = buf == stackbuf ? memcpy(xmalloc(cap), stackbuf, len) :
+			    xrealloc(buf, cap);
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	if (n < 0) {
+		snprintf(jerr->text, sizeof jerr->text, "read: %s",
+		    strerror(errno));
+		j = NULL;
+	} else {
+		j = json_loadb(buf, len, 0, jerr);
+	}
+	if (buf != stackbuf)
+		free(buf);
+	return j;
+}
 
 /* Loads run_dir/NAME; NULL (no error) if it is not there. */
 static json_t *
@@ -30,7 +68,7 @@ status_load(int dirfd, const char *name, struct err *e, int *rc)
 			*rc = err_errno(e, "%s", name);
 		return NULL;
 	}
-	j = json_loadfd(fd, 0, &jerr);
+	j = status_parse_fd(fd, &jerr);
 	close(fd);
 	if (j == NULL || !json_is_object(j)) {
 		*rc = err_set(e, "%s: %s", name, j == NULL ? jerr.text :

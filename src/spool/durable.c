@@ -249,8 +249,10 @@ durable_rename(struct durable *d, int fromfd, const char *from, int tofd,
 	} else if (rc == -1) {
 		return err_errno(err, "rename %s", from);
 	}
+	/* Only the destination folder is fsynced: a removal from FROMFD
+	 * lost in a crash leaves a copy in an earlier stage, which recovery
+	 * drops (DESIGN §1); the entry that matters is the new one. */
 	durable_add_dir(d, tofd);
-	durable_add_dir(d, fromfd);
 	if (!d->batching)
 		return durable_flush(d, err);
 	return 0;
@@ -279,13 +281,10 @@ durable_flush(struct durable *d, struct err *err)
 				break;
 			}
 		}
-		/* Make the removals durable too (best effort: a lost
-		 * removal only leaves a duplicate that recovery drops). */
-		d->ndirs = 0;
-		for (i = 0; i < d->nunlinks; i++)
-			durable_add_dir(d, d->unlinks[i].dirfd);
-		for (i = 0; i < d->ndirs; i++)
-			fsync(d->dirs[i]);
+		/* The removals are not fsynced: a removal lost in a crash
+		 * only leaves an older copy in an earlier stage, which
+		 * recovery drops (DESIGN §1, "keeps its latest copy"). The
+		 * next flush of that folder makes them durable anyway. */
 	}
 	durable_clear(d);
 	return rc;
