@@ -6,6 +6,7 @@
  * out the actions, and rewrites gpu_state.json if anything changed.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,6 +339,10 @@ daemon_run(const struct daemon_opts *opts)
 	int rc = 1;
 	size_t i;
 
+	/* Each decision builds arrays as long as the queue and frees them.
+	 * A fixed mmap threshold hands such blocks back to the system at
+	 * once; glibc's sliding one would keep them in the heap for good. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	d->root = xstrdup(opts->root);
 	d->lock_fd = -1;
 	d->root_fd = -1;

@@ -203,20 +203,21 @@ void		 watch_free(struct watch *);
 
 /* queue.c */
 struct queue_entry {
-	char		*id;		/* owned */
-	struct spool_loc loc;
-	enum task_class	 cls;
-	int		 priority;
 	uint64_t	 seq;		/* arrival order */
 	int64_t		 created_ms;
-	const char	*gpu_req;	/* interned; NULL: "any" */
 	long		 vram_mb;	/* max(requires, script's or model's) */
+	const char	*gpu_req;	/* interned; NULL: "any" */
 	const char	*cc;		/* interned; NULL: none */
 	const char	*model, *script, *batch_id;	/* interned, or NULL */
-	size_t		 slot;		/* position in the queue's array */
+	uint32_t	 slot;		/* position in the queue's array */
 	pid_t		 lease_pid;	/* `gpumgr exec` client; 0: a task */
+	uint8_t		 cls;		/* enum task_class */
+	uint8_t		 priority;
 	bool		 lease;		/* a `gpumgr exec` waiting for a GPU */
+	char		 id[];		/* the task id, NUL-terminated */
 };
+/* Where a queued task's file is: its class's queue at its priority. */
+struct spool_loc	 queue_loc(const struct queue_entry *);
 struct queue;
 struct queue		*queue_new(void);
 void			 queue_free(struct queue *);

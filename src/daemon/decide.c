@@ -98,7 +98,7 @@ decide_fail_task(struct daemon *d, const char *id, const char *reason)
 		lease_refuse(d, qe, reason);
 		return;
 	}
-	from = qe->loc;
+	from = queue_loc(qe);
 	if (spool_load(d->spool, &from, id, &d->cfg, &t, &e) != 0) {
 		log_error("task %s: %s", id, e.msg);
 		return;

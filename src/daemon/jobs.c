@@ -139,7 +139,8 @@ jobs_free(struct daemon *d)
 struct job *
 jobs_prepare(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now)
 {
-	struct spool_loc from = qe->loc, to = { STAGE_PROCESSING, qe->cls, 0 };
+	struct spool_loc from = queue_loc(qe);
+	struct spool_loc to = { STAGE_PROCESSING, from.cls, 0 };
 	struct task t;
 	struct err e, e2;
 	struct job *j;

@@ -460,7 +460,7 @@ llmd_start_task(struct daemon *d, const struct core_action *a, size_t pos,
 
 	if (qe == NULL)
 		return;
-	from = qe->loc;
+	from = queue_loc(qe);
 	str_copy(id, qe->id, sizeof id);
 	if (spool_load(d->spool, &from, id, &d->cfg, &t, &e) != 0) {
 		queue_remove(d->queue, id);

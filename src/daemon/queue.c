@@ -7,25 +7,51 @@
  * fit in a few tens of megabytes.
  */
 #include <search.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon/daemon.h"
 
 struct queue {
-	void			*tree;		/* tsearch tree of entries, by id */
+	void			*tree;		/* tsearch tree of the entries' ids */
 	void			*names;		/* tsearch tree of interned strings */
 	struct queue_entry	**v;		/* dense array, unordered */
 	size_t			 n, cap;
 	uint64_t		 next_seq;
 };
 
+/* The tree holds pointers to the entries' ids; an entry is found back
+ * from its id by its offset. */
 static int
 queue_cmp(const void *a, const void *b)
 {
-	const struct queue_entry *x = a, *y = b;
+	return strcmp(a, b);
+}
 
-	return strcmp(x->id, y->id);
+static struct queue_entry *
+queue_of_id(const char *id)
+{
+	return (struct queue_entry *)(void *)(id - offsetof(struct queue_entry, id));
+}
+
+static struct queue_entry *
+queue_entry_new(const char *id)
+{
+	size_t n = strlen(id) + 1;
+	struct queue_entry *qe = xcalloc(1, sizeof *qe + n);
+
+	memcpy(qe->id, id, n);
+	return qe;
+}
+
+struct spool_loc
+queue_loc(const struct queue_entry *qe)
+{
+	struct spool_loc loc = { STAGE_QUEUE, (enum task_class)qe->cls,
+	    qe->priority };
+
+	return loc;
 }
 
 struct queue *
@@ -37,7 +63,6 @@ queue_new(void)
 static void
 queue_entry_free(struct queue_entry *qe)
 {
-	free(qe->id);
 	free(qe);
 }
 
@@ -86,9 +111,9 @@ queue_insert(struct queue *q, struct queue_entry *qe)
 		q->cap = q->cap ? q->cap * 2 : 256;
 		q->v = xrealloc(q->v, q->cap * sizeof *q->v);
 	}
-	qe->slot = q->n;
+	qe->slot = (uint32_t)q->n;
 	q->v[q->n++] = qe;
-	if (tsearch(qe, &q->tree, queue_cmp) == NULL)
+	if (tsearch(qe->id, &q->tree, queue_cmp) == NULL)
 		fatal("queue: out of memory");
 }
 
@@ -104,11 +129,9 @@ queue_add(struct queue *q, const struct task *t, const struct spool_loc *loc,
 	if (queue_find(q, t->id) != NULL)
 		queue_remove(q, t->id);
 
-	qe = xcalloc(1, sizeof *qe);
-	qe->id = xstrdup(t->id);
-	qe->loc = *loc;
-	qe->cls = t->cls;
-	qe->priority = t->priority;
+	qe = queue_entry_new(t->id);
+	qe->cls = (uint8_t)loc->cls;
+	qe->priority = (uint8_t)loc->priority;
 	qe->seq = q->next_seq++;
 	qe->created_ms = t->created_ms;
 	qe->gpu_req = strcmp(t->gpu_req, "any") == 0 ? NULL :
@@ -136,10 +159,9 @@ queue_add_lease(struct queue *q, const char *id, int priority,
 
 	if (queue_find(q, id) != NULL)
 		queue_remove(q, id);
-	qe = xcalloc(1, sizeof *qe);
-	qe->id = xstrdup(id);
+	qe = queue_entry_new(id);
 	qe->cls = TASK_SCRIPT;
-	qe->priority = priority;
+	qe->priority = (uint8_t)priority;
 	qe->seq = q->next_seq++;
 	qe->created_ms = created_ms;
 	qe->gpu_req = strcmp(gpu_req, "any") == 0 ? NULL : queue_intern(q, gpu_req);
@@ -155,11 +177,10 @@ queue_add_lease(struct queue *q, const char *id, int priority,
 struct queue_entry *
 queue_find(const struct queue *q, const char *id)
 {
-	struct queue_entry key, **found;
+	char **found;
 
-	key.id = (char *)id;
-	found = tfind(&key, &q->tree, queue_cmp);
-	return found != NULL ? *found : NULL;
+	found = tfind(id, &q->tree, queue_cmp);
+	return found != NULL ? queue_of_id(*found) : NULL;
 }
 
 /* Forgets a task (it left the queue). Returns false if it was not there. */
@@ -170,7 +191,7 @@ queue_remove(struct queue *q, const char *id)
 
 	if (qe == NULL)
 		return false;
-	tdelete(qe, &q->tree, queue_cmp);
+	tdelete(qe->id, &q->tree, queue_cmp);
 	last = q->v[--q->n];
 	q->v[qe->slot] = last;
 	last->slot = qe->slot;
@@ -225,7 +246,7 @@ queue_resequence(struct queue *q)
 		return;
 	qsort(q->v, q->n, sizeof *q->v, queue_cmp_arrival);
 	for (i = 0; i < q->n; i++) {
-		q->v[i]->slot = i;
+		q->v[i]->slot = (uint32_t)i;
 		q->v[i]->seq = i;
 	}
 	q->next_seq = q->n;
