@@ -459,6 +459,7 @@ out:
 	core_stats_free(&d->stats);
 	config_free(&d->cfg);
 	free(d->pending);
+	free(d->batches);
 	free(d->root);
 	free(d->config_path);
 	free(d);

@@ -57,6 +57,7 @@ struct job {
 	bool			 finished;	/* finalised; folder goes after commit */
 	bool			 gpu_lost;	/* stopped because its GPU went away */
 	bool			 lease;		/* a GPU held for `gpumgr exec` */
+	const char		*batch_id;	/* interned (queue_intern), or NULL */
 	pid_t			 lease_pid;
 	double			 progress;
 	struct daemon_dir	 dir;		/* watch cookie */
@@ -70,6 +71,14 @@ struct daemon_opts {
 };
 
 struct pending_file;
+
+/* What the daemon knows of a batch (its record is read once). */
+struct daemon_batch {
+	const char	*id;		/* interned */
+	bool		 exclusive;	/* gpu_mode "exclusive" */
+	int		 items;		/* total_items */
+	int64_t		 created_ms;
+};
 struct llmd;
 
 struct daemon {
@@ -89,6 +98,8 @@ struct daemon {
 	struct core_params	 params;
 	struct core_stats	 stats;
 	struct core_mode	 mode;
+	struct daemon_batch	*batches;	/* batch records seen, cached */
+	size_t			 nbatches;
 
 	struct queue		*queue;
 	struct job		**jobs;
@@ -232,5 +243,6 @@ size_t			 queue_count(const struct queue *);
 struct queue_entry	*queue_at(const struct queue *, size_t);
 size_t			 queue_depth(const struct queue *, enum task_class, int priority);
 void			 queue_resequence(struct queue *);
+const char		*queue_intern(struct queue *, const char *);
 
 #endif

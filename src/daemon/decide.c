@@ -187,6 +187,75 @@ decide_act(struct daemon *d, const struct core_action *a,
 	}
 }
 
+/* The batch record of ID (interned), read once and cached. */
+static struct daemon_batch *
+decide_batch(struct daemon *d, const char *id)
+{
+	struct daemon_batch *b;
+	struct batch rec;
+	struct err e;
+	size_t i;
+
+	for (i = 0; i < d->nbatches; i++)
+		if (d->batches[i].id == id)
+			return &d->batches[i];
+	d->batches = xrealloc(d->batches, (d->nbatches + 1) * sizeof *d->batches);
+	b = &d->batches[d->nbatches++];
+	memset(b, 0, sizeof *b);
+	b->id = id;
+	if (batch_load(d->root, id, &rec, &e) == 0) {
+		b->exclusive = rec.exclusive;
+		b->items = (int)rec.nitems;
+		b->created_ms = rec.created_ms;
+		batch_free(&rec);
+	} else {
+		log_warn("batch %s: no usable record (%s): scheduled as shared",
+		    id, e.msg);
+	}
+	return b;
+}
+
+/* The batches with work queued or running, for the core's exclusive mode. */
+static size_t
+decide_snapshot_batches(struct daemon *d, struct core_batch **out)
+{
+	struct core_batch *v = NULL;
+	size_t n = 0, i, k;
+
+	for (i = 0; i < queue_count(d->queue) + d->njobs; i++) {
+		const char *id;
+		bool running = i >= queue_count(d->queue);
+
+		if (running) {
+			struct job *j = d->jobs[i - queue_count(d->queue)];
+
+			id = j->finished ? NULL : j->batch_id;
+		} else {
+			id = queue_at(d->queue, i)->batch_id;
+		}
+		if (id == NULL)
+			continue;
+		for (k = 0; k < n; k++)
+			if (v[k].id == id)
+				break;
+		if (k == n) {
+			struct daemon_batch *b = decide_batch(d, id);
+
+			v = xrealloc(v, (n + 1) * sizeof *v);
+			memset(&v[n], 0, sizeof v[n]);
+			v[n].id = id;
+			v[n].exclusive = b->exclusive;
+			v[n].items = b->items;
+			v[n].seq = (uint64_t)(b->created_ms > 0 ? b->created_ms : 0);
+			n++;
+		}
+		if (running)
+			v[k].running++;
+	}
+	*out = v;
+	return n;
+}
+
 /* One decision: snapshot, core, actions. */
 int
 decide_run(struct daemon *d, int64_t now, int64_t *next_wake)
@@ -194,6 +263,7 @@ decide_run(struct daemon *d, int64_t now, int64_t *next_wake)
 	struct core_snapshot snap;
 	struct core_action *acts = NULL;
 	struct core_task *tasks;
+	struct core_batch *batches = NULL;
 	struct job **started = NULL;
 	size_t nacts = 0, nstarted = 0, n = queue_count(d->queue), i;
 	struct err e;
@@ -207,17 +277,21 @@ decide_run(struct daemon *d, int64_t now, int64_t *next_wake)
 	snap.queued = tasks;
 	snap.nqueued = n;
 	snap.running_cpu_tasks = decide_cpu_running(d);
+	snap.nbatches = decide_snapshot_batches(d, &batches);
+	snap.batches = batches;
 	snap.mode = &d->mode;
 	snap.stats = &d->stats;
 	snap.params = &d->params;
 	if (core_decide(&snap, now, &acts, &nacts, &wake, &e) != 0) {
 		log_error("BUG: the core refused the snapshot: %s", e.msg);
 		free(tasks);
+		free(batches);
 		return -1;
 	}
 	/* The actions name tasks by id (copied), so the index may change
 	 * under them; the snapshot's borrowed strings are not used again. */
 	free(tasks);
+	free(batches);
 	spool_batch_begin(d->spool);
 	for (i = 0; i < nacts; i++)
 		decide_act(d, &acts[i], &started, &nstarted, now);

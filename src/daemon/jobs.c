@@ -198,6 +198,8 @@ jobs_prepare(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now)
 	j = jobs_new(d, id, gpu);
 	j->cls = t.cls;
 	j->script = xstrdup(t.script != NULL ? t.script : "");
+	j->batch_id = queue_intern(d->queue, json_string_value(json_object_get(t.json,
+	    "batch_id")));
 	j->timeout_sec = t.timeout_sec;
 	j->attempts = t.attempts;
 	j->started_ms = now;
@@ -550,6 +552,8 @@ jobs_adopt_one(void *arg, const struct spool_loc *loc, const char *id)
 	j = jobs_new(d, id, gpu);
 	j->cls = t.cls;
 	j->script = xstrdup(t.script != NULL ? t.script : "");
+	j->batch_id = queue_intern(d->queue, json_string_value(json_object_get(t.json,
+	    "batch_id")));
 	j->timeout_sec = t.timeout_sec;
 	j->attempts = t.attempts;
 	j->adopted = true;

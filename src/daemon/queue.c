@@ -66,8 +66,9 @@ queue_entry_free(struct queue_entry *qe)
 	free(qe);
 }
 
-/* One shared copy of each name; NULL and "" stay NULL. */
-static const char *
+/* One shared copy of each name, alive as long as the queue; NULL and ""
+ * stay NULL. */
+const char *
 queue_intern(struct queue *q, const char *s)
 {
 	char **found;
