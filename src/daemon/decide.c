@@ -138,6 +138,12 @@ decide_start_script(struct daemon *d, const struct core_action *a,
 	if (pos >= 0 && core_gpu_start_script(&d->gpus[pos], j->script, j->id,
 	    now, &e) != 0)
 		log_error("BUG: %s", e.msg);
+	/* A script that loads no model (no "model" in its registry entry)
+	 * has nothing to boot: it is busy from the start. One that does
+	 * stays booting_script until it reports "ready". */
+	if (pos >= 0 && !jobs_script_loads_model(d, j) &&
+	    core_gpu_set_state(&d->gpus[pos], GPU_SCRIPT_BUSY, now, &e) != 0)
+		log_error("BUG: %s", e.msg);
 	if (pos >= 0)
 		d->gpux[pos].progress = -1;
 	log_info("started %s (script %s) on %s: %s", j->id, j->script,

@@ -447,7 +447,10 @@ jobs_check(struct daemon *d)
 			log_warn("task %s: reading its run: %s", j->id, e.msg);
 			continue;
 		}
-		if (st.finished || st.lost) {
+		/* Finished means exit.json is written and the supervisor has
+		 * let go of the run (it holds the lock a moment longer): only
+		 * then may the run folder be removed and a retry reuse it. */
+		if ((st.finished && !st.alive) || st.lost) {
 			jobs_finish(d, j, &st, now);
 			i = (size_t)-1;	/* the array changed: start over */
 			continue;

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The original design's example workflow, durations scaled down: 5 simulated
+# GPUs, GPUs 0 and 3 brain (their LLM served by gpumgr fake-llm), a
+# 125-item transcription batch while LLM tasks keep arriving. Exclusive
+# mode is entered, the LLM tasks wait and then complete, the LLMs are
+# reloaded afterwards; `gpumgr top --once` is checked before, during and
+# after the batch.
+. "$(dirname "$0")/lib.sh"
+
+port=$(( 20000 + RANDOM % 30000 ))
+echo "base_port: $port"
+ledger=$TEST_TMP/ledger
+write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0,
+  \"resource_manager\": {\"gpu_roles\": {\"0\": \"brain_primary\", \"3\": \"brain_secondary\",
+      \"1\": \"worker\", \"2\": \"worker\", \"4\": \"worker\"}},
+  \"scripts\": {\"whisper_transcribe\": {\"argv\": [\"$SCRIPTS_DIR/record.sh\", \"$ledger\", \"{ms}\"],
+      \"vram_mb\": 2048}},
+  \"llm\": {\"default_model\": \"qwen2.5:14b\", \"models\": {\"qwen2.5:14b\": {\"vram_mb\": 10240}},
+    \"server\": {\"argv\": [\"$GPUMGR_BIN\", \"fake-llm\", \"--boot-sec\", \"0.2\",
+                          \"--load-sec\", \"0.3\", \"--tokens-per-sec\", \"400\", \"--models\", \"qwen2.5:14b\"],
+                \"env\": {\"OLLAMA_HOST\": \"127.0.0.1:{port}\"}},
+    \"base_port\": $port}}"
+
+stop_servers() {
+  local f pid
+  for f in "$GPUMGR_ROOT"/run/llm/llm-*.json; do
+    [[ -f $f ]] || continue
+    pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f" 2>/dev/null) || continue
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+}
+on_exit() { local rc=$?; set +e; stop_daemon; stop_servers; (exit "$rc"); cleanup; }
+trap on_exit EXIT
+field() {
+  python3 - "$GPUMGR_ROOT/gpu_state.json" "$@" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(s.get(sys.argv[2]) if len(sys.argv) == 3 else s["gpus"][sys.argv[2]].get(sys.argv[3]))
+PY
+}
+is() { [[ $(field "${@:1:$#-1}") == "${!#}" ]]; }
+frame_has() { local f; f=$(gpumgr top --once); grep -q -- "$1" <<<"$f"; }
+
+start_daemon --sim 5x24GB
+wait_for 30 is 0 state llm_ready
+wait_for 30 is 3 state llm_ready
+# Moment 1: the brains serve, the workers idle, normal mode.
+f1=$(gpumgr top --once)
+echo "$f1"
+grep -q "mode normal" <<<"$f1" || fail "frame 1: not in normal mode"
+[[ $(grep -c "llm_ready.*qwen2.5" <<<"$f1") -eq 2 ]] || fail "frame 1: two brain GPUs should show llm_ready qwen2.5"
+pass "frame before the batch"
+
+mkdir -p "$TEST_TMP/videos"
+for i in $(seq -w 1 125); do : >"$TEST_TMP/videos/talk$i.mp4"; done
+# The items' paths are the script's {input}; each "transcription" takes
+# 150 ms here (ms from --arg).
+write_config "$(python3 - "$GPUMGR_ROOT/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["scripts"]["whisper_transcribe"]["argv"] += ["0", "{input}"]
+print(json.dumps(c))
+PY
+)"
+kill -HUP "$DAEMON_PID"
+gpumgr batch submit --type transcribe --script whisper_transcribe --input "$TEST_TMP/videos" \
+  --arg ms=150 --batch-id vids >/dev/null
+# LLM tasks keep arriving during the batch.
+( for i in $(seq 1 10); do "$GPUMGR_BIN" submit --id "ask$i" "question $i" >/dev/null; sleep 0.1; done ) &
+asker=$!
+wait_for 20 is mode exclusive
+# Moment 2: exclusive mode, the batch on every GPU, its progress shown.
+wait_for 20 frame_has "script_busy"
+f2=$(gpumgr top --once)
+echo "$f2"
+grep -q "exclusive" <<<"$f2" || fail "frame 2: exclusive mode not shown"
+grep -q "vids" <<<"$f2" || fail "frame 2: the batch is not shown"
+grep -q "llm_ready" <<<"$f2" && fail "frame 2: an LLM is still loaded in exclusive mode"
+pass "frame during the batch"
+wait "$asker"
+wait_for 120 files_at_least complete 125
+wait_for 30 is mode normal
+wait_for 30 is 0 state llm_ready
+wait_for 30 is 3 state llm_ready
+wait_for 60 files_at_least complete 135
+# Moment 3: normal mode again, the brains reloaded, the batch complete.
+f3=$(gpumgr top --once)
+echo "$f3"
+grep -q "mode normal" <<<"$f3" || fail "frame 3: not back in normal mode"
+grep -Eq "^ +0 llm_ready +brain1 +qwen2.5" <<<"$f3" &&
+  grep -Eq "^ +3 llm_ready +brain2 +qwen2.5" <<<"$f3" || fail "frame 3: the brain LLMs were not reloaded"
+pass "frame after the batch"
+
+expect_eq "failed tasks" "$(count_files failed)" 0
+python3 - "$GPUMGR_ROOT" <<'PY'
+import glob, json, os, sys
+root = sys.argv[1]
+vids = [json.load(open(p)) for p in glob.glob(os.path.join(root, "tasks", "complete", "vids-*.json"))]
+asks = [json.load(open(p)) for p in glob.glob(os.path.join(root, "tasks", "complete", "ask*.json"))]
+assert len(vids) == 125 and len(asks) == 10, (len(vids), len(asks))
+assert {t["assigned_gpu"] for t in vids} == {0, 1, 2, 3, 4}, "the batch did not get all 5 GPUs"
+last_queued_start = max(t["started_at"] for t in vids)
+early = [a["task_id"] for a in asks if a["created_at"] < last_queued_start and a["started_at"] < last_queued_start]
+assert not early, "LLM tasks answered while the batch still had tasks to start: %s" % early
+assert all(a["output"] for a in asks)
+print("ok: 125 videos on 5 GPUs in exclusive mode; 10 LLM tasks waited, then were answered after the reload")
+PY
