@@ -125,6 +125,7 @@ struct daemon {
 	bool			 llm_enabled;	/* LLM serving wired in */
 	struct llmd		*llm;		/* llm.c */
 	unsigned long		 tasks_completed, tasks_failed, tasks_rejected;
+	unsigned long		 evictions;	/* LLMs unloaded for scripts */
 };
 
 #define DAEMON_STATE_INTERVAL_MS	100

@@ -182,8 +182,14 @@ decide_act(struct daemon *d, const struct core_action *a,
 		    a->reason);
 		d->state_dirty = true;
 		break;
-	case ACT_BOOT_LLM:
 	case ACT_UNLOAD_LLM:
+		if (a->for_script) {
+			d->evictions++;
+			d->state_dirty = true;
+		}
+		llmd_act(d, a, pos, now);
+		break;
+	case ACT_BOOT_LLM:
 	case ACT_START_LLM_TASK:
 	case ACT_ABANDON_BOOT:
 		llmd_act(d, a, pos, now);

@@ -97,6 +97,7 @@ gpus_write_state(struct daemon *d, bool force)
 	json_object_set_new(root, "boot_times", boot);
 	json_object_set_new(root, "script_times", runs);
 	decide_mode_json(d, root);
+	json_object_set_new(root, "evictions", json_integer((json_int_t)d->evictions));
 	json_object_set_new(root, "daemon_pid", json_integer(getpid()));
 	state_set_time(root, "updated_at", time_now_ms());
 	json_object_set_new(root, "gpu_source", json_string(gpu_source_name(d->gsrc)));
@@ -131,5 +132,7 @@ gpus_load_state(struct daemon *d)
 	decide_stats_load(d, json_object_get(root, "boot_times"),
 	    json_object_get(root, "script_times"));
 	decide_mode_load(d, root);
+	d->evictions = (unsigned long)json_integer_value(json_object_get(root,
+	    "evictions"));
 	json_decref(root);
 }
