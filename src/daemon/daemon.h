@@ -35,6 +35,7 @@ struct gpu_extra {
 	int		 util_pct, temp_c;
 	double		 progress;	/* the running script's, or -1 */
 	pid_t		 server_pid;	/* its LLM server, or 0 */
+	bool		 health_offline;	/* offline by discovery, not by failures */
 	int		 port;
 };
 

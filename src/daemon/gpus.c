@@ -123,6 +123,7 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 			g->state = healthy ? GPU_IDLE : GPU_OFFLINE;
 			g->since_ms = now;
 			g->llm_max_concurrent = d->cfg.server.max_concurrent;
+			d->gpux[d->ngpus].health_offline = !healthy;
 			k = (int)d->ngpus++;
 			log_info("GPU %d (%s, %s) found: %ld MB, cc %s, %s",
 			    gi->index, gi->uuid, gi->name, gi->vram_total_mb,
@@ -151,8 +152,12 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 			    "health: %.80s", gi->health);
 			jobs_gpu_lost(d, k, now);
 			gpus_set(d, g, GPU_OFFLINE, now);
+			d->gpux[k].health_offline = true;
 		} else if (healthy && g->state == GPU_OFFLINE &&
-		    !gpus_job_on(d, k)) {
+		    d->gpux[k].health_offline && !gpus_job_on(d, k)) {
+			/* Back from a health failure. One taken offline for
+			 * failing work stays out until the daemon restarts. */
+			d->gpux[k].health_offline = false;
 			log_info("GPU %d (%s) is back and healthy: idle", g->index,
 			    g->uuid);
 			g->offline_reason[0] = '\0';
@@ -171,6 +176,7 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 		str_copy(d->gpux[i].health, "lost", sizeof d->gpux[i].health);
 		jobs_gpu_lost(d, (int)i, now);
 		gpus_set(d, g, GPU_OFFLINE, now);
+		d->gpux[i].health_offline = true;
 	}
 	free(seen);
 }

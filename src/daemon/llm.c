@@ -170,7 +170,9 @@ llmd_load_cb(const struct llm_result *r, void *arg)
 		log_warn("GPU %d: %s", g->index, e.msg);
 	if (core_gpu_set_state(g, GPU_LLM_READY, now, &e) != 0)
 		log_error("BUG: %s", e.msg);
-	core_gpu_succeeded(g);
+	/* A boot is not a success of the server: one that loads and then
+	 * dies on every request must still reach fail_offline_after. Only an
+	 * answered task resets the count. */
 	core_stats_observe(&d->stats, CORE_STAT_BOOT, lg->model,
 	    (double)(now - lg->boot_ms) / 1000.0);
 	log_info("GPU %d: %s ready after %.1f s", g->index, lg->model,
