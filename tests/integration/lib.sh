@@ -93,3 +93,28 @@ no_live_runs() {
   done
   return 0
 }
+
+# LLM tests: the servers the daemon started outlive it (by design), so a test
+# stops them itself, by the pids the state files list.
+stop_llm_servers() {
+  local f pid
+  for f in "$GPUMGR_ROOT"/run/llm/llm-*.json; do
+    [[ -f $f ]] || continue
+    pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f" 2>/dev/null) || continue
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+}
+# stop_llm_servers_on_exit: on exit, stop the daemon, then its LLM servers.
+stop_llm_servers_on_exit() {
+  trap 'rc=$?; set +e; stop_daemon; stop_llm_servers; (exit "$rc"); cleanup' EXIT
+}
+# state_field KEY | state_field GPU FIELD: from gpu_state.json.
+state_field() {
+  python3 - "$GPUMGR_ROOT/gpu_state.json" "$@" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(s.get(sys.argv[2]) if len(sys.argv) == 3 else s["gpus"][sys.argv[2]].get(sys.argv[3]))
+PY
+}
+# state_is KEY VALUE | state_is GPU FIELD VALUE
+state_is() { [[ $(state_field "${@:1:$#-1}") == "${!#}" ]]; }

@@ -17,40 +17,23 @@ write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0,
                 \"env\": {\"OLLAMA_HOST\": \"127.0.0.1:{port}\"}},
     \"base_port\": $port}}"
 
-stop_servers() {
-  local f pid
-  for f in "$GPUMGR_ROOT"/run/llm/llm-*.json; do
-    [[ -f $f ]] || continue
-    pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f" 2>/dev/null) || continue
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-}
-on_exit() { local rc=$?; set +e; stop_daemon; stop_servers; (exit "$rc"); cleanup; }
-trap on_exit EXIT
+stop_llm_servers_on_exit
 
-field() {  # KEY [GPU FIELD]: a top-level key, or a GPU's field, of gpu_state.json
-  python3 - "$GPUMGR_ROOT/gpu_state.json" "$@" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-print(s.get(sys.argv[2]) if len(sys.argv) == 3 else s["gpus"][sys.argv[2]].get(sys.argv[3]))
-PY
-}
-is() { [[ $(field "${@:1:$#-1}") == "${!#}" ]]; }
 
 start_daemon --sim 2x24GB
-wait_for 30 is 0 state llm_ready
+wait_for 30 state_is 0 state llm_ready
 pass "brain GPU 0 booted m1"
 
 for i in 1 2 3 4 5 6; do echo 400; done >"$TEST_TMP/items.txt"
 out=$(gpumgr batch submit --type transcribe --script record --input "$TEST_TMP/items.txt" \
       --item-arg ms --exclusive --batch-id vids)
-wait_for 20 is mode exclusive
-expect_eq "batch in gpu_state.json" "$(field batch_id)" vids
+wait_for 20 state_is mode exclusive
+expect_eq "batch in gpu_state.json" "$(state_field batch_id)" vids
 gpumgr submit --id q1 "a question asked during the batch" >/dev/null
 wait_for 60 files_at_least complete 6
-wait_for 30 is mode normal
-wait_for 30 is 0 state llm_ready
-expect_eq "GPU 0's model after the batch" "$(field 0 model)" m1
+wait_for 30 state_is mode normal
+wait_for 30 state_is 0 state llm_ready
+expect_eq "GPU 0's model after the batch" "$(state_field 0 model)" m1
 wait_for 30 test -f "$GPUMGR_ROOT/tasks/complete/q1.json"
 
 python3 - "$GPUMGR_ROOT" <<'PY'

@@ -18,24 +18,7 @@ write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0,
                 \"env\": {\"OLLAMA_HOST\": \"127.0.0.1:{port}\"}},
     \"base_port\": $port}}"
 
-# stop_servers: every server the state files list, by pid (the test started
-# them through the daemon).
-stop_servers() {
-  local f pid
-  for f in "$GPUMGR_ROOT"/run/llm/llm-*.json; do
-    [[ -f $f ]] || continue
-    pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f" 2>/dev/null) || continue
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-}
-on_exit() {
-  local rc=$?
-  set +e
-  stop_servers
-  (exit "$rc")
-  cleanup
-}
-trap on_exit EXIT
+stop_llm_servers_on_exit
 
 # submit N PREFIX CLASS...: queue tasks as a submitter would.
 queue_tasks() {

@@ -19,16 +19,7 @@ config() {  # EXTRA-FAKE-LLM-ARGS (a JSON list's inner part)
                 \"env\": {\"OLLAMA_HOST\": \"127.0.0.1:{port}\"}, \"fail_offline_after\": 3},
     \"base_port\": $port}}"
 }
-stop_servers() {
-  local f pid
-  for f in "$GPUMGR_ROOT"/run/llm/llm-*.json; do
-    [[ -f $f ]] || continue
-    pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f" 2>/dev/null) || continue
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-}
-on_exit() { local rc=$?; set +e; stop_daemon; stop_servers; (exit "$rc"); cleanup; }
-trap on_exit EXIT
+stop_llm_servers_on_exit
 
 config ""
 start_daemon --sim 5x24GB
@@ -85,7 +76,7 @@ for gpu in (0, 1):
 print("ok: 200 LLM + 100 script tasks complete on 5 GPUs; %d samples: brains never evicted" % len(samples))
 PY
 stop_daemon
-stop_servers
+stop_llm_servers
 
 # A server that dies on every request: after fail_offline_after failures in a
 # row its GPU goes offline, with the reason.

@@ -21,29 +21,12 @@ write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0,
                 \"env\": {\"OLLAMA_HOST\": \"127.0.0.1:{port}\"}},
     \"base_port\": $port}}"
 
-stop_servers() {
-  local f pid
-  for f in "$GPUMGR_ROOT"/run/llm/llm-*.json; do
-    [[ -f $f ]] || continue
-    pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f" 2>/dev/null) || continue
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-}
-on_exit() { local rc=$?; set +e; stop_daemon; stop_servers; (exit "$rc"); cleanup; }
-trap on_exit EXIT
-field() {
-  python3 - "$GPUMGR_ROOT/gpu_state.json" "$@" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-print(s.get(sys.argv[2]) if len(sys.argv) == 3 else s["gpus"][sys.argv[2]].get(sys.argv[3]))
-PY
-}
-is() { [[ $(field "${@:1:$#-1}") == "${!#}" ]]; }
+stop_llm_servers_on_exit
 frame_has() { local f; f=$(gpumgr top --once); grep -q -- "$1" <<<"$f"; }
 
 start_daemon --sim 5x24GB
-wait_for 30 is 0 state llm_ready
-wait_for 30 is 3 state llm_ready
+wait_for 30 state_is 0 state llm_ready
+wait_for 30 state_is 3 state llm_ready
 # Moment 1: the brains serve, the workers idle, normal mode.
 f1=$(gpumgr top --once)
 echo "$f1"
@@ -68,7 +51,7 @@ gpumgr batch submit --type transcribe --script whisper_transcribe --input "$TEST
 # LLM tasks keep arriving during the batch.
 ( for i in $(seq 1 10); do "$GPUMGR_BIN" submit --id "ask$i" "question $i" >/dev/null; sleep 0.1; done ) &
 asker=$!
-wait_for 20 is mode exclusive
+wait_for 20 state_is mode exclusive
 # Moment 2: exclusive mode, the batch on every GPU, its progress shown.
 wait_for 20 frame_has "script_busy"
 f2=$(gpumgr top --once)
@@ -79,9 +62,9 @@ grep -q "llm_ready" <<<"$f2" && fail "frame 2: an LLM is still loaded in exclusi
 pass "frame during the batch"
 wait "$asker"
 wait_for 120 files_at_least complete 125
-wait_for 30 is mode normal
-wait_for 30 is 0 state llm_ready
-wait_for 30 is 3 state llm_ready
+wait_for 30 state_is mode normal
+wait_for 30 state_is 0 state llm_ready
+wait_for 30 state_is 3 state llm_ready
 wait_for 60 files_at_least complete 135
 # Moment 3: normal mode again, the brains reloaded, the batch complete.
 f3=$(gpumgr top --once)
