@@ -143,6 +143,8 @@ int	 intake_file(struct daemon *, const struct spool_loc *, const char *name);
 int	 intake_scan_queues(struct daemon *, struct err *);
 
 /* jobs.c */
+int		 jobs_claim(struct daemon *, struct queue_entry *, int gpu,
+		    int64_t now, struct task *);
 struct job	*jobs_new(struct daemon *, const char *id, int gpu);
 struct job	*jobs_prepare(struct daemon *, struct queue_entry *, int gpu,
 		    int64_t now);

@@ -132,30 +132,31 @@ jobs_free(struct daemon *d)
 }
 
 /*
- * Step 1 of a start: moves the queued task to processing/ as running on
- * GPU (-1: none), inside the caller's spool batch. Returns the job, or NULL
- * (the task was rejected or is gone; logged).
+ * Claims a queued task for a start on GPU position GPU (-1: none), inside the
+ * caller's spool batch: reads it (a file that no longer parses goes to
+ * failed/), takes it by an atomic rename into processing/ (a `gpumgr cancel`
+ * renaming the same file at this instant wins or loses whole), records it
+ * as running, and drops it from the index. Fills *T and returns 0, or
+ * returns -1 (logged; *T empty) when the task is gone or was rejected.
  */
-struct job *
-jobs_prepare(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now)
+int
+jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
+    struct task *t)
 {
 	struct spool_loc from = queue_loc(qe);
 	struct spool_loc to = { STAGE_PROCESSING, from.cls, 0 };
-	struct task t;
 	struct err e, e2;
-	struct job *j;
 	char id[TASK_ID_MAX + 1], name[TASK_ID_MAX + 8], path[PATH_MAX];
-	char **env;
 	int rc;
 
 	str_copy(id, qe->id, sizeof id);
-	if (spool_load(d->spool, &from, id, &d->cfg, &t, &e) != 0) {
-		queue_remove(d->queue, id);
+	queue_remove(d->queue, id);
+	if (spool_load(d->spool, &from, id, &d->cfg, t, &e) != 0) {
 		spool_path(d->spool, &from, id, path, sizeof path);
 		if (access(path, F_OK) != 0 && errno == ENOENT) {
 			log_info("task %s vanished from its queue before it "
 			    "started", id);
-			return NULL;
+			return -1;
 		}
 		snprintf(name, sizeof name, "%s.json", id);
 		log_warn("rejected %s: %s", name, e.msg);
@@ -163,10 +164,8 @@ jobs_prepare(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now)
 		    &e2) != 0)
 			log_error("could not move %s to failed/: %s", name,
 			    e2.msg);
-		return NULL;
+		return -1;
 	}
-	/* Claim first, by an atomic rename: a `gpumgr cancel` renaming the
-	 * same file into failed/ at this instant wins or loses whole. */
 	rc = spool_rename(d->spool, &from, &to, id, &e);
 	if (rc != 0) {
 		if (rc < 0)
@@ -174,34 +173,59 @@ jobs_prepare(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now)
 		else
 			log_info("task %s left its queue (cancelled?) before it "
 			    "started", id);
-		queue_remove(d->queue, id);
-		task_free(&t);
-		return NULL;
+		task_free(t);
+		return -1;
 	}
-	task_set_status(&t, TASK_RUNNING);
-	task_set_time(&t, "started_at", now);
-	t.attempts++;
+	task_set_status(t, TASK_RUNNING);
+	task_set_time(t, "started_at", now);
+	t->attempts++;
 	if (gpu >= 0) {
-		json_object_set_new(t.json, "assigned_gpu",
+		json_object_set_new(t->json, "assigned_gpu",
 		    json_integer(d->gpus[gpu].index));
-		json_object_set_new(t.json, "assigned_gpu_uuid",
+		json_object_set_new(t->json, "assigned_gpu_uuid",
 		    json_string(d->gpus[gpu].uuid));
 	} else {
-		json_object_set_new(t.json, "assigned_gpu", json_null());
+		json_object_set_new(t->json, "assigned_gpu", json_null());
 	}
-	if (spool_update(d->spool, &t, &to, &e) != 0) {
+	if (spool_update(d->spool, t, &to, &e) != 0) {
 		/* Claimed but not updated: it runs as claimed; the file
 		 * still says queued, which a restart requeues. */
 		log_error("task %s: could not record its start: %s", id, e.msg);
 	}
-	queue_remove(d->queue, id);
-	j = jobs_new(d, id, gpu);
-	j->cls = t.cls;
-	j->script = xstrdup(t.script != NULL ? t.script : "");
-	j->batch_id = queue_intern(d->queue, json_string_value(json_object_get(t.json,
-	    "batch_id")));
-	j->timeout_sec = t.timeout_sec;
-	j->attempts = t.attempts;
+	return 0;
+}
+
+/* A job for task T (read from processing/) on GPU position GPU. */
+static struct job *
+jobs_from_task(struct daemon *d, const struct task *t, int gpu)
+{
+	struct job *j = jobs_new(d, t->id, gpu);
+
+	j->cls = t->cls;
+	j->script = xstrdup(t->script != NULL ? t->script : "");
+	j->batch_id = queue_intern(d->queue, json_string_value(
+	    json_object_get(t->json, "batch_id")));
+	j->timeout_sec = t->timeout_sec;
+	j->attempts = t->attempts;
+	return j;
+}
+
+/*
+ * Step 1 of a start: claims the queued task for GPU (-1: none), inside the
+ * caller's spool batch. Returns the job, or NULL (the task was rejected or
+ * is gone; logged).
+ */
+struct job *
+jobs_prepare(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now)
+{
+	struct task t;
+	struct err e;
+	struct job *j;
+	char **env;
+
+	if (jobs_claim(d, qe, gpu, now, &t) != 0)
+		return NULL;
+	j = jobs_from_task(d, &t, gpu);
 	j->started_ms = now;
 	j->launch_pending = true;
 	/* The argv now, from the task already parsed: the launch then needs
@@ -552,13 +576,7 @@ jobs_adopt_one(void *arg, const struct spool_loc *loc, const char *id)
 	uuid = json_string_value(json_object_get(t.json, "assigned_gpu_uuid"));
 	if (uuid != NULL)
 		gpu = gpus_find_uuid(d, uuid);
-	j = jobs_new(d, id, gpu);
-	j->cls = t.cls;
-	j->script = xstrdup(t.script != NULL ? t.script : "");
-	j->batch_id = queue_intern(d->queue, json_string_value(json_object_get(t.json,
-	    "batch_id")));
-	j->timeout_sec = t.timeout_sec;
-	j->attempts = t.attempts;
+	j = jobs_from_task(d, &t, gpu);
 	j->adopted = true;
 	j->supervisor_pid = st.supervisor_pid;
 	if (time_parse_iso8601(json_string_value(json_object_get(t.json,

@@ -453,43 +453,16 @@ llmd_start_task(struct daemon *d, const struct core_action *a, size_t pos,
 	struct queue_entry *qe = queue_find(d->queue, a->task_id);
 	struct llmd_gpu *lg = llmd_gpu(d, pos);
 	struct core_gpu *g = &d->gpus[pos];
-	struct spool_loc from, to = { STAGE_PROCESSING, TASK_LLM, 0 };
 	struct llmd_task *lt;
 	struct task t;
-	struct err e, e2;
-	char id[TASK_ID_MAX + 1], name[TASK_ID_MAX + 8], url[64];
-	int rc;
+	struct err e;
+	char id[TASK_ID_MAX + 1], url[64];
 
 	if (qe == NULL)
 		return;
-	from = queue_loc(qe);
-	str_copy(id, qe->id, sizeof id);
-	if (spool_load(d->spool, &from, id, &d->cfg, &t, &e) != 0) {
-		queue_remove(d->queue, id);
-		snprintf(name, sizeof name, "%s.json", id);
-		log_warn("rejected %s: %s", name, e.msg);
-		if (spool_reject(d->spool, &from, name, "invalid_task", &e,
-		    &e2) != 0)
-			log_error("could not move %s to failed/: %s", name,
-			    e2.msg);
+	if (jobs_claim(d, qe, (int)pos, now, &t) != 0)
 		return;
-	}
-	rc = spool_rename(d->spool, &from, &to, id, &e);
-	if (rc != 0) {
-		if (rc < 0)
-			log_error("task %s: could not claim it: %s", id, e.msg);
-		queue_remove(d->queue, id);
-		task_free(&t);
-		return;
-	}
-	task_set_status(&t, TASK_RUNNING);
-	task_set_time(&t, "started_at", now);
-	t.attempts++;
-	json_object_set_new(t.json, "assigned_gpu", json_integer(g->index));
-	json_object_set_new(t.json, "assigned_gpu_uuid", json_string(g->uuid));
-	if (spool_update(d->spool, &t, &to, &e) != 0)
-		log_error("task %s: could not record its start: %s", id, e.msg);
-	queue_remove(d->queue, id);
+	str_copy(id, t.id, sizeof id);
 	if (core_gpu_llm_begin(g, now, &e) != 0)
 		log_error("BUG: %s", e.msg);
 	lt = xcalloc(1, sizeof *lt);
