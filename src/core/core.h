@@ -155,6 +155,10 @@ struct core_task {
 	const char	*model;		/* LLM tasks */
 	const char	*script;	/* script tasks */
 	const char	*batch_id;	/* NULL: none */
+	const char	*avoid_gpus;	/* UUIDs, comma-separated, of the GPUs whose
+					 * LLM server failed it (NULL: none): any
+					 * other GPU that could ever take it goes
+					 * first (anti-affinity on retry) */
 };
 
 /* A batch with tasks queued or running. */
@@ -314,6 +318,8 @@ bool	 core_gpu_could_fit(const struct core_gpu *, const struct core_task *);
 /* Whether the task's gpu_requirement names this GPU (or is "any"). */
 bool	 core_gpu_req_matches(const struct core_gpu *, const char *gpu_req);
 bool	 core_task_needs_gpu(const struct core_task *);
+/* Whether the GPU's UUID is in the task's avoid_gpus. */
+bool	 core_task_avoids(const struct core_task *, const struct core_gpu *);
 bool	 core_gpu_is_brain(const struct core_gpu *);
 
 #endif
