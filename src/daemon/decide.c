@@ -55,6 +55,7 @@ decide_snapshot_tasks(struct daemon *d, struct core_task *v, size_t n)
 		v[k].model = qe->model;
 		v[k].script = qe->script;
 		v[k].batch_id = qe->batch_id;
+		v[k].avoid_gpus = qe->avoid_gpus;
 		k++;
 	}
 	return k;

@@ -21,6 +21,7 @@
 #define LLMD_GRACE_MS		5000	/* TERM, then KILL */
 #define LLMD_HEALTH_TIMEOUT_MS	2000
 #define LLMD_UNLOAD_TIMEOUT_MS	30000
+#define LLMD_AVOID_MAX		8	/* GPUs a task remembers it failed on */
 
 enum llmd_phase { PH_NONE = 0, PH_HEALTH, PH_LOAD, PH_UNLOAD, PH_STOPPING };
 
@@ -398,6 +399,32 @@ llmd_task_fail(struct daemon *d, struct task *t, bool retry, const char *code,
 	}
 }
 
+/* Records in the task that GPU's server failed it (DESIGN §2 keeps
+ * fields it does not know): the core then tries other GPUs first
+ * (core_task.avoid_gpus), across restarts too. The newest LLMD_AVOID_MAX. */
+static void
+llmd_task_avoid(struct task *t, const char *uuid)
+{
+	json_t *a = json_object_get(t->json, "avoid_gpus");
+	size_t i;
+
+	if (uuid[0] == '\0')
+		return;
+	if (!json_is_array(a)) {
+		a = json_array();
+		json_object_set_new(t->json, "avoid_gpus", a);
+	}
+	for (i = 0; i < json_array_size(a); i++) {
+		const char *s = json_string_value(json_array_get(a, i));
+
+		if (s != NULL && strcmp(s, uuid) == 0)
+			return;
+	}
+	while (json_array_size(a) >= LLMD_AVOID_MAX)
+		json_array_remove(a, 0);
+	json_array_append_new(a, json_string(uuid));
+}
+
 static void
 llmd_generate_cb(const struct llm_result *r, void *arg)
 {
@@ -434,7 +461,10 @@ llmd_generate_cb(const struct llm_result *r, void *arg)
 	} else {
 		snprintf(why, sizeof why, "LLM request on GPU %d failed (%s): %.200s",
 		    g->index, llm_status_name(r->status), r->error);
-		/* A server that died or hangs is not the task's fault. */
+		/* A server that died or hangs is not the task's fault; the
+		 * retry goes to another GPU if one could take it. */
+		if (server_fault)
+			llmd_task_avoid(&t, g->uuid);
 		llmd_task_fail(d, &t, server_fault || t.attempts <= t.max_retries,
 		    "llm_failed", why, now);
 		if (server_fault && lt->gen == lg->gen)
