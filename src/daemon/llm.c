@@ -4,6 +4,8 @@
  * the asynchronous client on the daemon's loop, and re-adopts at start the
  * servers an earlier daemon left running (they outlive it). One server per
  * GPU, on llm_base_port + the GPU's index, its state file in ROOT/run/llm/.
+ * A GPU whose server is gone is handed back only once a rescan reads its
+ * VRAM free again (docs/llm.md "Unloading").
  */
 #include <errno.h>
 #include <limits.h>
@@ -22,8 +24,13 @@
 #define LLMD_HEALTH_TIMEOUT_MS	2000
 #define LLMD_UNLOAD_TIMEOUT_MS	30000
 #define LLMD_AVOID_MAX		8	/* GPUs a task remembers it failed on */
+#define LLMD_RELEASE_POLL_MS	100	/* rescan while waiting for the VRAM */
+#define LLMD_RELEASE_MS		30000	/* then hand the GPU back anyway */
 
-enum llmd_phase { PH_NONE = 0, PH_HEALTH, PH_LOAD, PH_UNLOAD, PH_STOPPING };
+enum llmd_phase {
+	PH_NONE = 0, PH_HEALTH, PH_LOAD, PH_UNLOAD, PH_STOPPING,
+	PH_RELEASE	/* server gone, its VRAM not yet read back free */
+};
 
 /* What the daemon keeps per GPU for its server. */
 struct llmd_gpu {
@@ -36,6 +43,8 @@ struct llmd_gpu {
 	int64_t		 boot_ms;
 	int64_t		 stop_ms;	/* when TERM was sent */
 	pid_t		 stop_pid;
+	int64_t		 release_ms;	/* when the server was gone */
+	long		 free_before_mb;	/* VRAM free before the boot; -1 */
 	bool		 failed;	/* the stop follows a failure */
 	char		 why[128];
 	char		 model[CORE_MODEL_MAX];
@@ -118,7 +127,70 @@ llmd_stop(struct llmd_gpu *lg, bool failed, const char *why)
 	llmd_arm(lg, 0);
 }
 
-/* The stopped server is gone: the GPU is idle (or offline). */
+/* The VRAM a GPU must read free before it is handed back: what it read
+ * before the boot, less a slack for foreign processes' drift (5% of the
+ * GPU, at least 256 MB). */
+static long
+llmd_release_want(const struct llmd_gpu *lg, const struct core_gpu *g)
+{
+	long slack = g->vram_total_mb / 20, want;
+
+	if (slack < 256)
+		slack = 256;
+	want = lg->free_before_mb >= 0 ? lg->free_before_mb : g->vram_total_mb;
+	if (want > g->vram_total_mb)
+		want = g->vram_total_mb;
+	return want - slack;
+}
+
+/* Waits for the VRAM of a GPU whose server is gone: a rescan now and every
+ * LLMD_RELEASE_POLL_MS; the GPU is idle once the reading is back (or at
+ * LLMD_RELEASE_MS, with a warning: the core still checks each task's VRAM
+ * against what the GPU reads). Until then it keeps its LLM state with
+ * `unloading` set, which the core counts as capacity coming. */
+static void
+llmd_release(struct llmd_gpu *lg)
+{
+	struct daemon *d = lg->l->d;
+	struct core_gpu *g;
+	struct err e;
+	int64_t now;
+	long want;
+
+	gpus_rescan(d);		/* may move d->gpus */
+	g = &d->gpus[lg->pos];
+	now = time_now_ms();
+	want = llmd_release_want(lg, g);
+	if (g->state == GPU_OFFLINE) {
+		lg->phase = PH_NONE;
+		return;
+	}
+	if (g->vram_free_mb < want && now - lg->release_ms < LLMD_RELEASE_MS) {
+		if (lg->phase != PH_RELEASE)
+			log_info("GPU %d: waiting for its VRAM to be released "
+			    "(%ld MB free, want >= %ld MB)", g->index,
+			    g->vram_free_mb, want);
+		lg->phase = PH_RELEASE;
+		llmd_arm(lg, LLMD_RELEASE_POLL_MS);
+		return;
+	}
+	if (g->vram_free_mb < want)
+		log_warn("GPU %d: VRAM still not released after %d s (%ld MB "
+		    "free, want >= %ld MB): idle anyway", g->index,
+		    LLMD_RELEASE_MS / 1000, g->vram_free_mb, want);
+	else if (lg->phase == PH_RELEASE)
+		log_info("GPU %d: VRAM released after %.1f s (%ld MB free)",
+		    g->index, (double)(now - lg->release_ms) / 1000.0,
+		    g->vram_free_mb);
+	lg->phase = PH_NONE;
+	if (core_gpu_set_state(g, GPU_IDLE, now, &e) != 0)
+		log_error("BUG: %s", e.msg);
+	d->state_dirty = true;
+	daemon_mark_dirty(d);
+}
+
+/* The stopped server is gone: count a failure, then wait for its VRAM
+ * (llmd_release) before the GPU is idle. */
 static void
 llmd_stopped(struct llmd_gpu *lg)
 {
@@ -132,19 +204,15 @@ llmd_stopped(struct llmd_gpu *lg)
 		log_warn("GPU %d: %s", g->index, e.msg);
 	d->gpux[lg->pos].server_pid = 0;
 	lg->phase = PH_NONE;
-	if (g->state != GPU_OFFLINE && core_gpu_set_state(g, GPU_IDLE, now,
-	    &e) != 0)
-		log_error("BUG: %s", e.msg);
-	if (lg->failed) {
-		if (core_gpu_failed(g, lg->why, d->cfg.server.fail_offline_after,
-		    now))
-			log_warn("GPU %d taken offline: %s", g->index,
-			    g->offline_reason);
-	}
 	log_info("GPU %d: LLM server stopped (%s)", g->index, lg->why);
+	if (lg->failed && g->state != GPU_OFFLINE &&
+	    core_gpu_failed(g, lg->why, d->cfg.server.fail_offline_after, now))
+		log_warn("GPU %d taken offline: %s", g->index, g->offline_reason);
 	lg->failed = false;
 	d->state_dirty = true;
 	daemon_mark_dirty(d);
+	lg->release_ms = now;
+	llmd_release(lg);
 }
 
 static void
@@ -225,6 +293,9 @@ llmd_timer_cb(evutil_socket_t fd, short what, void *arg)
 		lg->req = llm_health(lg->l->client, url, d->cfg.server.health_path,
 		    LLMD_HEALTH_TIMEOUT_MS, llmd_health_cb, lg);
 		break;
+	case PH_RELEASE:
+		llmd_release(lg);
+		break;
 	case PH_STOPPING:
 		if (lg->stop_pid <= 0 || llm_server_alive(lg->stop_pid,
 		    d->gpux[lg->pos].port) == LLM_SERVER_DEAD) {
@@ -257,6 +328,7 @@ llmd_boot(struct daemon *d, const struct core_action *a, size_t pos,
 	g->llm_max_concurrent = d->cfg.server.max_concurrent;
 	str_copy(lg->model, a->model, sizeof lg->model);
 	lg->boot_ms = now;
+	lg->free_before_mb = g->vram_free_mb;
 	lg->gen++;
 	d->gpux[pos].port = llmd_port(d, pos);
 	d->state_dirty = true;
@@ -297,7 +369,8 @@ llmd_unload(struct daemon *d, const struct core_action *a, size_t pos)
 
 	core_gpu_unload_begin(g, a->for_script);
 	d->state_dirty = true;
-	if (lg->phase == PH_STOPPING || lg->phase == PH_UNLOAD)
+	if (lg->phase == PH_STOPPING || lg->phase == PH_UNLOAD ||
+	    lg->phase == PH_RELEASE)
 		return;
 	log_info("GPU %d: unloading %s: %s", g->index, g->model, a->reason);
 	str_copy(lg->model, g->model, sizeof lg->model);
@@ -535,7 +608,7 @@ llmd_act(struct daemon *d, const struct core_action *a, int pos, int64_t now)
 		llmd_unload(d, a, (size_t)pos);
 		break;
 	case ACT_ABANDON_BOOT:
-		if (lg->phase == PH_STOPPING)
+		if (lg->phase == PH_STOPPING || lg->phase == PH_RELEASE)
 			break;
 		log_warn("GPU %d: abandoning the boot of %s: %s",
 		    d->gpus[pos].index, d->gpus[pos].model, a->reason);
@@ -544,6 +617,17 @@ llmd_act(struct daemon *d, const struct core_action *a, int pos, int64_t now)
 	default:
 		break;
 	}
+}
+
+static long
+llmd_model_vram(const struct daemon *d, const char *model)
+{
+	size_t i;
+
+	for (i = 0; i < d->cfg.nmodels; i++)
+		if (strcmp(d->cfg.models[i].name, model) == 0)
+			return d->cfg.models[i].vram_mb;
+	return 0;
 }
 
 /* Re-adopts the servers an earlier daemon left: a live one with its model
@@ -575,6 +659,10 @@ llmd_adopt(struct daemon *d)
 			d->gpux[pos].server_pid = st.pid;
 			d->gpux[pos].port = port;
 			str_copy(llmd_gpu(d, pos)->model, st.model, CORE_MODEL_MAX);
+			/* Its boot's reading is lost: what reads free now
+			 * plus what the model takes. */
+			llmd_gpu(d, pos)->free_before_mb = g->vram_free_mb +
+			    llmd_model_vram(d, st.model);
 			log_info("GPU %d: re-adopted its LLM server (pid %ld, "
 			    "port %d, %s)", g->index, (long)st.pid, port,
 			    st.model);
@@ -615,6 +703,7 @@ llmd_open(struct daemon *d, struct err *e)
 	for (i = 0; i < l->ng; i++) {
 		l->g[i].l = l;
 		l->g[i].pos = i;
+		l->g[i].free_before_mb = -1;
 		l->g[i].timer = evtimer_new(d->base, llmd_timer_cb, &l->g[i]);
 	}
 	l->client = llm_client_new(d->base);

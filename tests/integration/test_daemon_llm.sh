@@ -6,7 +6,7 @@
 # under a request has its task answered on another GPU after a retry.
 . "$(dirname "$0")/lib.sh"
 
-port=$(( 20000 + RANDOM % 30000 ))
+port=$(free_ports 8)
 echo "base_port: $port"
 ledger=$TEST_TMP/ledger
 write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0,

@@ -5,7 +5,7 @@
 # GPU offline with the reason in gpu_state.json.
 . "$(dirname "$0")/lib.sh"
 
-port=$(( 20000 + RANDOM % 30000 ))
+port=$(free_ports 8)
 echo "base_port: $port"
 ledger=$TEST_TMP/ledger
 config() {  # EXTRA-FAKE-LLM-ARGS (a JSON list's inner part)
