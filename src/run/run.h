@@ -176,6 +176,12 @@ int	 llm_parse_generate(const char *body, size_t len, struct llm_result *);
  * final done:true line gives the counts; an "error" line or no done:true
  * line is a failure (LLM_ERR_MODEL). */
 int	 llm_parse_stream(const char *body, size_t len, struct llm_result *);
+/* A non-streamed OpenAI /v1/chat/completions object (llama-server,
+ * Ollama's /v1): choices[0].message.content, finish_reason as done_reason,
+ * usage's token counts, and llama-server's `timings` (ms) as ns durations
+ * (total = prompt + predicted; load stays -1). An error object or no
+ * finish_reason is LLM_ERR_MODEL. */
+int	 llm_parse_openai(const char *body, size_t len, struct llm_result *);
 /* The message of an error body: {"error":"..."} (Ollama) or
  * {"error":{"message":...}} (OpenAI, llama-server). -1 if none. */
 int	 llm_parse_error(const char *body, size_t len, char *msg, size_t msglen);
@@ -201,6 +207,11 @@ size_t	 llm_client_inflight(const struct llm_client *);
 struct llm_req *llm_generate(struct llm_client *, const char *base_url,
 	    const char *model, const char *prompt, int timeout_ms,
 	    llm_done_fn, void *arg);
+/* POST base_url/v1/chat/completions, one user message, stream false
+ * (llama-server's answer path; parsed by llm_parse_openai). */
+struct llm_req *llm_chat_openai(struct llm_client *, const char *base_url,
+	    const char *model, const char *prompt, int timeout_ms,
+	    llm_done_fn, void *arg);
 /* Preload: empty prompt, keep_alive -1; done_reason "load" on success. */
 struct llm_req *llm_load(struct llm_client *, const char *base_url,
 	    const char *model, int timeout_ms, llm_done_fn, void *arg);
@@ -219,7 +230,8 @@ struct llm_req *llm_ps(struct llm_client *, const char *base_url,
 void	 llm_cancel(struct llm_req *);
 
 /* The same, blocking (a private event_base): for the CLI and tests.
- * KIND is "generate", "load", "unload", "health" or "ps"; res must be
+ * KIND is "generate", "chat-openai", "load", "unload", "health" or "ps"
+ * (health: PROMPT is the path); res must be
  * llm_result_free'd. Returns 0 when res->status is LLM_OK. */
 int	 llm_request_sync(const char *kind, const char *base_url,
 	    const char *model, const char *prompt, int timeout_ms,
