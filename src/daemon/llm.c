@@ -215,24 +215,25 @@ llmd_stopped(struct llmd_gpu *lg)
 	llmd_release(lg);
 }
 
-static void
-llmd_load_cb(const struct llm_result *r, void *arg)
+/* llama.cpp's llama-server loads the model given on its command line at
+ * start: no load or unload API ("load" = healthy, "unload" = stop it), and
+ * answers come from /v1/chat/completions. */
+static bool
+llmd_llama(const struct daemon *d)
 {
-	struct llmd_gpu *lg = arg;
+	return d->cfg.server.backend != NULL &&
+	    strcmp(d->cfg.server.backend, "llama-server") == 0;
+}
+
+/* The model is loaded: the GPU is llm_ready. */
+static void
+llmd_ready(struct llmd_gpu *lg)
+{
 	struct daemon *d = lg->l->d;
 	struct core_gpu *g = &d->gpus[lg->pos];
 	struct err e;
 	int64_t now = time_now_ms();
-	char why[160];
 
-	lg->req = NULL;
-	if (r->status != LLM_OK) {
-		snprintf(why, sizeof why, "loading %.40s failed: %.100s", lg->model,
-		    r->error);
-		log_warn("GPU %d: %s", g->index, why);
-		llmd_stop(lg, true, why);
-		return;
-	}
 	lg->phase = PH_NONE;
 	if (llm_server_set_model(lg->l->state_dir, d->gpux[lg->pos].port,
 	    lg->model, &e) != 0)
@@ -251,6 +252,23 @@ llmd_load_cb(const struct llm_result *r, void *arg)
 }
 
 static void
+llmd_load_cb(const struct llm_result *r, void *arg)
+{
+	struct llmd_gpu *lg = arg;
+	char why[160];
+
+	lg->req = NULL;
+	if (r->status != LLM_OK) {
+		snprintf(why, sizeof why, "loading %.40s failed: %.100s", lg->model,
+		    r->error);
+		log_warn("GPU %d: %s", lg->l->d->gpus[lg->pos].index, why);
+		llmd_stop(lg, true, why);
+		return;
+	}
+	llmd_ready(lg);
+}
+
+static void
 llmd_health_cb(const struct llm_result *r, void *arg)
 {
 	struct llmd_gpu *lg = arg;
@@ -260,6 +278,10 @@ llmd_health_cb(const struct llm_result *r, void *arg)
 	int timeout;
 
 	lg->req = NULL;
+	if (r->status == LLM_OK && llmd_llama(d)) {
+		llmd_ready(lg);		/* healthy = its model is loaded */
+		return;
+	}
 	if (r->status == LLM_OK) {
 		est = core_stats_get(&d->stats, CORE_STAT_BOOT, lg->model,
 		    d->params.default_boot_sec);
@@ -374,7 +396,7 @@ llmd_unload(struct daemon *d, const struct core_action *a, size_t pos)
 		return;
 	log_info("GPU %d: unloading %s: %s", g->index, g->model, a->reason);
 	str_copy(lg->model, g->model, sizeof lg->model);
-	if (d->gpux[pos].server_pid <= 0) {
+	if (d->gpux[pos].server_pid <= 0 || llmd_llama(d)) {
 		llmd_stop(lg, false, "unloaded");
 		return;
 	}
@@ -576,7 +598,8 @@ llmd_start_task(struct daemon *d, const struct core_action *a, size_t pos,
 	lt->next = d->llm->tasks;
 	d->llm->tasks = lt;
 	llmd_url(d, pos, url, sizeof url);
-	lt->req = llm_generate(d->llm->client, url, t.model, t.prompt,
+	lt->req = (llmd_llama(d) ? llm_chat_openai : llm_generate)(
+	    d->llm->client, url, t.model, t.prompt,
 	    t.timeout_sec > 0 ? t.timeout_sec * 1000 : 0, llmd_generate_cb, lt);
 	log_info("started %s (LLM %s) on GPU %d: %s", id, t.model, g->index,
 	    a->reason);

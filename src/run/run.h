@@ -290,6 +290,11 @@ char	**fakellm_answer(const char *prompt, long num_predict, size_t *ntokens,
 	    bool *truncated);
 struct json_t *fakellm_embedding(const char *input, int dim);	/* unit norm */
 int64_t	 fakellm_model_size(const char *name);	/* bytes, from "…:14b" */
+/* llama-server's error body {"error":{"code","message","type"}}. */
+struct json_t *fakellm_llama_error(int code, const char *msg);
+/* Adds llama-server's "timings" (durations in ms) to an answer. */
+void	 fakellm_llama_timings(struct json_t *, long prompt_n, int64_t prompt_ns,
+	    long predicted_n, int64_t predicted_ns);
 /* An /api/tags entry less modified_at: name, model, size, digest, details. */
 struct json_t *fakellm_model_json(const char *name);
 /* Ollama's keep_alive (number of seconds, "5m"-style duration, negative =
@@ -328,6 +333,9 @@ struct fakellm_opts {
 	long		 hang_after;	/* -1: off; never answer from N+1 */
 	long		 error_500_after;	/* -1: off; 500 from N+1 */
 	char		 models[1024];	/* comma list */
+	bool		 llama_server;	/* speak llama-server instead: the first
+					 * model loads at start, /health,
+					 * /v1/chat/completions with timings */
 };
 void	 fakellm_opts_default(struct fakellm_opts *);
 /* Parses "host:port", "http://host:port" or "host" (port 11434) as Ollama
