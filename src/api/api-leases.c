@@ -42,7 +42,7 @@ api_leases_read(struct api *a, const char *id, json_t **req, json_t **grant)
 }
 
 bool
-api_pid_alive(long long pid)
+api_leases_pid_alive(long long pid)
 {
 	return pid > 0 && pid <= 0x7fffffff &&
 	    (kill((pid_t)pid, 0) == 0 || errno == EPERM);
@@ -142,7 +142,7 @@ leases_parse(json_t *o, struct api_reply *r)
 		return NULL;
 	}
 	if (pid != NULL && (!json_is_integer(pid) ||
-	    !api_pid_alive(json_integer_value(pid)))) {
+	    !api_leases_pid_alive(json_integer_value(pid)))) {
 		api_error(r, 400, "invalid_field", "pid: expected the pid of a "
 		    "running process");
 		return NULL;

@@ -182,7 +182,7 @@ wk_parse(struct api *a, json_t *o, struct api_reply *r)
 		return NULL;
 	}
 	if (pid != NULL && (!json_is_integer(pid) ||
-	    !api_pid_alive(json_integer_value(pid)))) {
+	    !api_leases_pid_alive(json_integer_value(pid)))) {
 		api_error(r, 400, "invalid_field", "pid: expected the pid of a "
 		    "running process");
 		return NULL;

@@ -129,7 +129,7 @@ void	 api_leases_release(struct api *, const char *id, struct api_reply *);
 /* Reads lease ID's request and grant (NULL if none yet); -1: no request. */
 int	 api_leases_read(struct api *, const char *id, json_t **req,
 	    json_t **grant);
-bool	 api_pid_alive(long long pid);
+bool	 api_leases_pid_alive(long long pid);
 
 /* api-workers.c: /v1/workers (docs/workers.md). */
 void	 api_workers_register(struct api *, const char *body, size_t len,

@@ -213,3 +213,9 @@ expect_api 410 "rejected" POST "/v1/workers/$wr/heartbeat"
 expect_api 200 '"removed":true' DELETE "/v1/workers/$wr"
 kill -0 "$DAEMON_PID" || fail "daemon died"
 pass "hostile input answered with 400/404/405/410, daemon up"
+
+# Sanitizer builds: no error, and no leak from the code of this feature.
+stop_daemon
+! grep -E "runtime error|ERROR: AddressSanitizer|src/daemon/(workers|lease|llm)\.c|src/api/api-(leases|workers)\.c" \
+  "$TEST_TMP/daemon.log" || fail "sanitizer report in the daemon log"
+pass "no sanitizer report"
