@@ -16,7 +16,7 @@ llm_port=$(( api_port + 1000 ))
 echo "api port: $api_port, llm base port: $llm_port"
 B=http://127.0.0.1:$api_port
 write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0, \"rescan_interval_ms\": 200,
-  \"api\": {\"port\": $api_port}, \"workers\": {\"heartbeat_timeout_ms\": 1500},
+  \"api\": {\"port\": $api_port}, \"workers\": {\"heartbeat_timeout_ms\": 3000},
   \"llm\": {\"default_model\": \"m1\", \"models\": {\"m1\": {\"vram_mb\": 4096}},
     \"server\": {\"argv\": [\"$GPUMGR_BIN\", \"fake-llm\", \"--boot-sec\", \"0.2\",
                           \"--load-sec\", \"0.1\", \"--tokens-per-sec\", \"200\", \"--models\", \"m1\"],
@@ -123,8 +123,8 @@ pass "restart: worker $wa re-attached and answers a2"
 # --- killed by pid: dead, GPU idle within the timeout ----------------------
 kill -KILL "$WA"
 wait "$WA" 2>/dev/null || true
-wait_for 2 gpu_idle_unworked "$ga"
-wait_for 2 worker_state_is "$wa" dead
+wait_for 3 gpu_idle_unworked "$ga"     # the heartbeat timeout: 3 s
+worker_state_is "$wa" dead || fail "$wa not marked dead"
 grep -q "pid $WA is gone" "$GPUMGR_ROOT/workers/$wa.json" || fail "no reason recorded"
 grep -q "worker $wa on GPU $ga .* is dead: its pid $WA is gone" "$TEST_TMP/daemon.log" ||
   fail "death not logged"
@@ -142,7 +142,7 @@ wait_for 5 state_is "$gb" state llm_ready
 queue_llm b0
 wait_for 5 state_is "$gb" state llm_busy
 kill -STOP "$WB"
-wait_for 4 worker_state_is "$wb" dead
+wait_for 5 worker_state_is "$wb" dead   # 3 s timeout + one 750 ms poll
 grep -q "no heartbeat for" "$GPUMGR_ROOT/workers/$wb.json" || fail "wrong reason"
 [[ $(gpu_worker "$gb") == - ]] || fail "GPU $gb still shows the dead worker"
 grep -q "task b0 requeued" "$TEST_TMP/daemon.log" || fail "b0 not requeued"
@@ -162,7 +162,7 @@ got=$(api POST /v1/leases '{"requires": {"vram_mb": 1024}, "holder": "curl"}')
 [[ $got == 202* ]] || fail "lease: $got"
 lp=$(sed 's/.*"lease_id":"\([^"]*\)".*/\1/' <<<"${got#* }")
 wait_for 5 eval "[[ \$(api GET /v1/leases/$lp) == *'\"state\":\"granted\"'* ]]"
-wait_for 4 eval "[[ ! -e $GPUMGR_ROOT/leases/$lp.json ]]"
+wait_for 5 eval "[[ ! -e $GPUMGR_ROOT/leases/$lp.json ]]"
 grep -q "lease $lp .*not renewed in time" "$TEST_TMP/daemon.log" || fail "lease end not logged"
 pass "unrenewed pid-less lease freed"
 
