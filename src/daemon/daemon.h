@@ -197,6 +197,9 @@ void	 llmd_act(struct daemon *, const struct core_action *, int gpu,
 /* Cancels the requests in flight on GPU position G and requeues their
  * tasks (its outside worker died or left). */
 void	 llmd_gpu_abort(struct daemon *, int gpu, const char *why);
+/* Whether LLM serving has a slot for GPU position G (it has none for a GPU
+ * found after it started). */
+bool	 llmd_has_gpu(const struct daemon *, int gpu);
 
 /* workers.c: outside workers registered through the API (docs/workers.md) */
 #define WORKERS_DIR	"workers"

@@ -459,6 +459,12 @@ llmd_generate_cb(const struct llm_result *r, void *arg)
 	llmd_task_forget(l, lt);
 }
 
+bool
+llmd_has_gpu(const struct daemon *d, int pos)
+{
+	return d->llm != NULL && pos >= 0 && (size_t)pos < d->llm->ng;
+}
+
 /* Requests in flight on GPU position POS: cancelled, their tasks back in
  * their queue (the server that had them is gone, not their fault). */
 void

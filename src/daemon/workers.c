@@ -210,6 +210,11 @@ workers_attach(struct daemon *d, const char *id, json_t *o, int64_t now,
 		err_set(e, "its pid %lld is not running", (long long)pid);
 		return NULL;
 	}
+	if (!llmd_has_gpu(d, g)) {
+		err_set(e, "GPU %d is not served for LLM tasks (found after the "
+		    "daemon started)", d->gpus[g].index);
+		return NULL;
+	}
 	if (d->gpux[g].worker != NULL) {
 		err_set(e, "GPU %d already serves worker %s", d->gpus[g].index,
 		    d->gpux[g].worker->id);
