@@ -20,7 +20,8 @@ const double api_buckets[API_NBUCKETS] = {
 
 enum route_id {
 	R_METRICS, R_STATUS, R_GPUS, R_TASKS, R_TASK, R_BATCHES, R_BATCH,
-	R_DRAIN, R_UNDRAIN
+	R_DRAIN, R_UNDRAIN, R_LEASES, R_LEASE, R_LEASE_RENEW, R_WORKERS,
+	R_WORKER, R_WORKER_BEAT
 };
 
 /* A path pattern: segments, "*" matching one id-like segment. */
@@ -43,6 +44,12 @@ static const struct route route_table[] = {
 	{ "/v1/batches/*", M(API_GET), "GET", R_BATCH },
 	{ "/v1/gpus/*/drain", M(API_POST), "POST", R_DRAIN },
 	{ "/v1/gpus/*/undrain", M(API_POST), "POST", R_UNDRAIN },
+	{ "/v1/leases", M(API_GET) | M(API_POST), "GET, POST", R_LEASES },
+	{ "/v1/leases/*", M(API_GET) | M(API_DELETE), "GET, DELETE", R_LEASE },
+	{ "/v1/leases/*/renew", M(API_POST), "POST", R_LEASE_RENEW },
+	{ "/v1/workers", M(API_GET) | M(API_POST), "GET, POST", R_WORKERS },
+	{ "/v1/workers/*", M(API_GET) | M(API_DELETE), "GET, DELETE", R_WORKER },
+	{ "/v1/workers/*/heartbeat", M(API_POST), "POST", R_WORKER_BEAT },
 };
 #define ROUTE_N (sizeof route_table / sizeof route_table[0])
 
@@ -237,6 +244,36 @@ api_handle(struct api *a, enum api_method m, const char *uri,
 	case R_DRAIN:
 	case R_UNDRAIN:
 		api_drain(a, arg, rt->id == R_DRAIN, r);
+		break;
+	case R_LEASES:
+		if (m == API_GET)
+			api_leases_list(a, r);
+		else
+			api_leases_create(a, body, len, r);
+		break;
+	case R_LEASE:
+		if (m == API_GET)
+			api_leases_get(a, arg, r);
+		else
+			api_leases_release(a, arg, r);
+		break;
+	case R_LEASE_RENEW:
+		api_leases_get(a, arg, r);
+		break;
+	case R_WORKERS:
+		if (m == API_GET)
+			api_workers_list(a, r);
+		else
+			api_workers_register(a, body, len, r);
+		break;
+	case R_WORKER:
+		if (m == API_GET)
+			api_workers_get(a, arg, r);
+		else
+			api_workers_remove(a, arg, r);
+		break;
+	case R_WORKER_BEAT:
+		api_workers_heartbeat(a, arg, r);
 		break;
 	}
 }

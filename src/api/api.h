@@ -120,6 +120,25 @@ void	 api_status(struct api *, struct api_reply *);
 void	 api_gpus(struct api *, struct api_reply *);
 void	 api_drain(struct api *, const char *gpu, bool on, struct api_reply *);
 
+/* api-leases.c: /v1/leases (docs/workers.md). */
+void	 api_leases_create(struct api *, const char *body, size_t len,
+	    struct api_reply *);
+void	 api_leases_get(struct api *, const char *id, struct api_reply *);
+void	 api_leases_list(struct api *, struct api_reply *);
+void	 api_leases_release(struct api *, const char *id, struct api_reply *);
+/* Reads lease ID's request and grant (NULL if none yet); -1: no request. */
+int	 api_leases_read(struct api *, const char *id, json_t **req,
+	    json_t **grant);
+bool	 api_leases_pid_alive(long long pid);
+
+/* api-workers.c: /v1/workers (docs/workers.md). */
+void	 api_workers_register(struct api *, const char *body, size_t len,
+	    struct api_reply *);
+void	 api_workers_heartbeat(struct api *, const char *id, struct api_reply *);
+void	 api_workers_get(struct api *, const char *id, struct api_reply *);
+void	 api_workers_list(struct api *, struct api_reply *);
+void	 api_workers_remove(struct api *, const char *id, struct api_reply *);
+
 /* api-metrics.c: GET /metrics. */
 struct api_mcache *api_mcache_new(void);
 void	 api_mcache_free(struct api_mcache *);

@@ -118,7 +118,7 @@ json_t *
 config_to_json(const struct config *c)
 {
 	return json_pack("{s:o, s:s, s:i, s:f, s:o, s:o, s:{s:s, s:i, s:s},"
-	    " s:{s:i, s:i, s:I, s:i}, s:{s:s, s:f}, s:{s:o}}",
+	    " s:{s:i, s:i, s:I, s:i}, s:{s:s, s:f}, s:{s:o}, s:{s:i}}",
 	    "resource_manager", cjson_resource_manager(c),
 	    "gpu_backend", c->gpu_backend,
 	    "rescan_interval_ms", c->rescan_interval_ms,
@@ -139,5 +139,7 @@ config_to_json(const struct config *c)
 	    "llm_boot_sec", c->sim_llm_boot_sec,
 	    "log",
 	    "file", c->log_file != NULL ? json_string(c->log_file) :
-	    json_null());
+	    json_null(),
+	    "workers",
+	    "heartbeat_timeout_ms", c->worker_heartbeat_timeout_ms);
 }

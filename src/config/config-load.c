@@ -359,6 +359,8 @@ cload_small_sections(struct cread *cl, json_t *top, struct config *c)
 	static const char *const sim_keys[] = { "gpus_file", "llm_boot_sec",
 	    NULL };
 	static const char *const log_keys[] = { "file", NULL };
+	static const char *const worker_keys[] = { "heartbeat_timeout_ms",
+	    NULL };
 	json_t *o;
 	int rc;
 
@@ -408,6 +410,15 @@ cload_small_sections(struct cread *cl, json_t *top, struct config *c)
 		if (rc == -1)
 			return -1;
 	}
+	if (cread_enter(cl, top, "workers", worker_keys, &o) == -1)
+		return -1;
+	if (o != NULL) {
+		rc = cread_int(cl, o, "heartbeat_timeout_ms", 100, 86400000,
+		    &c->worker_heartbeat_timeout_ms);
+		config_path_pop(&cl->path);
+		if (rc == -1)
+			return -1;
+	}
 	return 0;
 }
 
@@ -416,7 +427,7 @@ cload_doc(struct cread *cl, json_t *top, struct config *c)
 {
 	static const char *const keys[] = { "resource_manager", "gpu_backend",
 	    "rescan_interval_ms", "cooling_sec", "scripts", "llm", "api",
-	    "tasks", "sim", "log", NULL };
+	    "tasks", "sim", "log", "workers", NULL };
 	int backend = 0;
 
 	if (cread_object(cl, top, keys) == -1 ||

@@ -54,6 +54,7 @@ config_defaults(struct config *c)
 	c->reload_parallelism = 0;
 	c->gpu_backend = xstrdup("auto");
 	c->rescan_interval_ms = 2000;
+	c->worker_heartbeat_timeout_ms = 10000;
 	c->cooling_sec = 2;
 	c->default_model = xstrdup("qwen2.5:14b");
 	c->server.backend = xstrdup("ollama");

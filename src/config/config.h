@@ -113,6 +113,11 @@ struct config {
 	/* log */
 	char			*log_file;	/* NULL: stderr */
 
+	/* workers (docs/workers.md) */
+	int			 worker_heartbeat_timeout_ms;	/* 10000: an outside worker
+								 * (or a pid-less API lease)
+								 * silent this long is dead */
+
 	json_t			*raw;	/* the parsed document, for `config show` */
 };
 

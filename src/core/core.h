@@ -53,6 +53,9 @@ struct core_gpu {
 	int		 llm_max_concurrent;	/* requests it takes at once; 0 = 1 */
 	bool		 unloading;		/* an unload is under way: takes no LLM task */
 	bool		 script_reserved;	/* evicted for a script: scripts go first */
+	bool		 external;		/* its LLM is an outside worker's: gpumgr
+						 * routes tasks to it but never unloads,
+						 * evicts, swaps or reloads it */
 
 	char		 script[64];		/* script running; "" */
 	char		 task_id[CORE_ID_MAX];	/* its task; "" */

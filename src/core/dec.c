@@ -180,7 +180,7 @@ bool
 dec_evictable(const struct dec *d, const struct slot *sl)
 {
 	if (sl->st != GPU_LLM_READY || sl->inflight > 0 || sl->claimed ||
-	    sl->g->unloading || sl->g->drained)
+	    sl->g->unloading || sl->g->drained || sl->g->external)
 		return false;
 	return d->exclusive || !core_gpu_is_brain(sl->g) ||
 	    !d->p->never_evict_brain;

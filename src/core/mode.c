@@ -109,7 +109,7 @@ static bool
 has_llm(const struct core_gpu *g)
 {
 	return (g->state == GPU_BOOTING_LLM || g->state == GPU_LLM_READY ||
-	    g->state == GPU_LLM_BUSY) && g->model[0] != '\0';
+	    g->state == GPU_LLM_BUSY) && g->model[0] != '\0' && !g->external;
 }
 
 void

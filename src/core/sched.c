@@ -165,7 +165,8 @@ reserve(struct dec *d, const struct core_task *t)
 	for (i = 0; i < d->n; i++) {
 		sl = &d->slots[i];
 		if (sl->claimed || sl->g->drained || sl->st == GPU_OFFLINE ||
-		    !core_gpu_could_fit(sl->g, t) || dec_avoided(d, t, sl))
+		    sl->g->external || !core_gpu_could_fit(sl->g, t) ||
+		    dec_avoided(d, t, sl))
 			continue;
 		if (!d->exclusive && core_gpu_is_brain(sl->g))
 			continue;	/* the brain's, outside exclusive mode */

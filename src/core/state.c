@@ -109,6 +109,7 @@ core_gpu_set_state(struct core_gpu *g, enum gpu_state to, int64_t now_ms,
 		g->model[0] = '\0';
 		g->llm_inflight = 0;
 		g->unloading = false;
+		g->external = false;
 	}
 	if (!state_has_script(to)) {
 		g->script[0] = '\0';

@@ -119,7 +119,7 @@ steps_exclusive_unload(struct dec *d)
 	for (i = 0; i < d->n; i++) {
 		sl = &d->slots[i];
 		if (sl->st != GPU_LLM_READY || sl->inflight > 0 ||
-		    sl->claimed || sl->g->unloading ||
+		    sl->claimed || sl->g->unloading || sl->g->external ||
 		    batch_wants_model(d, sl->model))
 			continue;
 		a = dec_emit(d, ACT_UNLOAD_LLM, sl->g->index, NULL, "exclusive "

@@ -63,6 +63,8 @@ daemon_on_file(void *arg, void *cookie, const char *name)
 		d->control_changed = true;
 	} else if (dir->kind == DIR_LEASES) {
 		d->leases_changed = true;
+	} else if (dir->kind == DIR_WORKERS) {
+		d->workers_changed = true;
 	}
 	daemon_mark_dirty(d);
 }
@@ -234,6 +236,10 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 	if (d->leases_changed) {
 		d->leases_changed = false;
 		lease_scan(d);
+	}
+	if (d->workers_changed) {
+		d->workers_changed = false;
+		workers_scan(d);
 	}
 	if (d->rescan_queues) {
 		d->rescan_queues = false;
@@ -419,6 +425,8 @@ daemon_run(const struct daemon_opts *opts)
 	    d->njobs);
 	control_read(d);
 	lease_scan(d);
+	if (workers_open(d, &e) != 0)
+		log_error("outside workers not served: %s", e.msg);
 	daemon_mark_dirty(d);
 	event_base_dispatch(d->base);
 	gpus_write_state(d, true);
@@ -441,6 +449,7 @@ out:
 		event_free(d->ev_state);
 	if (d->ev_rescan != NULL)
 		event_free(d->ev_rescan);
+	workers_close(d);
 	llmd_close(d);
 	jobs_free(d);
 	gpus_close(d);

@@ -22,7 +22,7 @@
 struct queue_entry;
 
 /* What a watched folder is, for the inotify callback. */
-enum daemon_dir_kind { DIR_QUEUE, DIR_RUN, DIR_CONTROL, DIR_LEASES };
+enum daemon_dir_kind { DIR_QUEUE, DIR_RUN, DIR_CONTROL, DIR_LEASES, DIR_WORKERS };
 struct daemon_dir {
 	enum daemon_dir_kind	 kind;
 	struct spool_loc	 loc;		/* DIR_QUEUE */
@@ -37,6 +37,7 @@ struct gpu_extra {
 	pid_t		 server_pid;	/* its LLM server, or 0 */
 	bool		 health_offline;	/* offline by discovery, not by failures */
 	int		 port;
+	struct worker	*worker;	/* the outside worker serving on it, or NULL */
 };
 
 /* A script run the daemon supervises (jobs.c). */
@@ -81,6 +82,7 @@ struct daemon_batch {
 	int64_t		 created_ms;
 };
 struct llmd;
+struct workers;
 
 struct daemon {
 	char			*root;
@@ -111,7 +113,7 @@ struct daemon {
 	struct daemon_dir	 queue_dirs[10];
 	struct daemon_dir	 control_dir;
 	struct daemon_dir	 leases_dir;
-	bool			 leases_changed;
+	bool			 leases_changed, workers_changed;
 	struct event		*ev_decide, *ev_wake, *ev_rescan, *ev_state;
 	int64_t			 last_state_write_ms;
 	struct event		*ev_signals[4];
@@ -125,6 +127,8 @@ struct daemon {
 	bool			 reload_config, stopping, scan_failing;
 	bool			 llm_enabled;	/* LLM serving wired in */
 	struct llmd		*llm;		/* llm.c */
+	struct workers		*workers;	/* workers.c */
+	struct daemon_dir	 workers_dir;
 	unsigned long		 tasks_completed, tasks_failed, tasks_rejected;
 	unsigned long		 evictions;	/* LLMs unloaded for scripts */
 };
@@ -190,6 +194,29 @@ int	 llmd_open(struct daemon *, struct err *);
 void	 llmd_close(struct daemon *);
 void	 llmd_act(struct daemon *, const struct core_action *, int gpu,
 	    int64_t now);
+/* Cancels the requests in flight on GPU position G and requeues their
+ * tasks (its outside worker died or left). */
+void	 llmd_gpu_abort(struct daemon *, int gpu, const char *why);
+/* Whether LLM serving has a slot for GPU position G (it has none for a GPU
+ * found after it started). */
+bool	 llmd_has_gpu(const struct daemon *, int gpu);
+
+/* workers.c: outside workers registered through the API (docs/workers.md) */
+#define WORKERS_DIR	"workers"
+struct worker;
+int	 workers_open(struct daemon *, struct err *);
+void	 workers_close(struct daemon *);
+/* Reads ROOT/workers/: registrations to attach, removals, silent or dead
+ * workers. Runs on its own timer and when the folder changes. */
+void	 workers_scan(struct daemon *);
+const char *workers_endpoint(const struct worker *);
+/* Adds "worker": {id, endpoint, pid} to a task answered by GPU G's worker
+ * (no-op when G has none), and to G's gpu_state.json entry. */
+void	 workers_stamp(const struct daemon *, int gpu, json_t *o);
+/* A request to GPU G's worker failed as a server fault: it is dead. */
+void	 workers_fault(struct daemon *, int gpu, const char *why);
+/* Whether a registered worker took over lease ID. */
+bool	 workers_have_lease(const struct daemon *, const char *id);
 
 /* lease.c */
 #define LEASE_DIR	"leases"
@@ -198,6 +225,11 @@ void	 lease_grant(struct daemon *, struct queue_entry *, int gpu, int64_t now);
 void	 lease_check(struct daemon *, int64_t now);
 void	 lease_refuse(struct daemon *, struct queue_entry *, const char *why);
 int	 lease_request(const char *root, const char *id, json_t *req, struct err *);
+/* A worker takes over lease ID's GPU (position G): the lease's hold ends
+ * without freeing the GPU, its files stay until the worker goes. */
+int	 lease_hand_over(struct daemon *, const char *id, int gpu, struct err *);
+/* Removes lease ID's files (its worker is gone). */
+void	 lease_forget(const char *root, const char *id);
 
 /* control.c */
 void	 control_read(struct daemon *);

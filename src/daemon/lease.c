@@ -1,10 +1,13 @@
 /*
  * Leases: a GPU held for a command gpumgr does not run itself (`gpumgr
- * exec`). A client writes ROOT/leases/<id>.json ({"pid", "priority",
- * "requires", "gpu_requirement", "command"}); the daemon queues it like a
- * script task and, once the core places it, writes <id>.grant with the GPU.
- * The GPU stays script_busy until the client removes its request, or dies
- * (its pid is checked at every rescan). Files, so a restart keeps them.
+ * exec`, or an outside worker through POST /v1/leases). A client writes
+ * ROOT/leases/<id>.json ({"pid", "priority", "requires", "gpu_requirement",
+ * "command"}); the daemon queues it like a script task and, once the core
+ * places it, writes <id>.grant with the GPU. The GPU stays script_busy until
+ * the client removes its request, or dies: its pid is checked at every
+ * rescan; a request without a pid must be renewed (its file's mtime, which
+ * the API touches) within workers.heartbeat_timeout_ms. A registered worker
+ * may take the GPU over (lease_hand_over). Files, so a restart keeps them.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -39,6 +42,35 @@ lease_pid_alive(pid_t pid)
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
+static void
+lease_path(const char *root, const char *id, const char *ext, char *buf,
+    size_t len)
+{
+	snprintf(buf, len, "%s/%s/%s%s", root, LEASE_DIR, id, ext);
+}
+
+/* Whether the client of lease ID is still there: its pid, or for a
+ * request without one, a renewal (the file's mtime) within the heartbeat
+ * timeout, counted from SINCE at the earliest (a restart's grace). */
+static bool
+lease_client_alive(const struct daemon *d, const char *id, pid_t pid,
+    int64_t since, int64_t now)
+{
+	char path[4096];
+	struct stat st;
+	int64_t last;
+
+	if (pid > 0)
+		return lease_pid_alive(pid);
+	lease_path(d->root, id, ".json", path, sizeof path);
+	if (stat(path, &st) != 0)
+		return false;
+	last = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+	if (since > last)
+		last = since;
+	return now - last <= d->cfg.worker_heartbeat_timeout_ms;
+}
+
 /* Writes a lease request durably (the client side). */
 int
 lease_request(const char *root, const char *id, json_t *req, struct err *e)
@@ -59,25 +91,28 @@ lease_request(const char *root, const char *id, json_t *req, struct err *e)
 	return rc;
 }
 
-static void
-lease_remove_files(struct daemon *d, const char *id)
+void
+lease_forget(const char *root, const char *id)
 {
 	char path[4096];
 
-	snprintf(path, sizeof path, "%s/%s/%s.grant", d->root, LEASE_DIR, id);
+	lease_path(root, id, ".grant", path, sizeof path);
 	unlink(path);
-	snprintf(path, sizeof path, "%s/%s/%s.json", d->root, LEASE_DIR, id);
+	lease_path(root, id, ".json", path, sizeof path);
 	unlink(path);
 }
 
-/* Frees the GPU a lease held (client done or dead). */
 static void
-lease_end(struct daemon *d, struct job *j, const char *why, int64_t now)
+lease_remove_files(struct daemon *d, const char *id)
+{
+	lease_forget(d->root, id);
+}
+
+static void
+lease_drop_job(struct daemon *d, struct job *j)
 {
 	size_t i;
 
-	log_info("lease %s on %s ends: %s", j->id, jobs_gpu_name(d, j), why);
-	gpus_release(d, j->gpu, now, true);
 	for (i = 0; i < d->njobs; i++) {
 		if (d->jobs[i] == j) {
 			d->jobs[i] = d->jobs[--d->njobs];
@@ -87,6 +122,32 @@ lease_end(struct daemon *d, struct job *j, const char *why, int64_t now)
 	free(j->script);
 	free(j);
 	daemon_mark_dirty(d);
+}
+
+/* Frees the GPU a lease held (client done or dead). */
+static void
+lease_end(struct daemon *d, struct job *j, const char *why, int64_t now)
+{
+	log_info("lease %s on %s ends: %s", j->id, jobs_gpu_name(d, j), why);
+	gpus_release(d, j->gpu, now, true);
+	lease_drop_job(d, j);
+}
+
+int
+lease_hand_over(struct daemon *d, const char *id, int gpu, struct err *e)
+{
+	struct job *j = jobs_find(d, id);
+
+	if (j == NULL || !j->lease)
+		return err_set(e, "lease %s is not granted (queued, refused "
+		    "or gone)", id);
+	if (j->gpu != gpu)
+		return err_set(e, "lease %s holds %s, not GPU %d", id,
+		    jobs_gpu_name(d, j), gpu >= 0 ? d->gpus[gpu].index : -1);
+	log_info("lease %s on %s: handed over to a worker", id,
+	    jobs_gpu_name(d, j));
+	lease_drop_job(d, j);
+	return 0;
 }
 
 static struct job *
@@ -181,6 +242,20 @@ lease_scan(struct daemon *d)
 	size_t i;
 
 	snprintf(path, sizeof path, "%s/%s", d->root, LEASE_DIR);
+	/* Queued requests whose file is gone: withdrawn before a grant. */
+	for (i = 0; i < queue_count(d->queue); i++) {
+		struct queue_entry *qe = queue_at(d->queue, i);
+		char f[4096];
+
+		if (!qe->lease)
+			continue;
+		lease_path(d->root, qe->id, ".json", f, sizeof f);
+		if (access(f, F_OK) != 0) {
+			log_info("lease %s withdrawn before a grant", qe->id);
+			queue_remove(d->queue, qe->id);
+			i = (size_t)-1;
+		}
+	}
 	/* Held leases whose request file is gone: the client is done. */
 	for (i = 0; i < d->njobs; i++) {
 		struct job *j = d->jobs[i];
@@ -212,12 +287,13 @@ lease_scan(struct daemon *d)
 		memcpy(id, de->d_name, n - 5);
 		id[n - 5] = '\0';
 		if (!task_id_valid(id) || jobs_find(d, id) != NULL ||
-		    queue_find(d->queue, id) != NULL)
+		    queue_find(d->queue, id) != NULL ||
+		    workers_have_lease(d, id))
 			continue;
 		snprintf(grant, sizeof grant, "%s/%s", path, de->d_name);
 		req = json_load_file(grant, 0, &je);
 		pid = (pid_t)json_integer_value(json_object_get(req, "pid"));
-		if (req == NULL || !lease_pid_alive(pid)) {
+		if (req == NULL || !lease_client_alive(d, id, pid, now, now)) {
 			log_info("lease %s dropped: %s", id, req == NULL ?
 			    "unreadable request" : "its client is gone");
 			json_decref(req);
@@ -229,10 +305,17 @@ lease_scan(struct daemon *d)
 			json_t *gr = json_load_file(grant, 0, &je);
 			const char *uuid = json_string_value(json_object_get(gr,
 			    "gpu_uuid"));
+			struct job *j;
 
+			if (json_object_get(gr, "error") != NULL) {
+				/* refused: the client reads why and goes */
+				json_decref(gr);
+				json_decref(req);
+				continue;
+			}
 			g = uuid != NULL ? gpus_find_uuid(d, uuid) : -1;
 			json_decref(gr);
-			struct job *j = lease_hold(d, id, g, pid, now);
+			j = lease_hold(d, id, g, pid, now);
 			if (g >= 0)
 				gpus_hold_for_job(d, j, true);
 			log_info("lease %s re-held on %s for pid %ld", id,
@@ -263,17 +346,21 @@ lease_check(struct daemon *d, int64_t now)
 	for (i = 0; i < d->njobs; i++) {
 		struct job *j = d->jobs[i];
 
-		if (j->lease && !lease_pid_alive(j->lease_pid)) {
+		if (j->lease && !lease_client_alive(d, j->id, j->lease_pid,
+		    j->started_ms, now)) {
 			lease_remove_files(d, j->id);
-			lease_end(d, j, "its client died", now);
+			lease_end(d, j, j->lease_pid > 0 ? "its client died" :
+			    "not renewed in time", now);
 			i = (size_t)-1;
 		}
 	}
 	for (i = 0; i < queue_count(d->queue); i++) {
 		struct queue_entry *qe = queue_at(d->queue, i);
 
-		if (qe->lease && !lease_pid_alive(qe->lease_pid)) {
-			log_info("lease %s dropped: its client is gone", qe->id);
+		if (qe->lease && !lease_client_alive(d, qe->id, qe->lease_pid,
+		    qe->created_ms, now)) {
+			log_info("lease %s dropped: %s", qe->id, qe->lease_pid > 0 ?
+			    "its client is gone" : "not renewed in time");
 			lease_remove_files(d, qe->id);
 			queue_remove(d->queue, qe->id);
 			i = (size_t)-1;

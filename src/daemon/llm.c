@@ -81,7 +81,10 @@ llmd_gpu(struct daemon *d, size_t pos)
 static void
 llmd_url(const struct daemon *d, size_t pos, char *buf, size_t len)
 {
-	snprintf(buf, len, "http://127.0.0.1:%d", d->gpux[pos].port);
+	if (d->gpux[pos].worker != NULL)	/* an outside worker's server */
+		str_copy(buf, workers_endpoint(d->gpux[pos].worker), len);
+	else
+		snprintf(buf, len, "http://127.0.0.1:%d", d->gpux[pos].port);
 }
 
 static int
@@ -536,6 +539,7 @@ llmd_generate_cb(const struct llm_result *r, void *arg)
 	struct task t;
 	struct err e;
 	char why[300];
+	size_t pos;
 
 	if (lt->gen == lg->gen && g->state == GPU_LLM_BUSY &&
 	    core_gpu_llm_end(g, now, &e) != 0)
@@ -549,6 +553,7 @@ llmd_generate_cb(const struct llm_result *r, void *arg)
 		return;
 	}
 	if (r->status == LLM_OK) {
+		workers_stamp(d, (int)lt->pos, t.json);
 		llmd_task_complete(d, &t, r, now);
 		core_gpu_succeeded(g);
 		log_info("task %s answered on GPU %d (%ld tokens)", lt->id,
@@ -562,11 +567,65 @@ llmd_generate_cb(const struct llm_result *r, void *arg)
 			llmd_task_avoid(&t, g->uuid);
 		llmd_task_fail(d, &t, server_fault || t.attempts <= t.max_retries,
 		    "llm_failed", why, now);
+		if (server_fault && lt->gen == lg->gen &&
+		    d->gpux[lt->pos].worker != NULL) {
+			/* not ours to stop: the worker is dead (after this
+			 * task is forgotten, so that it is not requeued twice) */
+			task_free(&t);
+			pos = lt->pos;
+			llmd_task_forget(l, lt);
+			workers_fault(d, (int)pos, why);
+			return;
+		}
 		if (server_fault && lt->gen == lg->gen)
 			llmd_stop(lg, true, why);
 	}
 	task_free(&t);
 	llmd_task_forget(l, lt);
+}
+
+bool
+llmd_has_gpu(const struct daemon *d, int pos)
+{
+	return d->llm != NULL && pos >= 0 && (size_t)pos < d->llm->ng;
+}
+
+/* Requests in flight on GPU position POS: cancelled, their tasks back in
+ * their queue (the server that had them is gone, not their fault). */
+void
+llmd_gpu_abort(struct daemon *d, int pos, const char *why)
+{
+	struct spool_loc loc = { STAGE_PROCESSING, TASK_LLM, 0 };
+	struct llmd *l = d->llm;
+	struct llmd_task *lt, *next;
+	struct task t;
+	struct err e;
+	char msg[300];
+
+	if (l == NULL || pos < 0 || (size_t)pos >= l->ng)
+		return;
+	l->g[pos].gen++;
+	for (lt = l->tasks; lt != NULL; lt = next) {
+		next = lt->next;
+		if (lt->pos != (size_t)pos)
+			continue;
+		if (lt->req != NULL)
+			llm_cancel(lt->req);
+		lt->req = NULL;
+		if (spool_load(d->spool, &loc, lt->id, &d->cfg, &t, &e) != 0) {
+			log_error("task %s: its file in processing/ is "
+			    "unreadable: %s", lt->id, e.msg);
+		} else {
+			snprintf(msg, sizeof msg, "GPU %d: %.250s",
+			    d->gpus[pos].index, why);
+			llmd_task_fail(d, &t, true, "llm_failed", msg,
+			    time_now_ms());
+			task_free(&t);
+		}
+		llmd_task_forget(l, lt);
+	}
+	d->state_dirty = true;
+	daemon_mark_dirty(d);
 }
 
 /* Claims the task (queue -> processing, inside the decision's spool batch)
@@ -581,7 +640,7 @@ llmd_start_task(struct daemon *d, const struct core_action *a, size_t pos,
 	struct llmd_task *lt;
 	struct task t;
 	struct err e;
-	char id[TASK_ID_MAX + 1], url[64];
+	char id[TASK_ID_MAX + 1], url[256];
 
 	if (qe == NULL)
 		return;

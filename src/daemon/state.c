@@ -56,6 +56,7 @@ state_gpu_json(const struct daemon *d, size_t pos)
 	}
 	if (x->progress >= 0)
 		json_object_set_new(o, "progress", json_real(x->progress));
+	workers_stamp(d, (int)pos, o);
 	json_object_set_new(o, "tasks_completed", json_integer(g->tasks_completed));
 	json_object_set_new(o, "uuid", json_string(g->uuid));
 	json_object_set_new(o, "name", json_string(g->name));

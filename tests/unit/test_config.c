@@ -193,7 +193,8 @@ static const char every_key[] =
     " \"tasks\": {\"default_timeout_sec\": 10, \"default_max_retries\": 0,"
     "   \"output_max_bytes\": 1000, \"max_cpu_tasks\": 6},"
     " \"sim\": {\"gpus_file\": \"/tmp/g.json\", \"llm_boot_sec\": 0},"
-    " \"log\": {\"file\": \"/var/log/gpumgr.log\"}}";
+    " \"log\": {\"file\": \"/var/log/gpumgr.log\"},"
+    " \"workers\": {\"heartbeat_timeout_ms\": 2500}}";
 
 static void
 test_every_key_round_trips(void **state)
