@@ -123,6 +123,11 @@ llmd_stop(struct llmd_gpu *lg, bool failed, const char *why)
 	lg->phase = PH_STOPPING;
 	lg->stop_pid = x->server_pid;
 	lg->stop_ms = time_now_ms();
+	/* No model in its state file: a daemon started before it is gone
+	 * does not re-adopt a server on its way out. */
+	if (lg->stop_pid > 0 && llm_server_set_model(lg->l->state_dir, x->port,
+	    "", &e) != 0)
+		log_warn("GPU %d: %s", d->gpus[lg->pos].index, e.msg);
 	if (lg->stop_pid > 0 && llm_server_signal(lg->stop_pid, SIGTERM, &e) != 0)
 		log_warn("GPU %d: stopping its LLM server: %s",
 		    d->gpus[lg->pos].index, e.msg);
