@@ -36,6 +36,7 @@ struct gpu_extra {
 	double		 progress;	/* the running script's, or -1 */
 	pid_t		 server_pid;	/* its LLM server, or 0 */
 	bool		 health_offline;	/* offline by discovery, not by failures */
+	struct core_health hstate;	/* hysteresis and probation (core/health.c) */
 	int		 port;
 	struct worker	*worker;	/* the outside worker serving on it, or NULL */
 };
