@@ -192,6 +192,8 @@ void	 decide_mode_load(struct daemon *, json_t *root);
 
 /* llm.c */
 int	 llmd_open(struct daemon *, struct err *);
+/* A slot for every GPU position (after a rescan found new GPUs). */
+void	 llmd_sync_gpus(struct daemon *);
 void	 llmd_close(struct daemon *);
 void	 llmd_act(struct daemon *, const struct core_action *, int gpu,
 	    int64_t now);

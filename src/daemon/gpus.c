@@ -157,6 +157,36 @@ gpus_judge(struct daemon *d, size_t k, const char *health, long temp_c,
 	}
 }
 
+/* The core and gpu_state.json name GPUs by index, so indices must stay
+ * unique: when a GPU is no longer discovered and the driver gave its index
+ * to another one (the others renumbered), the missing GPU, still shown
+ * offline, takes the next index after every other. */
+static void
+gpus_unique_indices(struct daemon *d, const bool *seen)
+{
+	size_t i, j;
+	int top = -1;
+
+	for (i = 0; i < d->ngpus; i++)
+		if (d->gpus[i].index > top)
+			top = d->gpus[i].index;
+	for (i = 0; i < d->ngpus; i++) {
+		if (seen[i])
+			continue;
+		for (j = 0; j < d->ngpus; j++) {
+			if (j == i || d->gpus[j].index != d->gpus[i].index)
+				continue;
+			log_info("GPU %s, no longer discovered, had index %d, "
+			    "which is now %s's: it is shown as GPU %d",
+			    d->gpus[i].uuid, d->gpus[i].index,
+			    d->gpus[j].uuid, top + 1);
+			d->gpus[i].index = ++top;
+			d->state_dirty = true;
+			break;
+		}
+	}
+}
+
 /* Merges one discovery result into the GPU records. */
 static void
 gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
@@ -223,6 +253,7 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 		d->gpux[i].health_offline = true;
 		d->gpux[i].hstate.healthy_since_ms = 0;
 	}
+	gpus_unique_indices(d, seen);
 	free(seen);
 }
 
@@ -245,6 +276,7 @@ gpus_rescan(struct daemon *d)
 	d->scan_failing = false;
 	gpus_merge(d, &l, time_now_ms());
 	gpu_list_free(&l);
+	llmd_sync_gpus(d);
 	daemon_mark_dirty(d);
 }
 
