@@ -17,6 +17,7 @@ milliseconds later.
 
 usage: faults.py ROOT LEDGER SEED PROBATION_MS
 """
+import datetime
 import glob
 import http.client
 import json
@@ -344,8 +345,8 @@ def main():
         if task.get("requires", {}).get("vram_mb") == 6144:
             six.add(task["task_id"])
         if task["task_class"] == "llm" and task.get("assigned_gpu_uuid"):
-            st = time.strptime(task["started_at"][:19], "%Y-%m-%dT%H:%M:%S")
-            ms = (time.mktime(st) - time.timezone) * 1000 + int(task["started_at"][20:23])
+            at = datetime.datetime.fromisoformat(task["started_at"].replace("Z", "+00:00"))
+            ms = at.timestamp() * 1000
             starts.append((task["assigned_gpu_uuid"], ms, task["task_id"]))
     for uuid, t0, t1, what, only6 in windows:
         for u, ms, tid in starts:
