@@ -402,6 +402,14 @@ daemon_run(const struct daemon_opts *opts)
 		goto out;
 	}
 	d->api = api_start(d->base, d->root, &d->cfg, &e);
+	if (d->api == NULL && d->cfg.api_port >= 0) {
+		/* A taken TCP port (another daemon's, say) must not also cost
+		 * the CLI its local socket: serve that alone, loudly. */
+		log_warn("HTTP API not served over TCP: %s; the local socket "
+		    "only", e.msg);
+		d->cfg.api_port = -1;
+		d->api = api_start(d->base, d->root, &d->cfg, &e);
+	}
 	if (d->api == NULL)
 		log_warn("HTTP API not served: %s", e.msg);
 	gpus_load_state(d);
