@@ -185,21 +185,10 @@ api_start(struct event_base *base, const char *root,
 	    EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD |
 	    EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(a->http, api_request, a);
-	/* The unix socket is this ROOT's own; the TCP port may be taken by
-	 * another ROOT's daemon on the machine: then serve the socket alone. */
-	if (api_bind_unix(a, err) == -1) {
+	if (api_bind_tcp(a, err) == -1 || api_bind_unix(a, err) == -1) {
 		err_prefix(err, "api");
 		api_stop(a);
 		return NULL;
-	}
-	if (api_bind_tcp(a, err) == -1) {
-		if (a->sock_path == NULL) {
-			err_prefix(err, "api");
-			api_stop(a);
-			return NULL;
-		}
-		log_warn("api: %s: serving on the unix socket only", err->msg);
-		a->port = 0;
 	}
 	if (a->port > 0)
 		log_info("api: listening on %s:%d", cfg->api_listen != NULL ?
