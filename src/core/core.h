@@ -202,6 +202,8 @@ struct core_batch {
 	int		 items;		/* tasks in the batch */
 	int		 running;	/* its tasks claimed or running now */
 	uint64_t	 seq;		/* creation order: the older goes first */
+	bool		 submitting;	/* its tasks are still being written: not
+					 * done even with none queued or running */
 };
 
 struct core_model {

@@ -81,6 +81,7 @@ struct daemon_batch {
 	bool		 exclusive;	/* gpu_mode "exclusive" */
 	int		 items;		/* total_items */
 	int64_t		 created_ms;
+	bool		 submitting;	/* its tasks are still being written */
 };
 struct llmd;
 struct workers;
