@@ -5,7 +5,7 @@
 # batch is done leave the mode and reload the LLM that was loaded.
 . "$(dirname "$0")/lib.sh"
 
-port=$(( 20000 + RANDOM % 30000 ))
+port=$(free_ports 8)
 echo "base_port: $port"
 ledger=$TEST_TMP/ledger
 write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0,

@@ -11,8 +11,8 @@
 . "$(dirname "$0")/lib.sh"
 
 WORKER_PY=$(cd "$(dirname "$0")/../../docs/examples" && pwd)/worker.py
-api_port=$(( 20000 + RANDOM % 20000 ))
-llm_port=$(( api_port + 1000 ))
+api_port=$(free_ports 9)
+llm_port=$(( api_port + 1 ))
 echo "api port: $api_port, llm base port: $llm_port"
 B=http://127.0.0.1:$api_port
 write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0, \"rescan_interval_ms\": 200,

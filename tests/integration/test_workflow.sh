@@ -7,7 +7,7 @@
 # after the batch.
 . "$(dirname "$0")/lib.sh"
 
-port=$(( 20000 + RANDOM % 30000 ))
+port=$(free_ports 8)
 echo "base_port: $port"
 ledger=$TEST_TMP/ledger
 write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0,
