@@ -204,6 +204,8 @@ void	 llmd_gpu_abort(struct daemon *, int gpu, const char *why);
 /* Whether LLM serving has a slot for GPU position G (it has none for a GPU
  * found after it started). */
 bool	 llmd_has_gpu(const struct daemon *, int gpu);
+/* The GPU went offline: requeue its LLM requests, stop its server. */
+void	 llmd_gpu_offline(struct daemon *, int gpu, const char *why);
 
 /* workers.c: outside workers registered through the API (docs/workers.md) */
 #define WORKERS_DIR	"workers"

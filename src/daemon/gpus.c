@@ -133,6 +133,7 @@ gpus_judge(struct daemon *d, size_t k, const char *health, long temp_c,
 			jobs_gpu_lost(d, (int)k, now);
 			gpus_set(d, g, GPU_OFFLINE, now);
 			x->health_offline = true;
+			llmd_gpu_offline(d, (int)k, why);
 		}
 		break;
 	case CORE_HEALTH_PROBATION:
@@ -252,6 +253,7 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 		gpus_set(d, g, GPU_OFFLINE, now);
 		d->gpux[i].health_offline = true;
 		d->gpux[i].hstate.healthy_since_ms = 0;
+		llmd_gpu_offline(d, (int)i, "no longer discovered");
 	}
 	gpus_unique_indices(d, seen);
 	free(seen);

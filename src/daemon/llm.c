@@ -633,6 +633,23 @@ llmd_gpu_abort(struct daemon *d, int pos, const char *why)
 	daemon_mark_dirty(d);
 }
 
+/* GPU position POS went offline: its requests go back to their queues and
+ * its server is stopped (one left running on a failed GPU would also hold
+ * the port a later boot there needs). An outside worker's GPU is left to
+ * workers.c, which retires the worker. */
+void
+llmd_gpu_offline(struct daemon *d, int pos, const char *why)
+{
+	struct llmd_gpu *lg;
+
+	if (!llmd_has_gpu(d, pos) || d->gpux[pos].worker != NULL)
+		return;
+	llmd_gpu_abort(d, pos, why);
+	lg = llmd_gpu(d, (size_t)pos);
+	if (d->gpux[pos].server_pid > 0 && lg->phase != PH_STOPPING)
+		llmd_stop(lg, false, why);
+}
+
 /* Claims the task (queue -> processing, inside the decision's spool batch)
  * and sends it; the answer comes back in llmd_generate_cb. */
 static void

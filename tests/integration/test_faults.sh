@@ -29,6 +29,32 @@ start_daemon --sim 5x24GB
 python3 "$SCRIPTS_DIR/faults.py" "$GPUMGR_ROOT" "$ledger" "$SEED" "$probation_ms" ||
   fail "fault injection (daemon log: $TEST_TMP/daemon.log)"
 kill -0 "$DAEMON_PID" || fail "the daemon died"
+# No LLM server outlives its GPU's fault: every fake-llm serving this test's
+# ports is one gpu_state.json lists on a GPU in an LLM state.
+servers_accounted() {
+  python3 - "$GPUMGR_ROOT" "$port" <<'PY'
+import json, os, sys
+root, base = sys.argv[1], int(sys.argv[2])
+listed = {g.get("pid") for g in json.load(open(os.path.join(root, "gpu_state.json")))["gpus"].values()
+          if g["state"].startswith(("llm_", "booting_llm"))}
+for p in os.listdir("/proc"):
+    if not p.isdigit():
+        continue
+    try:
+        cmd = open("/proc/%s/cmdline" % p, "rb").read().split(b"\0")
+        env = open("/proc/%s/environ" % p, "rb").read().split(b"\0")
+    except OSError:
+        continue
+    if b"fake-llm" not in cmd:
+        continue
+    host = [e for e in env if e.startswith(b"OLLAMA_HOST=127.0.0.1:")]
+    if host and base <= int(host[0].rsplit(b":", 1)[1]) < base + 8 and int(p) not in listed:
+        print("fake-llm pid %s (%s) is not any GPU's server" % (p, host[0].decode()))
+        sys.exit(1)
+PY
+}
+wait_for 20 servers_accounted
+pass "every running LLM server belongs to a GPU that serves it"
 stop_daemon
 ! grep -E "runtime error|ERROR: AddressSanitizer" "$TEST_TMP/daemon.log" ||
   fail "sanitizer report in the daemon log"
