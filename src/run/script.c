@@ -300,7 +300,7 @@ run_cancel(const char *run_dir, struct err *e)
 	if (st.finished)
 		return 0;
 	/* The marker first, then the pid: a supervisor that has not yet
-	 * written supervisor.json finds the marker when it does. */
+	 * written its record finds the marker when it does. */
 	if (snprintf(path, sizeof path, "%s/cancel", run_dir) >=
 	    (int)sizeof path)
 		return err_set(e, "%s: path too long", run_dir);
