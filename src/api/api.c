@@ -130,8 +130,9 @@ api_bind_unix(struct api *a, struct err *err)
 		else
 			close(fd);
 		unlink(path);
+		err_set(err, "cannot serve on %s", path);
 		free(path);
-		return err_set(err, "cannot serve on %s", path);
+		return -1;
 	}
 	a->sock_path = path;
 	return 0;

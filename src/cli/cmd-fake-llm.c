@@ -49,6 +49,7 @@ cmd_fake_llm_exec(struct cli_ctx *ctx, int argc, char **argv)
 		{ "hang-after", required_argument, NULL, 'H' },
 		{ "error-500-after", required_argument, NULL, 'e' },
 		{ "models", required_argument, NULL, 'm' },
+		{ "llama-server", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const struct cli_cmd *cmd = &cli_cmd_fake_llm;
@@ -110,6 +111,9 @@ cmd_fake_llm_exec(struct cli_ctx *ctx, int argc, char **argv)
 			    sizeof o.models)
 				return cli_usage_error(cmd, "--models is too long");
 			break;
+		case 'S':
+			o.llama_server = true;
+			break;
 		default:
 			return cli_usage_error(cmd, "unknown option");
 		}
@@ -129,6 +133,7 @@ const struct cli_cmd cli_cmd_fake_llm = {
 	.usage = "fake-llm [--listen 127.0.0.1] [--port N] [--boot-sec S]\n"
 	    "    [--load-sec S] [--tokens-per-sec N] [--fail-after N]\n"
 	    "    [--hang-after N] [--error-500-after N] [--models m1,m2]\n"
+	    "    [--llama-server]\n"
 	    "\n"
 	    "An Ollama-compatible HTTP server on loopback for simulation and\n"
 	    "tests (docs/llm.md). OLLAMA_HOST=127.0.0.1:PORT sets the address as\n"
@@ -143,6 +148,10 @@ const struct cli_cmd cli_cmd_fake_llm = {
 	    "  --error-500-after N   answer 500 to inference requests after N\n"
 	    "  --models LIST         installed models (default\n"
 	    "                        qwen2.5:14b,gemma3:1b,nomic-embed-text:latest)\n"
+	    "  --llama-server        act as llama.cpp's llama-server: the first\n"
+	    "                        model loads at start (--load-sec), GET\n"
+	    "                        /health is 503 until then, answers come\n"
+	    "                        from /v1/chat/completions with timings\n"
 	    "Inference requests: /api/generate and /api/chat with a prompt,\n"
 	    "/api/embed, /v1/chat/completions (loads and unloads do not count).",
 	.exec = cmd_fake_llm_exec,

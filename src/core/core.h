@@ -101,6 +101,37 @@ void		 core_gpu_set_offline(struct core_gpu *, const char *reason,
 int		 core_gpu_set_online(struct core_gpu *, int64_t now_ms,
 		    struct err *);
 
+/* ---- health (health.c) --------------------------------------------------- */
+
+struct core_health_params {
+	int		 temp_limit_c;	/* at or over it: faulty ("hot"); 0 = off */
+	int		 temp_resume_c;	/* hot until at or under it */
+	int64_t		 probation_ms;	/* healthy this long after a fault */
+};
+
+/* What the daemon keeps per GPU between readings. Zeroed: no history. */
+struct core_health {
+	bool		 hot;
+	int64_t		 healthy_since_ms;	/* probation start; 0: none */
+};
+
+enum core_health_verdict {
+	CORE_HEALTH_OK = 0,	/* usable */
+	CORE_HEALTH_FAULT,	/* unusable: WHY says why */
+	CORE_HEALTH_PROBATION,	/* healthy since a fault, not long enough */
+};
+
+void	 core_health_params_from(struct core_health_params *,
+	    int temp_limit_c, int temp_resume_c, int64_t probation_ms);
+/* Judges one reading: HEALTH as discovery reports it ("ok", "lost",
+ * "xid:79", ...), TEMP_C (-1: unknown), FAULTY whether the GPU is out of
+ * service for its health now. Fills WHY (a FAULT's or PROBATION's reason)
+ * and *UNTIL_MS (the probation's end). */
+enum core_health_verdict core_health_judge(struct core_health *,
+	    const char *health, long temp_c, bool faulty,
+	    const struct core_health_params *, int64_t now_ms,
+	    char *why, size_t whylen, int64_t *until_ms);
+
 /* ---- learned times (learn.c) -------------------------------------------- */
 
 /* Moving averages per script (run time) and per model (boot time), seeded
@@ -158,6 +189,10 @@ struct core_task {
 	const char	*model;		/* LLM tasks */
 	const char	*script;	/* script tasks */
 	const char	*batch_id;	/* NULL: none */
+	const char	*avoid_gpus;	/* UUIDs, comma-separated, of the GPUs whose
+					 * LLM server failed it (NULL: none): any
+					 * other GPU that could ever take it goes
+					 * first (anti-affinity on retry) */
 };
 
 /* A batch with tasks queued or running. */
@@ -167,6 +202,8 @@ struct core_batch {
 	int		 items;		/* tasks in the batch */
 	int		 running;	/* its tasks claimed or running now */
 	uint64_t	 seq;		/* creation order: the older goes first */
+	bool		 submitting;	/* its tasks are still being written: not
+					 * done even with none queued or running */
 };
 
 struct core_model {
@@ -317,6 +354,8 @@ bool	 core_gpu_could_fit(const struct core_gpu *, const struct core_task *);
 /* Whether the task's gpu_requirement names this GPU (or is "any"). */
 bool	 core_gpu_req_matches(const struct core_gpu *, const char *gpu_req);
 bool	 core_task_needs_gpu(const struct core_task *);
+/* Whether the GPU's UUID is in the task's avoid_gpus. */
+bool	 core_task_avoids(const struct core_task *, const struct core_gpu *);
 bool	 core_gpu_is_brain(const struct core_gpu *);
 
 #endif

@@ -186,6 +186,37 @@ dec_evictable(const struct dec *d, const struct slot *sl)
 	    !d->p->never_evict_brain;
 }
 
+/* Whether the GPU could ever take the task, whatever it does now: online,
+ * not drained, big enough, and (outside exclusive mode) not a brain GPU
+ * kept for its model, unless the task is for that model. */
+static bool
+dec_could_ever(const struct dec *d, const struct core_task *t,
+    const struct core_gpu *g)
+{
+	if (g->state == GPU_OFFLINE || g->drained || !core_gpu_could_fit(g, t))
+		return false;
+	if (d->exclusive || !core_gpu_is_brain(g) ||
+	    !dec_nonempty(d->p->brain_model))
+		return true;
+	if (t->cls == CORE_TASK_LLM)
+		return dec_same(t->model, d->p->brain_model);
+	return !d->p->never_evict_brain;
+}
+
+bool
+dec_avoided(const struct dec *d, const struct core_task *t,
+    const struct slot *sl)
+{
+	size_t i;
+
+	if (t->avoid_gpus == NULL || !core_task_avoids(t, sl->g))
+		return false;
+	for (i = 0; i < d->n; i++)
+		if (!core_task_avoids(t, d->slots[i].g) &&
+		    dec_could_ever(d, t, d->slots[i].g))
+			return true;
+	return false;	/* nothing else could: it may run here */
+}
 
 void
 dec_boot_on(struct dec *d, struct slot *sl, const char *model, bool reload,

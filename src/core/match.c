@@ -72,6 +72,25 @@ core_gpu_req_matches(const struct core_gpu *g, const char *req)
 }
 
 bool
+core_task_avoids(const struct core_task *t, const struct core_gpu *g)
+{
+	const char *p = t->avoid_gpus, *end;
+	size_t n = strlen(g->uuid);
+
+	if (p == NULL || n == 0)
+		return false;
+	while (*p != '\0') {
+		end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		if ((size_t)(end - p) == n && strncasecmp(p, g->uuid, n) == 0)
+			return true;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return false;
+}
+
+bool
 core_gpu_is_brain(const struct core_gpu *g)
 {
 	return g->role == ROLE_BRAIN_PRIMARY || g->role == ROLE_BRAIN_SECONDARY;

@@ -100,7 +100,7 @@ core_mode_batch_done(const struct core_snapshot *s, const char *batch_id)
 		return false;
 	for (i = 0; i < s->nbatches; i++)
 		if (same_id(s->batches[i].id, batch_id) &&
-		    s->batches[i].running > 0)
+		    (s->batches[i].running > 0 || s->batches[i].submitting))
 			return false;
 	return true;
 }

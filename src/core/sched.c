@@ -83,7 +83,8 @@ pick_idle(struct dec *d, const struct core_task *t, bool for_llm)
 
 	for (i = 0; i < d->n && d->open_slots > 0; i++) {
 		sl = &d->slots[i];
-		if (!dec_slot_open(sl) || !core_gpu_could_fit(sl->g, t))
+		if (!dec_slot_open(sl) || !core_gpu_could_fit(sl->g, t) ||
+		    dec_avoided(d, t, sl))
 			continue;
 		if (t->vram_mb > 0 && sl->g->vram_free_mb < t->vram_mb)
 			continue;
@@ -135,7 +136,8 @@ model_gpus(const struct dec *d, const struct core_task *t)
 		sl = &d->slots[i];
 		if (dec_st_llm(sl->st) && dec_same(sl->model, t->model) &&
 		    !sl->abandoned && !sl->g->unloading && !sl->g->drained &&
-		    core_gpu_req_matches(sl->g, t->gpu_req))
+		    core_gpu_req_matches(sl->g, t->gpu_req) &&
+		    !dec_avoided(d, t, sl))
 			n++;
 	}
 	return n;
@@ -163,7 +165,8 @@ reserve(struct dec *d, const struct core_task *t)
 	for (i = 0; i < d->n; i++) {
 		sl = &d->slots[i];
 		if (sl->claimed || sl->g->drained || sl->st == GPU_OFFLINE ||
-		    sl->g->external || !core_gpu_could_fit(sl->g, t))
+		    sl->g->external || !core_gpu_could_fit(sl->g, t) ||
+		    dec_avoided(d, t, sl))
 			continue;
 		if (!d->exclusive && core_gpu_is_brain(sl->g))
 			continue;	/* the brain's, outside exclusive mode */
@@ -212,7 +215,7 @@ take_coming(struct dec *d, const struct core_task *t)
 		sl = &d->slots[i];
 		if (sl->coming_taken || sl->claimed || sl->g->drained ||
 		    sl->g->script_reserved != script ||
-		    !core_gpu_could_fit(sl->g, t))
+		    !core_gpu_could_fit(sl->g, t) || dec_avoided(d, t, sl))
 			continue;
 		if (sl->g->unloading && sl->st == GPU_LLM_READY) {
 			sl->coming_taken = true;
@@ -297,7 +300,8 @@ place_llm(struct dec *d, const struct core_task *t)
 		if ((sl->st != GPU_LLM_READY && sl->st != GPU_LLM_BUSY) ||
 		    !dec_same(sl->model, t->model) || sl->claimed ||
 		    sl->g->unloading || sl->g->drained ||
-		    sl->inflight >= sl->max || !core_gpu_could_fit(sl->g, t))
+		    sl->inflight >= sl->max || !core_gpu_could_fit(sl->g, t) ||
+		    dec_avoided(d, t, sl))
 			continue;
 		if (best == NULL || sl->inflight < best->inflight)
 			best = sl;

@@ -70,6 +70,10 @@ bool	 dec_in_batch(const struct dec *, const struct core_task *);
 bool	 dec_brain_held(const struct dec *, const struct slot *);
 bool	 dec_slot_open(const struct slot *);
 bool	 dec_evictable(const struct dec *, const struct slot *);
+/* The task avoids this GPU (its server failed it there) and another GPU
+ * could ever take it: leave this one alone. */
+bool	 dec_avoided(const struct dec *, const struct core_task *,
+	    const struct slot *);
 void	 dec_boot_on(struct dec *, struct slot *, const char *model,
 	    bool reload, const char *reason);
 

@@ -219,7 +219,8 @@ lru_victim(struct dec *d, const struct core_task *t)
 
 	for (i = 0; i < d->n; i++) {
 		sl = &d->slots[i];
-		if (!dec_evictable(d, sl) || !core_gpu_could_fit(sl->g, t))
+		if (!dec_evictable(d, sl) || !core_gpu_could_fit(sl->g, t) ||
+		    dec_avoided(d, t, sl))
 			continue;
 		if (best == NULL || sl->g->last_used_ms < best->g->last_used_ms)
 			best = sl;
@@ -303,7 +304,7 @@ steps_swap(struct dec *d)
 			sl = &d->slots[j];
 			if (!dec_evictable(d, sl) || core_gpu_is_brain(sl->g) ||
 			    !core_gpu_could_fit(sl->g, t) ||
-			    model_queued(d, sl->model))
+			    dec_avoided(d, t, sl) || model_queued(d, sl->model))
 				continue;
 			keep = dec_sec_to_ms(dec_boot_est(d, sl->model));
 			if (d->now - sl->g->last_used_ms < keep) {

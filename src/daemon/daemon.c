@@ -402,6 +402,14 @@ daemon_run(const struct daemon_opts *opts)
 		goto out;
 	}
 	d->api = api_start(d->base, d->root, &d->cfg, &e);
+	if (d->api == NULL && d->cfg.api_port >= 0) {
+		/* A taken TCP port (another daemon's, say) must not also cost
+		 * the CLI its local socket: serve that alone, loudly. */
+		log_warn("HTTP API not served over TCP: %s; the local socket "
+		    "only", e.msg);
+		d->cfg.api_port = -1;
+		d->api = api_start(d->base, d->root, &d->cfg, &e);
+	}
 	if (d->api == NULL)
 		log_warn("HTTP API not served: %s", e.msg);
 	gpus_load_state(d);
@@ -436,8 +444,11 @@ daemon_run(const struct daemon_opts *opts)
 out:
 	if (d->api != NULL)
 		api_stop(d->api);
-	if (d->watch != NULL)
+	if (d->watch != NULL) {
+		/* jobs_free below must not unwatch through it */
 		watch_free(d->watch);
+		d->watch = NULL;
+	}
 	for (i = 0; i < sizeof d->ev_signals / sizeof d->ev_signals[0]; i++)
 		if (d->ev_signals[i] != NULL)
 			event_free(d->ev_signals[i]);

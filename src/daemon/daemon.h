@@ -36,6 +36,7 @@ struct gpu_extra {
 	double		 progress;	/* the running script's, or -1 */
 	pid_t		 server_pid;	/* its LLM server, or 0 */
 	bool		 health_offline;	/* offline by discovery, not by failures */
+	struct core_health hstate;	/* hysteresis and probation (core/health.c) */
 	int		 port;
 	struct worker	*worker;	/* the outside worker serving on it, or NULL */
 };
@@ -80,6 +81,7 @@ struct daemon_batch {
 	bool		 exclusive;	/* gpu_mode "exclusive" */
 	int		 items;		/* total_items */
 	int64_t		 created_ms;
+	bool		 submitting;	/* its tasks are still being written */
 };
 struct llmd;
 struct workers;
@@ -191,6 +193,8 @@ void	 decide_mode_load(struct daemon *, json_t *root);
 
 /* llm.c */
 int	 llmd_open(struct daemon *, struct err *);
+/* A slot for every GPU position (after a rescan found new GPUs). */
+void	 llmd_sync_gpus(struct daemon *);
 void	 llmd_close(struct daemon *);
 void	 llmd_act(struct daemon *, const struct core_action *, int gpu,
 	    int64_t now);
@@ -256,6 +260,8 @@ struct queue_entry {
 	const char	*gpu_req;	/* interned; NULL: "any" */
 	const char	*cc;		/* interned; NULL: none */
 	const char	*model, *script, *batch_id;	/* interned, or NULL */
+	const char	*avoid_gpus;	/* interned "uuid,uuid" of the task's
+					 * avoid_gpus (llm.c), or NULL */
 	uint32_t	 slot;		/* position in the queue's array */
 	pid_t		 lease_pid;	/* `gpumgr exec` client; 0: a task */
 	uint8_t		 cls;		/* enum task_class */

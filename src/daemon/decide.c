@@ -55,6 +55,7 @@ decide_snapshot_tasks(struct daemon *d, struct core_task *v, size_t n)
 		v[k].model = qe->model;
 		v[k].script = qe->script;
 		v[k].batch_id = qe->batch_id;
+		v[k].avoid_gpus = qe->avoid_gpus;
 		k++;
 	}
 	return k;
@@ -219,6 +220,7 @@ decide_batch(struct daemon *d, const char *id)
 		b->exclusive = rec.exclusive;
 		b->items = (int)rec.nitems;
 		b->created_ms = rec.created_ms;
+		b->submitting = strcmp(rec.status, "submitting") == 0;
 		batch_free(&rec);
 	} else {
 		log_warn("batch %s: no usable record (%s): scheduled as shared",
@@ -227,20 +229,52 @@ decide_batch(struct daemon *d, const char *id)
 	return b;
 }
 
-/* The batches with work queued or running, for the core's exclusive mode. */
+/* Whether batch B's tasks are still being written (its record says
+ * "submitting"): re-read while so. A submitter that died half-way is not
+ * waited for after DECIDE_SUBMIT_GRACE_MS (`gpumgr batch` resumes it). */
+#define DECIDE_SUBMIT_GRACE_MS	60000
+static bool
+decide_batch_submitting(struct daemon *d, struct daemon_batch *b, int64_t now)
+{
+	struct batch rec;
+	struct err e;
+
+	if (!b->submitting)
+		return false;
+	if (now - b->created_ms > DECIDE_SUBMIT_GRACE_MS) {
+		log_warn("batch %s: still \"submitting\" after %d s: its "
+		    "tasks are scheduled as they are", b->id,
+		    DECIDE_SUBMIT_GRACE_MS / 1000);
+		b->submitting = false;
+	} else if (batch_load(d->root, b->id, &rec, &e) == 0) {
+		b->submitting = strcmp(rec.status, "submitting") == 0;
+		batch_free(&rec);
+	}
+	return b->submitting;
+}
+
+/* The batches with work queued or running, or still being submitted, for
+ * the core's exclusive mode. */
 static size_t
-decide_snapshot_batches(struct daemon *d, struct core_batch **out)
+decide_snapshot_batches(struct daemon *d, int64_t now, struct core_batch **out)
 {
 	struct core_batch *v = NULL;
 	size_t n = 0, i, k;
 
-	for (i = 0; i < queue_count(d->queue) + d->njobs; i++) {
+	for (i = 0; i < queue_count(d->queue) + d->njobs + d->nbatches; i++) {
 		const char *id;
-		bool running = i >= queue_count(d->queue);
+		bool running = false, submitting = false;
+		size_t q = queue_count(d->queue);
 
-		if (running) {
-			struct job *j = d->jobs[i - queue_count(d->queue)];
+		if (i >= q + d->njobs) {
+			struct daemon_batch *b = &d->batches[i - q - d->njobs];
 
+			submitting = decide_batch_submitting(d, b, now);
+			id = submitting ? b->id : NULL;
+		} else if (i >= q) {
+			struct job *j = d->jobs[i - q];
+
+			running = true;
 			id = j->finished ? NULL : j->batch_id;
 		} else {
 			id = queue_at(d->queue, i)->batch_id;
@@ -263,6 +297,8 @@ decide_snapshot_batches(struct daemon *d, struct core_batch **out)
 		}
 		if (running)
 			v[k].running++;
+		if (submitting)
+			v[k].submitting = true;
 	}
 	*out = v;
 	return n;
@@ -289,7 +325,7 @@ decide_run(struct daemon *d, int64_t now, int64_t *next_wake)
 	snap.queued = tasks;
 	snap.nqueued = n;
 	snap.running_cpu_tasks = decide_cpu_running(d);
-	snap.nbatches = decide_snapshot_batches(d, &batches);
+	snap.nbatches = decide_snapshot_batches(d, now, &batches);
 	snap.batches = batches;
 	snap.mode = &d->mode;
 	snap.stats = &d->stats;

@@ -4,6 +4,8 @@
  * the asynchronous client on the daemon's loop, and re-adopts at start the
  * servers an earlier daemon left running (they outlive it). One server per
  * GPU, on llm_base_port + the GPU's index, its state file in ROOT/run/llm/.
+ * A GPU whose server is gone is handed back only once a rescan reads its
+ * VRAM free again (docs/llm.md "Unloading").
  */
 #include <errno.h>
 #include <limits.h>
@@ -21,8 +23,14 @@
 #define LLMD_GRACE_MS		5000	/* TERM, then KILL */
 #define LLMD_HEALTH_TIMEOUT_MS	2000
 #define LLMD_UNLOAD_TIMEOUT_MS	30000
+#define LLMD_AVOID_MAX		8	/* GPUs a task remembers it failed on */
+#define LLMD_RELEASE_POLL_MS	100	/* rescan while waiting for the VRAM */
+#define LLMD_RELEASE_MS		30000	/* then hand the GPU back anyway */
 
-enum llmd_phase { PH_NONE = 0, PH_HEALTH, PH_LOAD, PH_UNLOAD, PH_STOPPING };
+enum llmd_phase {
+	PH_NONE = 0, PH_HEALTH, PH_LOAD, PH_UNLOAD, PH_STOPPING,
+	PH_RELEASE	/* server gone, its VRAM not yet read back free */
+};
 
 /* What the daemon keeps per GPU for its server. */
 struct llmd_gpu {
@@ -35,6 +43,8 @@ struct llmd_gpu {
 	int64_t		 boot_ms;
 	int64_t		 stop_ms;	/* when TERM was sent */
 	pid_t		 stop_pid;
+	int64_t		 release_ms;	/* when the server was gone */
+	long		 free_before_mb;	/* VRAM free before the boot; -1 */
 	bool		 failed;	/* the stop follows a failure */
 	char		 why[128];
 	char		 model[CORE_MODEL_MAX];
@@ -53,7 +63,7 @@ struct llmd_task {
 struct llmd {
 	struct daemon		*d;
 	struct llm_client	*client;
-	struct llmd_gpu		*g;
+	struct llmd_gpu		**g;	/* one per GPU position */
 	size_t			 ng;
 	struct llmd_task	*tasks;
 	char			 state_dir[PATH_MAX];
@@ -61,11 +71,11 @@ struct llmd {
 
 static void	llmd_timer_cb(evutil_socket_t, short, void *);
 
-/* Allocated once for every GPU at open: callbacks hold pointers into it. */
+/* Each allocated once (timers and callbacks hold pointers to it). */
 static struct llmd_gpu *
 llmd_gpu(struct daemon *d, size_t pos)
 {
-	return &d->llm->g[pos];
+	return d->llm->g[pos];
 }
 
 static void
@@ -113,6 +123,11 @@ llmd_stop(struct llmd_gpu *lg, bool failed, const char *why)
 	lg->phase = PH_STOPPING;
 	lg->stop_pid = x->server_pid;
 	lg->stop_ms = time_now_ms();
+	/* No model in its state file: a daemon started before it is gone
+	 * does not re-adopt a server on its way out. */
+	if (lg->stop_pid > 0 && llm_server_set_model(lg->l->state_dir, x->port,
+	    "", &e) != 0)
+		log_warn("GPU %d: %s", d->gpus[lg->pos].index, e.msg);
 	if (lg->stop_pid > 0 && llm_server_signal(lg->stop_pid, SIGTERM, &e) != 0)
 		log_warn("GPU %d: stopping its LLM server: %s",
 		    d->gpus[lg->pos].index, e.msg);
@@ -120,7 +135,70 @@ llmd_stop(struct llmd_gpu *lg, bool failed, const char *why)
 	llmd_arm(lg, 0);
 }
 
-/* The stopped server is gone: the GPU is idle (or offline). */
+/* The VRAM a GPU must read free before it is handed back: what it read
+ * before the boot, less a slack for foreign processes' drift (5% of the
+ * GPU, at least 256 MB). */
+static long
+llmd_release_want(const struct llmd_gpu *lg, const struct core_gpu *g)
+{
+	long slack = g->vram_total_mb / 20, want;
+
+	if (slack < 256)
+		slack = 256;
+	want = lg->free_before_mb >= 0 ? lg->free_before_mb : g->vram_total_mb;
+	if (want > g->vram_total_mb)
+		want = g->vram_total_mb;
+	return want - slack;
+}
+
+/* Waits for the VRAM of a GPU whose server is gone: a rescan now and every
+ * LLMD_RELEASE_POLL_MS; the GPU is idle once the reading is back (or at
+ * LLMD_RELEASE_MS, with a warning: the core still checks each task's VRAM
+ * against what the GPU reads). Until then it keeps its LLM state with
+ * `unloading` set, which the core counts as capacity coming. */
+static void
+llmd_release(struct llmd_gpu *lg)
+{
+	struct daemon *d = lg->l->d;
+	struct core_gpu *g;
+	struct err e;
+	int64_t now;
+	long want;
+
+	gpus_rescan(d);		/* may move d->gpus */
+	g = &d->gpus[lg->pos];
+	now = time_now_ms();
+	want = llmd_release_want(lg, g);
+	if (g->state == GPU_OFFLINE) {
+		lg->phase = PH_NONE;
+		return;
+	}
+	if (g->vram_free_mb < want && now - lg->release_ms < LLMD_RELEASE_MS) {
+		if (lg->phase != PH_RELEASE)
+			log_info("GPU %d: waiting for its VRAM to be released "
+			    "(%ld MB free, want >= %ld MB)", g->index,
+			    g->vram_free_mb, want);
+		lg->phase = PH_RELEASE;
+		llmd_arm(lg, LLMD_RELEASE_POLL_MS);
+		return;
+	}
+	if (g->vram_free_mb < want)
+		log_warn("GPU %d: VRAM still not released after %d s (%ld MB "
+		    "free, want >= %ld MB): idle anyway", g->index,
+		    LLMD_RELEASE_MS / 1000, g->vram_free_mb, want);
+	else if (lg->phase == PH_RELEASE)
+		log_info("GPU %d: VRAM released after %.1f s (%ld MB free)",
+		    g->index, (double)(now - lg->release_ms) / 1000.0,
+		    g->vram_free_mb);
+	lg->phase = PH_NONE;
+	if (core_gpu_set_state(g, GPU_IDLE, now, &e) != 0)
+		log_error("BUG: %s", e.msg);
+	d->state_dirty = true;
+	daemon_mark_dirty(d);
+}
+
+/* The stopped server is gone: count a failure, then wait for its VRAM
+ * (llmd_release) before the GPU is idle. */
 static void
 llmd_stopped(struct llmd_gpu *lg)
 {
@@ -134,39 +212,36 @@ llmd_stopped(struct llmd_gpu *lg)
 		log_warn("GPU %d: %s", g->index, e.msg);
 	d->gpux[lg->pos].server_pid = 0;
 	lg->phase = PH_NONE;
-	if (g->state != GPU_OFFLINE && core_gpu_set_state(g, GPU_IDLE, now,
-	    &e) != 0)
-		log_error("BUG: %s", e.msg);
-	if (lg->failed) {
-		if (core_gpu_failed(g, lg->why, d->cfg.server.fail_offline_after,
-		    now))
-			log_warn("GPU %d taken offline: %s", g->index,
-			    g->offline_reason);
-	}
 	log_info("GPU %d: LLM server stopped (%s)", g->index, lg->why);
+	if (lg->failed && g->state != GPU_OFFLINE &&
+	    core_gpu_failed(g, lg->why, d->cfg.server.fail_offline_after, now))
+		log_warn("GPU %d taken offline: %s", g->index, g->offline_reason);
 	lg->failed = false;
 	d->state_dirty = true;
 	daemon_mark_dirty(d);
+	lg->release_ms = now;
+	llmd_release(lg);
 }
 
-static void
-llmd_load_cb(const struct llm_result *r, void *arg)
+/* llama.cpp's llama-server loads the model given on its command line at
+ * start: no load or unload API ("load" = healthy, "unload" = stop it), and
+ * answers come from /v1/chat/completions. */
+static bool
+llmd_llama(const struct daemon *d)
 {
-	struct llmd_gpu *lg = arg;
+	return d->cfg.server.backend != NULL &&
+	    strcmp(d->cfg.server.backend, "llama-server") == 0;
+}
+
+/* The model is loaded: the GPU is llm_ready. */
+static void
+llmd_ready(struct llmd_gpu *lg)
+{
 	struct daemon *d = lg->l->d;
 	struct core_gpu *g = &d->gpus[lg->pos];
 	struct err e;
 	int64_t now = time_now_ms();
-	char why[160];
 
-	lg->req = NULL;
-	if (r->status != LLM_OK) {
-		snprintf(why, sizeof why, "loading %.40s failed: %.100s", lg->model,
-		    r->error);
-		log_warn("GPU %d: %s", g->index, why);
-		llmd_stop(lg, true, why);
-		return;
-	}
 	lg->phase = PH_NONE;
 	if (llm_server_set_model(lg->l->state_dir, d->gpux[lg->pos].port,
 	    lg->model, &e) != 0)
@@ -185,6 +260,23 @@ llmd_load_cb(const struct llm_result *r, void *arg)
 }
 
 static void
+llmd_load_cb(const struct llm_result *r, void *arg)
+{
+	struct llmd_gpu *lg = arg;
+	char why[160];
+
+	lg->req = NULL;
+	if (r->status != LLM_OK) {
+		snprintf(why, sizeof why, "loading %.40s failed: %.100s", lg->model,
+		    r->error);
+		log_warn("GPU %d: %s", lg->l->d->gpus[lg->pos].index, why);
+		llmd_stop(lg, true, why);
+		return;
+	}
+	llmd_ready(lg);
+}
+
+static void
 llmd_health_cb(const struct llm_result *r, void *arg)
 {
 	struct llmd_gpu *lg = arg;
@@ -194,6 +286,10 @@ llmd_health_cb(const struct llm_result *r, void *arg)
 	int timeout;
 
 	lg->req = NULL;
+	if (r->status == LLM_OK && llmd_llama(d)) {
+		llmd_ready(lg);		/* healthy = its model is loaded */
+		return;
+	}
 	if (r->status == LLM_OK) {
 		est = core_stats_get(&d->stats, CORE_STAT_BOOT, lg->model,
 		    d->params.default_boot_sec);
@@ -227,6 +323,9 @@ llmd_timer_cb(evutil_socket_t fd, short what, void *arg)
 		lg->req = llm_health(lg->l->client, url, d->cfg.server.health_path,
 		    LLMD_HEALTH_TIMEOUT_MS, llmd_health_cb, lg);
 		break;
+	case PH_RELEASE:
+		llmd_release(lg);
+		break;
 	case PH_STOPPING:
 		if (lg->stop_pid <= 0 || llm_server_alive(lg->stop_pid,
 		    d->gpux[lg->pos].port) == LLM_SERVER_DEAD) {
@@ -259,6 +358,7 @@ llmd_boot(struct daemon *d, const struct core_action *a, size_t pos,
 	g->llm_max_concurrent = d->cfg.server.max_concurrent;
 	str_copy(lg->model, a->model, sizeof lg->model);
 	lg->boot_ms = now;
+	lg->free_before_mb = g->vram_free_mb;
 	lg->gen++;
 	d->gpux[pos].port = llmd_port(d, pos);
 	d->state_dirty = true;
@@ -299,11 +399,12 @@ llmd_unload(struct daemon *d, const struct core_action *a, size_t pos)
 
 	core_gpu_unload_begin(g, a->for_script);
 	d->state_dirty = true;
-	if (lg->phase == PH_STOPPING || lg->phase == PH_UNLOAD)
+	if (lg->phase == PH_STOPPING || lg->phase == PH_UNLOAD ||
+	    lg->phase == PH_RELEASE)
 		return;
 	log_info("GPU %d: unloading %s: %s", g->index, g->model, a->reason);
 	str_copy(lg->model, g->model, sizeof lg->model);
-	if (d->gpux[pos].server_pid <= 0) {
+	if (d->gpux[pos].server_pid <= 0 || llmd_llama(d)) {
 		llmd_stop(lg, false, "unloaded");
 		return;
 	}
@@ -401,6 +502,32 @@ llmd_task_fail(struct daemon *d, struct task *t, bool retry, const char *code,
 	}
 }
 
+/* Records in the task that GPU's server failed it (DESIGN §2 keeps
+ * fields it does not know): the core then tries other GPUs first
+ * (core_task.avoid_gpus), across restarts too. The newest LLMD_AVOID_MAX. */
+static void
+llmd_task_avoid(struct task *t, const char *uuid)
+{
+	json_t *a = json_object_get(t->json, "avoid_gpus");
+	size_t i;
+
+	if (uuid[0] == '\0')
+		return;
+	if (!json_is_array(a)) {
+		a = json_array();
+		json_object_set_new(t->json, "avoid_gpus", a);
+	}
+	for (i = 0; i < json_array_size(a); i++) {
+		const char *s = json_string_value(json_array_get(a, i));
+
+		if (s != NULL && strcmp(s, uuid) == 0)
+			return;
+	}
+	while (json_array_size(a) >= LLMD_AVOID_MAX)
+		json_array_remove(a, 0);
+	json_array_append_new(a, json_string(uuid));
+}
+
 static void
 llmd_generate_cb(const struct llm_result *r, void *arg)
 {
@@ -439,7 +566,10 @@ llmd_generate_cb(const struct llm_result *r, void *arg)
 	} else {
 		snprintf(why, sizeof why, "LLM request on GPU %d failed (%s): %.200s",
 		    g->index, llm_status_name(r->status), r->error);
-		/* A server that died or hangs is not the task's fault. */
+		/* A server that died or hangs is not the task's fault; the
+		 * retry goes to another GPU if one could take it. */
+		if (server_fault)
+			llmd_task_avoid(&t, g->uuid);
 		llmd_task_fail(d, &t, server_fault || t.attempts <= t.max_retries,
 		    "llm_failed", why, now);
 		if (server_fault && lt->gen == lg->gen &&
@@ -479,7 +609,7 @@ llmd_gpu_abort(struct daemon *d, int pos, const char *why)
 
 	if (l == NULL || pos < 0 || (size_t)pos >= l->ng)
 		return;
-	l->g[pos].gen++;
+	l->g[pos]->gen++;
 	for (lt = l->tasks; lt != NULL; lt = next) {
 		next = lt->next;
 		if (lt->pos != (size_t)pos)
@@ -532,7 +662,8 @@ llmd_start_task(struct daemon *d, const struct core_action *a, size_t pos,
 	lt->next = d->llm->tasks;
 	d->llm->tasks = lt;
 	llmd_url(d, pos, url, sizeof url);
-	lt->req = llm_generate(d->llm->client, url, t.model, t.prompt,
+	lt->req = (llmd_llama(d) ? llm_chat_openai : llm_generate)(
+	    d->llm->client, url, t.model, t.prompt,
 	    t.timeout_sec > 0 ? t.timeout_sec * 1000 : 0, llmd_generate_cb, lt);
 	log_info("started %s (LLM %s) on GPU %d: %s", id, t.model, g->index,
 	    a->reason);
@@ -564,7 +695,7 @@ llmd_act(struct daemon *d, const struct core_action *a, int pos, int64_t now)
 		llmd_unload(d, a, (size_t)pos);
 		break;
 	case ACT_ABANDON_BOOT:
-		if (lg->phase == PH_STOPPING)
+		if (lg->phase == PH_STOPPING || lg->phase == PH_RELEASE)
 			break;
 		log_warn("GPU %d: abandoning the boot of %s: %s",
 		    d->gpus[pos].index, d->gpus[pos].model, a->reason);
@@ -573,6 +704,17 @@ llmd_act(struct daemon *d, const struct core_action *a, int pos, int64_t now)
 	default:
 		break;
 	}
+}
+
+static long
+llmd_model_vram(const struct daemon *d, const char *model)
+{
+	size_t i;
+
+	for (i = 0; i < d->cfg.nmodels; i++)
+		if (strcmp(d->cfg.models[i].name, model) == 0)
+			return d->cfg.models[i].vram_mb;
+	return 0;
 }
 
 /* Re-adopts the servers an earlier daemon left: a live one with its model
@@ -604,6 +746,10 @@ llmd_adopt(struct daemon *d)
 			d->gpux[pos].server_pid = st.pid;
 			d->gpux[pos].port = port;
 			str_copy(llmd_gpu(d, pos)->model, st.model, CORE_MODEL_MAX);
+			/* Its boot's reading is lost: what reads free now
+			 * plus what the model takes. */
+			llmd_gpu(d, pos)->free_before_mb = g->vram_free_mb +
+			    llmd_model_vram(d, st.model);
 			log_info("GPU %d: re-adopted its LLM server (pid %ld, "
 			    "port %d, %s)", g->index, (long)st.pid, port,
 			    st.model);
@@ -621,12 +767,34 @@ llmd_adopt(struct daemon *d)
 	d->state_dirty = true;
 }
 
+/* Gives every GPU position a slot: at open, and for a GPU a rescan found
+ * after it (hot-added), so it can boot a server or host a worker too. */
+void
+llmd_sync_gpus(struct daemon *d)
+{
+	struct llmd *l = d->llm;
+	struct llmd_gpu *lg;
+	size_t i;
+
+	if (l == NULL || l->ng >= d->ngpus)
+		return;
+	l->g = xrealloc(l->g, d->ngpus * sizeof *l->g);
+	for (i = l->ng; i < d->ngpus; i++) {
+		lg = xcalloc(1, sizeof *lg);
+		lg->l = l;
+		lg->pos = i;
+		lg->free_before_mb = -1;
+		lg->timer = evtimer_new(d->base, llmd_timer_cb, lg);
+		l->g[i] = lg;
+	}
+	l->ng = d->ngpus;
+}
+
 int
 llmd_open(struct daemon *d, struct err *e)
 {
 	struct llmd *l = xcalloc(1, sizeof *l);
 	char dir[PATH_MAX];
-	size_t i;
 
 	l->d = d;
 	snprintf(dir, sizeof dir, "%s/run", d->root);
@@ -639,22 +807,13 @@ llmd_open(struct daemon *d, struct err *e)
 		free(l);
 		return err_errno(e, "mkdir %s", l->state_dir);
 	}
-	l->ng = d->ngpus;
-	l->g = xcalloc(l->ng + 1, sizeof *l->g);
-	for (i = 0; i < l->ng; i++) {
-		l->g[i].l = l;
-		l->g[i].pos = i;
-		l->g[i].timer = evtimer_new(d->base, llmd_timer_cb, &l->g[i]);
-	}
+	d->llm = l;
+	llmd_sync_gpus(d);
 	l->client = llm_client_new(d->base);
 	if (l->client == NULL) {
-		for (i = 0; i < l->ng; i++)
-			event_free(l->g[i].timer);
-		free(l->g);
-		free(l);
+		llmd_close(d);
 		return err_set(e, "could not create the LLM client");
 	}
-	d->llm = l;
 	llmd_adopt(d);
 	return 0;
 }
@@ -669,12 +828,15 @@ llmd_close(struct daemon *d)
 
 	if (l == NULL)
 		return;
-	llm_client_free(l->client);
+	if (l->client != NULL)
+		llm_client_free(l->client);
 	while (l->tasks != NULL)
 		llmd_task_forget(l, l->tasks);
-	for (i = 0; i < l->ng; i++)
-		if (l->g[i].timer != NULL)
-			event_free(l->g[i].timer);
+	for (i = 0; i < l->ng; i++) {
+		if (l->g[i]->timer != NULL)
+			event_free(l->g[i]->timer);
+		free(l->g[i]);
+	}
 	free(l->g);
 	free(l);
 	d->llm = NULL;

@@ -118,6 +118,33 @@ queue_insert(struct queue *q, struct queue_entry *qe)
 		fatal("queue: out of memory");
 }
 
+/* A task's avoid_gpus (UUIDs of GPUs whose LLM server failed it) as one
+ * interned "uuid,uuid" for the core; other values are ignored. */
+static const char *
+queue_avoid(struct queue *q, json_t *arr)
+{
+	char buf[1024];
+	size_t i, len = 0, n;
+	const char *u;
+
+	if (!json_is_array(arr))
+		return NULL;
+	for (i = 0; i < json_array_size(arr); i++) {
+		u = json_string_value(json_array_get(arr, i));
+		if (u == NULL || *u == '\0' || strchr(u, ',') != NULL)
+			continue;
+		n = strlen(u);
+		if (len + n + 2 > sizeof buf)
+			break;
+		if (len > 0)
+			buf[len++] = ',';
+		memcpy(buf + len, u, n);
+		len += n;
+	}
+	buf[len] = '\0';
+	return queue_intern(q, buf);
+}
+
 /* Adds a parsed task found at LOC, or refreshes the entry of the same id. */
 struct queue_entry *
 queue_add(struct queue *q, const struct task *t, const struct spool_loc *loc,
@@ -145,6 +172,7 @@ queue_add(struct queue *q, const struct task *t, const struct spool_loc *loc,
 	if (json_is_string(b))
 		batch = json_string_value(b);
 	qe->batch_id = queue_intern(q, batch);
+	qe->avoid_gpus = queue_avoid(q, json_object_get(t->json, "avoid_gpus"));
 
 	queue_insert(q, qe);
 	return qe;

@@ -394,3 +394,41 @@ fakellm_parse_host(const char *s, struct fakellm_opts *o, struct err *err)
 	return 0;
 }
 
+json_t *
+fakellm_llama_error(int code, const char *msg)
+{
+	const char *type = code == 503 ? "unavailable_error" :
+	    code == 404 ? "not_found_error" :
+	    code >= 500 ? "server_error" : "invalid_request_error";
+
+	return json_pack("{s:{s:i, s:s, s:s}}", "error", "code", code,
+	    "message", msg, "type", type);
+}
+
+/* n tokens in ns: ms per token and tokens per second, 0 when n is 0. */
+static void
+fakellm_rate(json_t *t, const char *pre, long n, int64_t ns)
+{
+	double ms = (double)ns / 1e6;
+	char key[64];
+
+	snprintf(key, sizeof key, "%s_n", pre);
+	json_object_set_new(t, key, json_integer(n));
+	snprintf(key, sizeof key, "%s_ms", pre);
+	json_object_set_new(t, key, json_real(ms));
+	snprintf(key, sizeof key, "%s_per_token_ms", pre);
+	json_object_set_new(t, key, json_real(n > 0 ? ms / (double)n : 0));
+	snprintf(key, sizeof key, "%s_per_second", pre);
+	json_object_set_new(t, key, json_real(ms > 0 ? (double)n * 1000 / ms : 0));
+}
+
+void
+fakellm_llama_timings(json_t *o, long prompt_n, int64_t prompt_ns,
+    long predicted_n, int64_t predicted_ns)
+{
+	json_t *t = json_pack("{s:i}", "cache_n", 0);
+
+	fakellm_rate(t, "prompt", prompt_n, prompt_ns);
+	fakellm_rate(t, "predicted", predicted_n, predicted_ns);
+	json_object_set_new(o, "timings", t);
+}

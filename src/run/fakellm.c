@@ -4,7 +4,8 @@
  * without a GPU. It models what makes real servers hard to manage: a slow
  * start, a slow first model load, token-paced answers, and on demand a
  * crash, a hang or 500s. All waiting is libevent timers: one slow answer
- * never delays another connection.
+ * never delays another connection. With --llama-server it speaks llama.cpp's
+ * llama-server instead (model loaded at start, /health, OpenAI answers).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -205,15 +206,23 @@ fl_job_find(struct fakellm *fl, struct evhttp_request *req)
 	return NULL;
 }
 
+/* The prompt's evaluation time: ten times the token rate. */
+static int64_t
+fl_prompt_ns(const struct fl_job *j)
+{
+	double tps = j->fl->o.tokens_per_sec > 0 ? j->fl->o.tokens_per_sec : 1000;
+
+	return (int64_t)((double)j->r.prompt_tokens * 1e9 / (tps * 10));
+}
+
 /* The timing fields every final object carries, in ns. */
 static void
 fl_add_timings(struct fl_job *j, json_t *o)
 {
 	int64_t now = fl_mono_ns(), eval_ns, pe_ns;
-	double tps = j->fl->o.tokens_per_sec > 0 ? j->fl->o.tokens_per_sec : 1000;
 
 	eval_ns = j->t_gen_ns > 0 ? now - j->t_gen_ns : 0;
-	pe_ns = (int64_t)((double)j->r.prompt_tokens * 1e9 / (tps * 10));
+	pe_ns = fl_prompt_ns(j);
 	json_object_set_new(o, "total_duration",
 	    json_integer(now - j->t_arrive_ns + pe_ns));
 	json_object_set_new(o, "load_duration", json_integer(j->load_ns));
@@ -300,6 +309,14 @@ fl_openai(struct fl_job *j, const char *text, bool chunk, bool last)
 		    "prompt_tokens", (json_int_t)j->r.prompt_tokens,
 		    "completion_tokens", (json_int_t)j->ntokens, "total_tokens",
 		    (json_int_t)(j->r.prompt_tokens + (long)j->ntokens)));
+	if (j->fl->o.llama_server) {
+		json_object_set_new(o, "system_fingerprint",
+		    json_string("b0-fakellm"));
+		if (!chunk || last)
+			fakellm_llama_timings(o, j->r.prompt_tokens,
+			    fl_prompt_ns(j), (long)j->ntokens,
+			    j->t_gen_ns > 0 ? fl_mono_ns() - j->t_gen_ns : 0);
+	}
 	return o;
 }
 
@@ -440,7 +457,8 @@ fl_load_done(evutil_socket_t fd, short what, void *arg)
 	struct fl_job *j, *next;
 
 	m->state = FL_LOADED;
-	m->expires_ms = time_now_ms() + FAKELLM_KEEP_DEFAULT;
+	m->expires_ms = m->fl->o.llama_server ? FAKELLM_KEEP_FOREVER :
+	    time_now_ms() + FAKELLM_KEEP_DEFAULT;
 	for (j = m->fl->jobs; j != NULL; j = next) {
 		next = j->next;
 		if (j->model == m && !j->started && !j->hung)
@@ -501,7 +519,11 @@ fl_infer(struct fakellm *fl, struct evhttp_request *req, enum fakellm_api api)
 	}
 	if (fakellm_req_parse(j->body, api, &j->r, msg, sizeof msg) != 0)
 		goto bad;
-	j->model = fl_model_find(fl, j->r.model);
+	/* llama-server serves its one model whatever the request names */
+	j->model = fl->o.llama_server ? &fl->models[0] :
+	    fl_model_find(fl, j->r.model);
+	if (fl->o.llama_server)
+		j->r.keep_ms = FAKELLM_KEEP_FOREVER;
 	if (j->model == NULL) {
 		snprintf(msg, sizeof msg, "model '%.200s' not found", j->r.model);
 		fl_error(req, api, 404, msg);
@@ -572,6 +594,33 @@ fl_tags(struct fakellm *fl, struct evhttp_request *req, bool ps)
 	fl_send_json(req, 200, json_pack("{s:o}", "models", arr));
 }
 
+/* llama-server's endpoints: 503 "Loading model" until its model is in. */
+static void
+fl_llama_request(struct fakellm *fl, struct evhttp_request *req,
+    const char *path, bool get)
+{
+	struct fl_model *m = &fl->models[0];
+	bool loaded = m->state == FL_LOADED;
+	char ts[40];
+
+	if ((strcmp(path, "/health") == 0 || strcmp(path, "/v1/health") == 0) &&
+	    get && loaded)
+		fl_send_json(req, 200, json_pack("{s:s}", "status", "ok"));
+	else if (strcmp(path, "/health") == 0 || strcmp(path, "/v1/health") == 0 ||
+	    (strcmp(path, "/v1/chat/completions") == 0 && !loaded))
+		fl_send_json(req, 503, fakellm_llama_error(503, "Loading model"));
+	else if (strcmp(path, "/v1/chat/completions") == 0)
+		fl_infer(fl, req, FAKELLM_OPENAI);
+	else if (strcmp(path, "/v1/models") == 0 && get) {
+		fl_created_at(ts, sizeof ts);
+		fl_send_json(req, 200, json_pack("{s:s, s:[{s:s, s:s, s:s, s:I}]}",
+		    "object", "list", "data", "id", m->name, "object", "model",
+		    "owned_by", "llamacpp", "created",
+		    (json_int_t)(time_now_ms() / 1000)));
+	} else
+		fl_send_json(req, 404, fakellm_llama_error(404, "File Not Found"));
+}
+
 static void
 fl_request(struct evhttp_request *req, void *arg)
 {
@@ -599,6 +648,10 @@ fl_request(struct evhttp_request *req, void *arg)
 	}
 	if (path == NULL || *path == '\0')
 		path = "/";
+	if (fl->o.llama_server) {
+		fl_llama_request(fl, req, path, get);
+		return;
+	}
 	if (strcmp(path, "/") == 0 && get) {
 		fl_send(req, 200, "text/plain; charset=utf-8",
 		    "Ollama is running", 17);
@@ -655,6 +708,12 @@ fl_boot_done(evutil_socket_t fd, short what, void *arg)
 	fl->fd = -1;	/* evhttp owns it */
 	printf("fake-llm listening on %s:%d\n", fl->o.listen, fl->o.port);
 	fflush(stdout);
+	if (fl->o.llama_server) {	/* its model loads at start */
+		struct timeval tv = fl_tv(fl->o.load_sec);
+
+		fl->models[0].state = FL_LOADING;
+		evtimer_add(fl->models[0].load_ev, &tv);
+	}
 }
 
 static void

@@ -16,7 +16,8 @@
 
 #define LLM_BODY_MAX	(64L << 20)	/* an answer larger than this fails */
 
-enum llm_kind { LLM_GENERATE, LLM_LOAD, LLM_UNLOAD, LLM_HEALTH, LLM_PS };
+enum llm_kind { LLM_GENERATE, LLM_LOAD, LLM_UNLOAD, LLM_HEALTH, LLM_PS,
+	LLM_OPENAI };
 
 struct llm_client {
 	struct event_base	*base;
@@ -276,6 +277,10 @@ llm_finish(struct llm_req *r, CURLcode cc, struct llm_result *res)
 		res->done = true;
 		return;
 	}
+	if (r->kind == LLM_OPENAI) {
+		(void)llm_parse_openai(body, r->len, res);
+		return;
+	}
 	if (llm_parse_generate(body, r->len, res) != 0)
 		return;
 	if (r->kind == LLM_LOAD && strcmp(res->done_reason, "load") != 0) {
@@ -435,6 +440,22 @@ llm_generate(struct llm_client *c, const char *base_url, const char *model,
 }
 
 struct llm_req *
+llm_chat_openai(struct llm_client *c, const char *base_url, const char *model,
+    const char *prompt, int timeout_ms, llm_done_fn cb, void *arg)
+{
+	struct llm_req *r;
+	json_t *req;
+
+	req = json_pack("{s:s?, s:[{s:s, s:s}], s:b}", "model", model,
+	    "messages", "role", "user", "content", prompt != NULL ? prompt : "",
+	    "stream", 0);
+	r = llm_start(c, LLM_OPENAI, base_url, "/v1/chat/completions", req,
+	    timeout_ms, cb, arg);
+	json_decref(req);
+	return r;
+}
+
+struct llm_req *
 llm_load(struct llm_client *c, const char *base_url, const char *model,
     int timeout_ms, llm_done_fn cb, void *arg)
 {
@@ -497,6 +518,9 @@ llm_request_sync(const char *kind, const char *base_url, const char *model,
 	c = llm_client_new(s.base);
 	if (strcmp(kind, "generate") == 0)
 		llm_generate(c, base_url, model, prompt, timeout_ms,
+		    llm_sync_done, &s);
+	else if (strcmp(kind, "chat-openai") == 0)
+		llm_chat_openai(c, base_url, model, prompt, timeout_ms,
 		    llm_sync_done, &s);
 	else if (strcmp(kind, "load") == 0)
 		llm_load(c, base_url, model, timeout_ms, llm_sync_done, &s);

@@ -1,6 +1,7 @@
 /*
  * Reads what an Ollama server answers (DESIGN §5): a non-streamed generate
- * or chat object, an NDJSON stream, an error body, the /api/ps list. Every
+ * or chat object, an NDJSON stream, an error body, the /api/ps list; and an
+ * OpenAI chat completion (llama-server, with its ms `timings`). Every
  * field is optional (Ollama marks its metrics omitempty), and no input, however
  * broken, crashes the parser: it comes from another process.
  */
@@ -249,6 +250,88 @@ llm_parse_stream(const char *body, size_t len, struct llm_result *res)
 		rc = llm_fail(res, LLM_ERR_MODEL,
 		    "the stream ended without a done:true line");
 	return rc;
+}
+
+/* A duration in ms (a number >= 0) as ns; -1 when absent or bad. */
+static int64_t
+llm_ms_to_ns(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	double ms;
+
+	if (!json_is_number(v))
+		return -1;
+	ms = json_number_value(v);
+	if (!(ms >= 0) || ms > 9.2e12)
+		return -1;
+	return (int64_t)(ms * 1e6 + 0.5);
+}
+
+int
+llm_parse_openai(const char *body, size_t len, struct llm_result *res)
+{
+	json_error_t jerr;
+	json_t *root, *choice, *msg, *text, *v, *usage, *timings;
+	const char *e;
+	char buf[300];
+
+	root = json_loadb(body, len, 0, &jerr);
+	if (root == NULL) {
+		snprintf(buf, sizeof buf, "bad JSON at line %d column %d: %s",
+		    jerr.line, jerr.column, jerr.text);
+		return llm_fail(res, LLM_ERR_JSON, buf);
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return llm_fail(res, LLM_ERR_JSON, "the answer is not an object");
+	}
+	if ((e = llm_error_of(root)) != NULL) {
+		snprintf(buf, sizeof buf, "server: %s", e);
+		json_decref(root);
+		return llm_fail(res, LLM_ERR_MODEL, buf);
+	}
+	if (json_is_string(v = json_object_get(root, "model")))
+		str_copy(res->model, json_string_value(v), sizeof res->model);
+	choice = json_array_get(json_object_get(root, "choices"), 0);
+	msg = json_is_object(choice) ? json_object_get(choice, "message") : NULL;
+	text = json_is_object(msg) ? json_object_get(msg, "content") : NULL;
+	if (!json_is_string(text)) {
+		json_decref(root);
+		return llm_fail(res, LLM_ERR_JSON, "the answer has no "
+		    "choices[0].message.content string");
+	}
+	free(res->response);
+	res->response = xstrndup(json_string_value(text),
+	    json_string_length(text));
+	if (json_is_string(v = json_object_get(choice, "finish_reason"))) {
+		str_copy(res->done_reason, json_string_value(v),
+		    sizeof res->done_reason);
+		res->done = true;
+	}
+	usage = json_object_get(root, "usage");
+	if (json_is_object(usage)) {
+		res->prompt_eval_count = llm_int(usage, "prompt_tokens");
+		res->eval_count = llm_int(usage, "completion_tokens");
+	}
+	/* llama-server's own: durations in ms */
+	timings = json_object_get(root, "timings");
+	if (json_is_object(timings)) {
+		res->prompt_eval_duration_ns = llm_ms_to_ns(timings, "prompt_ms");
+		res->eval_duration_ns = llm_ms_to_ns(timings, "predicted_ms");
+		if (res->prompt_eval_duration_ns >= 0 &&
+		    res->eval_duration_ns >= 0)
+			res->total_duration_ns = res->prompt_eval_duration_ns +
+			    res->eval_duration_ns;
+		if (res->prompt_eval_count < 0)
+			res->prompt_eval_count = llm_int(timings, "prompt_n");
+		if (res->eval_count < 0)
+			res->eval_count = llm_int(timings, "predicted_n");
+	}
+	json_decref(root);
+	if (!res->done)
+		return llm_fail(res, LLM_ERR_MODEL, "the answer has no "
+		    "finish_reason");
+	return 0;
 }
 
 int

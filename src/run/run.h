@@ -178,6 +178,12 @@ int	 llm_parse_generate(const char *body, size_t len, struct llm_result *);
  * final done:true line gives the counts; an "error" line or no done:true
  * line is a failure (LLM_ERR_MODEL). */
 int	 llm_parse_stream(const char *body, size_t len, struct llm_result *);
+/* A non-streamed OpenAI /v1/chat/completions object (llama-server,
+ * Ollama's /v1): choices[0].message.content, finish_reason as done_reason,
+ * usage's token counts, and llama-server's `timings` (ms) as ns durations
+ * (total = prompt + predicted; load stays -1). An error object or no
+ * finish_reason is LLM_ERR_MODEL. */
+int	 llm_parse_openai(const char *body, size_t len, struct llm_result *);
 /* The message of an error body: {"error":"..."} (Ollama) or
  * {"error":{"message":...}} (OpenAI, llama-server). -1 if none. */
 int	 llm_parse_error(const char *body, size_t len, char *msg, size_t msglen);
@@ -203,6 +209,11 @@ size_t	 llm_client_inflight(const struct llm_client *);
 struct llm_req *llm_generate(struct llm_client *, const char *base_url,
 	    const char *model, const char *prompt, int timeout_ms,
 	    llm_done_fn, void *arg);
+/* POST base_url/v1/chat/completions, one user message, stream false
+ * (llama-server's answer path; parsed by llm_parse_openai). */
+struct llm_req *llm_chat_openai(struct llm_client *, const char *base_url,
+	    const char *model, const char *prompt, int timeout_ms,
+	    llm_done_fn, void *arg);
 /* Preload: empty prompt, keep_alive -1; done_reason "load" on success. */
 struct llm_req *llm_load(struct llm_client *, const char *base_url,
 	    const char *model, int timeout_ms, llm_done_fn, void *arg);
@@ -221,7 +232,8 @@ struct llm_req *llm_ps(struct llm_client *, const char *base_url,
 void	 llm_cancel(struct llm_req *);
 
 /* The same, blocking (a private event_base): for the CLI and tests.
- * KIND is "generate", "load", "unload", "health" or "ps"; res must be
+ * KIND is "generate", "chat-openai", "load", "unload", "health" or "ps"
+ * (health: PROMPT is the path); res must be
  * llm_result_free'd. Returns 0 when res->status is LLM_OK. */
 int	 llm_request_sync(const char *kind, const char *base_url,
 	    const char *model, const char *prompt, int timeout_ms,
@@ -280,6 +292,11 @@ char	**fakellm_answer(const char *prompt, long num_predict, size_t *ntokens,
 	    bool *truncated);
 struct json_t *fakellm_embedding(const char *input, int dim);	/* unit norm */
 int64_t	 fakellm_model_size(const char *name);	/* bytes, from "…:14b" */
+/* llama-server's error body {"error":{"code","message","type"}}. */
+struct json_t *fakellm_llama_error(int code, const char *msg);
+/* Adds llama-server's "timings" (durations in ms) to an answer. */
+void	 fakellm_llama_timings(struct json_t *, long prompt_n, int64_t prompt_ns,
+	    long predicted_n, int64_t predicted_ns);
 /* An /api/tags entry less modified_at: name, model, size, digest, details. */
 struct json_t *fakellm_model_json(const char *name);
 /* Ollama's keep_alive (number of seconds, "5m"-style duration, negative =
@@ -318,6 +335,9 @@ struct fakellm_opts {
 	long		 hang_after;	/* -1: off; never answer from N+1 */
 	long		 error_500_after;	/* -1: off; 500 from N+1 */
 	char		 models[1024];	/* comma list */
+	bool		 llama_server;	/* speak llama-server instead: the first
+					 * model loads at start, /health,
+					 * /v1/chat/completions with timings */
 };
 void	 fakellm_opts_default(struct fakellm_opts *);
 /* Parses "host:port", "http://host:port" or "host" (port 11434) as Ollama

@@ -118,3 +118,25 @@ PY
 }
 # state_is KEY VALUE | state_is GPU FIELD VALUE
 state_is() { [[ $(state_field "${@:1:$#-1}") == "${!#}" ]]; }
+# free_ports N: a base port B such that B..B+N-1 are free now, below the
+# kernel's ephemeral range (32768+), where outgoing connections would
+# collide with a server's port.
+free_ports() {
+  python3 - "$1" "$SEED" <<'PY'
+import random, socket, sys
+n, rng = int(sys.argv[1]), random.Random(int(sys.argv[2]))
+for _ in range(200):
+    base = rng.randrange(20000, 32000 - n)
+    try:
+        socks = []
+        for p in range(base, base + n):
+            s = socket.socket(); socks.append(s)
+            s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        for s in socks: s.close()
+    print(base); sys.exit(0)
+sys.exit("no free ports")
+PY
+}

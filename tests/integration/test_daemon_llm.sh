@@ -3,10 +3,10 @@
 # 30 LLM and 20 script tasks interleaved all complete, answers carry their
 # counts, the brain GPU never leaves llm_* once booted; a restarted daemon
 # re-adopts the running servers (same pids, no new boot); a server killed
-# under a request has its task answered after a retry.
+# under a request has its task answered on another GPU after a retry.
 . "$(dirname "$0")/lib.sh"
 
-port=$(( 20000 + RANDOM % 30000 ))
+port=$(free_ports 8)
 echo "base_port: $port"
 ledger=$TEST_TMP/ledger
 write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0,
@@ -16,9 +16,33 @@ write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0,
     \"server\": {\"argv\": [\"$GPUMGR_BIN\", \"fake-llm\", \"--boot-sec\", \"0.2\",
                           \"--load-sec\", \"0.2\", \"--tokens-per-sec\", \"40\", \"--models\", \"m1\"],
                 \"env\": {\"OLLAMA_HOST\": \"127.0.0.1:{port}\"}},
-    \"base_port\": $port}}"
+    \"base_port\": $port}, \"rescan_interval_ms\": 100}"
 
 stop_llm_servers_on_exit
+
+# sim_used GPU MB: a foreign process uses MB of the simulated GPU's VRAM
+# (the file is re-read at every rescan; replaced atomically).
+sim_used() {
+  python3 - "$GPUMGR_ROOT/sim_gpus.json" "$1" "$2" <<'PY'
+import json, os, sys
+path, i, mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = json.load(open(path))
+s["gpus"][i]["vram_used_mb"] = mb
+json.dump(s, open(path + ".tmp", "w"))
+os.rename(path + ".tmp", path)
+PY
+}
+server_pids() {
+  python3 - "$GPUMGR_ROOT"/run/llm/llm-*.json <<'PY'
+import json, sys
+for p in sys.argv[1:]:
+    try:
+        print(json.load(open(p))["pid"])
+    except Exception:
+        pass
+PY
+}
+all_dead() { local p; for p in "$@"; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
 
 # submit N PREFIX CLASS...: queue tasks as a submitter would.
 queue_tasks() {
@@ -113,38 +137,69 @@ assert t["llm"]["eval_count"] > 0 and t["attempts"] == 1, t
 PY
 pass "restart re-adopted the servers ($before); a new task needed no boot"
 
-# A server killed under a request: its task is answered after a retry.
-queue_tasks 12 kill llm
-killed=$(python3 - "$GPUMGR_ROOT" <<'PY'
+# A server killed under a request: its task is answered on ANOTHER GPU.
+# Made deterministic: a fresh daemon where only GPU 0 (the brain) can hold
+# m1, GPUs 1 and 2 having their VRAM filled by a "foreign process" (they
+# could take the task one day, so the core must wait for them rather than
+# send the retry back to GPU 0, whose server reboots at once). Without
+# anti-affinity the retry is answered on GPU 0 every time.
+stop_daemon
+old_pids=$(server_pids)
+stop_llm_servers
+wait_for 20 all_dead $old_pids
+rm -f "$GPUMGR_ROOT"/run/llm/llm-*.json
+sim_used 1 23576
+sim_used 2 23576
+start_daemon --sim 3x24GB
+python3 - "$GPUMGR_ROOT" >"$TEST_TMP/killed" <<'PY' &
 import glob, json, os, signal, sys, time
 root = sys.argv[1]
-deadline = time.time() + 30
+p = os.path.join(root, "tasks", "processing", "kill00.json")
+deadline = time.time() + 60
 while time.time() < deadline:
-    for p in glob.glob(os.path.join(root, "tasks", "processing", "llm", "kill*.json")) + \
-             glob.glob(os.path.join(root, "tasks", "processing", "kill*.json")):
-        try:
-            t = json.load(open(p))
-            g = json.load(open(os.path.join(root, "gpu_state.json")))["gpus"][str(t["assigned_gpu"])]
-        except Exception:
-            continue
-        if "pid" not in g:
-            continue
-        os.kill(g["pid"], signal.SIGKILL)
-        if os.path.exists(p):
-            print(t["task_id"])
-            sys.exit(0)
-    time.sleep(0.005)
-sys.exit("no running task to kill the server under")
+    try:
+        t = json.load(open(p))
+        g = json.load(open(os.path.join(root, "gpu_state.json")))["gpus"][str(t["assigned_gpu"])]
+    except Exception:
+        time.sleep(0.002)
+        continue
+    if g.get("state") != "llm_busy" or "pid" not in g:
+        time.sleep(0.002)
+        continue
+    os.kill(g["pid"], signal.SIGKILL)
+    if not os.path.exists(p):
+        sys.exit("kill00 was answered before its server could be killed")
+    print(t["assigned_gpu"], g["uuid"], g["pid"])
+    sys.exit(0)
+sys.exit("no running kill00 to kill the server under")
 PY
-)
-echo "killed the server under $killed"
-wait_for 60 files_at_least complete 63
+killer=$!
+STARTED_PIDS+=("$killer")
+queue_tasks 1 kill llm
+wait "$killer" || fail "killer: $(cat "$TEST_TMP/killed")"
+read -r killed_gpu killed_uuid killed_pid <"$TEST_TMP/killed"
+echo "killed the server of GPU $killed_gpu ($killed_uuid, pid $killed_pid) under kill00"
+expect_eq "GPU of kill00" "$killed_gpu" 0
+# GPU 0's server is back (a brain reboots at once) and the task waits.
+rebooted() { state_is 0 state llm_ready && ! state_is 0 pid "$killed_pid"; }
+wait_for 30 rebooted
+queued=$GPUMGR_ROOT/tasks/llm_queue/priority_3/kill00.json
+[[ -f $queued ]] || fail "kill00 is not queued once GPU 0 is back: $(ls -R "$GPUMGR_ROOT/tasks")"
+python3 - "$queued" "$killed_uuid" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+assert t["avoid_gpus"] == [sys.argv[2]], t
+PY
+sim_used 1 0
+sim_used 2 0
+wait_for 60 files_at_least complete 52
 expect_eq "failed tasks" "$(count_files failed)" 0
-python3 - "$GPUMGR_ROOT/tasks/complete/$killed.json" <<'PY'
+python3 - "$GPUMGR_ROOT/tasks/complete/kill00.json" "$killed_gpu" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[1]))
 assert t["status"] == "complete" and t["output"].strip(), t
 assert t["attempts"] == 2, t
+assert t["assigned_gpu"] != int(sys.argv[2]), ("answered on the GPU whose server died", t)
 PY
 grep -q "LLM server stopped" "$TEST_TMP/daemon.log" || fail "no server stop logged"
 stop_daemon
@@ -152,4 +207,4 @@ stop_daemon
 # loader's known leaks of replaced defaults are not this test's subject).
 ! grep -E "runtime error|ERROR: AddressSanitizer|src/daemon/llm\.c|src/run/llm" \
   "$TEST_TMP/daemon.log" || fail "sanitizer report in the daemon log"
-pass "a killed server's task ran again and completed"
+pass "a killed server's task was answered on another GPU (attempt 2)"

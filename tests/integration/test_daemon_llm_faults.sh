@@ -2,10 +2,11 @@
 # LLM failures at scale, on the original design's 5 simulated GPUs (0 and 3
 # brain): 200 LLM and 100 script tasks interleaved all complete and the
 # brain GPUs are never evicted; then a server that keeps failing takes its
-# GPU offline with the reason in gpu_state.json.
+# GPU offline with the reason in gpu_state.json. A daemon restart in the
+# middle of the run re-adopts every loaded server with its pid unchanged.
 . "$(dirname "$0")/lib.sh"
 
-port=$(( 20000 + RANDOM % 30000 ))
+port=$(free_ports 8)
 echo "base_port: $port"
 ledger=$TEST_TMP/ledger
 config() {  # EXTRA-FAKE-LLM-ARGS (a JSON list's inner part)
@@ -56,6 +57,31 @@ for i in range(300):
     else:
         put("llm", rng.randint(1, 5), "l%03d" % i, {"prompt": "question %d" % i})
 PY
+# A daemon restart in the middle of the run: every server that had its model
+# loaded is re-adopted with the same pid, none is booted again or forgotten.
+wait_for 120 files_at_least complete 100
+stop_daemon
+loaded=$(python3 - "$GPUMGR_ROOT" <<'PY'
+import glob, json, os, sys
+for p in sorted(glob.glob(os.path.join(sys.argv[1], "run", "llm", "llm-*.json"))):
+    st = json.load(open(p))
+    try:
+        os.kill(st["pid"], 0)
+    except OSError:
+        continue
+    if st.get("model"):
+        print(st["pid"])
+PY
+)
+[[ -n $loaded ]] || fail "no LLM server was loaded at the restart"
+log_from=$(wc -l <"$TEST_TMP/daemon.log")
+start_daemon
+for pid in $loaded; do
+  tail -n +"$((log_from + 1))" "$TEST_TMP/daemon.log" |
+    grep -q "re-adopted its LLM server (pid $pid," ||
+    fail "server pid $pid was not re-adopted after the restart"
+done
+pass "restart mid-run: servers $(echo $loaded) re-adopted with the same pids"
 wait_for 120 files_at_least complete 300
 : >"$TEST_TMP/brains.stop"
 wait "$sampler"

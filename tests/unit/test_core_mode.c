@@ -137,7 +137,13 @@ test_leave_exclusive_and_reload_what_was_loaded(void **state)
 	fx_dequeue(f, "cpu");
 	fx_decide(f, 500 * SEC);
 	assert_null(fx_find(f, ACT_LEAVE_EXCLUSIVE, NULL, -1));	/* 1 running */
+	/* none queued or running, but its tasks are still being written */
 	f->batches[0].running = 0;
+	f->batches[0].submitting = true;
+	fx_decide(f, 550 * SEC);
+	assert_null(fx_find(f, ACT_LEAVE_EXCLUSIVE, NULL, -1));
+	assert_int_equal(f->mode.kind, CORE_MODE_EXCLUSIVE);
+	f->batches[0].submitting = false;
 	fx_decide(f, 600 * SEC);
 	fx_dump(f);
 	a = fx_find(f, ACT_LEAVE_EXCLUSIVE, NULL, -1);
