@@ -1,6 +1,6 @@
 /*
  * Reading a run folder: whether its supervisor lives (a non-blocking flock
- * on its lock), what supervisor.json, status.json and exit.json say, the
+ * on its lock) and what its lock (the supervisor's record), status.json and exit.json say, the
  * script's output bounded to a head or a tail, and the retry rule. Cheap and
  * non-blocking, for the daemon's loop and for a daemon that restarted.
  */
@@ -101,18 +101,31 @@ status_progress(json_t *o)
 	return json_is_number(v) ? json_number_value(v) : -1;
 }
 
-/* true: a supervisor holds the lock. */
+/*
+ * true: a supervisor holds the lock. *SUP gets the supervisor's record that
+ * the lock file holds (NULL when empty: not written yet, or a run folder of
+ * the old layout, where it was supervisor.json). A record caught half
+ * written reads as none; it is only a pid for a cancel, and a cancel leaves
+ * its marker first, which the supervisor checks after writing.
+ */
 static bool
-status_alive(int dirfd)
+status_alive(int dirfd, json_t **sup)
 {
+	json_error_t jerr;
 	bool alive = false;
 	int fd;
 
+	*sup = NULL;
 	fd = openat(dirfd, "lock", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	if (flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK)
 		alive = true;
+	*sup = status_parse_fd(fd, &jerr);
+	if (*sup != NULL && !json_is_object(*sup)) {
+		json_decref(*sup);
+		*sup = NULL;
+	}
 	close(fd);
 	return alive;
 }
@@ -130,8 +143,9 @@ run_status_read(const char *run_dir, struct run_status *st, struct err *e)
 		return err_errno(e, "%s", run_dir);
 	/* The lock before exit.json: a supervisor writes exit.json before it
 	 * lets go, so a free lock and no exit.json means it died. */
-	st->alive = status_alive(dirfd);
-	sup = status_load(dirfd, "supervisor.json", e, &rc);
+	st->alive = status_alive(dirfd, &sup);
+	if (sup == NULL)	/* old layout, or not written yet */
+		sup = status_load(dirfd, "supervisor.json", e, &rc);
 	stat = status_load(dirfd, "status.json", e, &rc);
 	ex = status_load(dirfd, "exit.json", e, &rc);
 	close(dirfd);

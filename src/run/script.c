@@ -300,7 +300,7 @@ run_cancel(const char *run_dir, struct err *e)
 	if (st.finished)
 		return 0;
 	/* The marker first, then the pid: a supervisor that has not yet
-	 * written supervisor.json finds the marker when it does. */
+	 * written its record finds the marker when it does. */
 	if (snprintf(path, sizeof path, "%s/cancel", run_dir) >=
 	    (int)sizeof path)
 		return err_set(e, "%s: path too long", run_dir);
@@ -325,19 +325,26 @@ run_cancel(const char *run_dir, struct err *e)
 int
 run_remove(const char *run_dir, struct err *e)
 {
-	struct run_status st;
 	struct dirent *de;
 	DIR *d;
-	int rc = 0;
+	int rc = 0, lfd;
 
-	if (run_status_read(run_dir, &st, e) != 0)
-		return -1;
-	if (st.alive)
-		return err_set(e, "%s: the run is alive; cancel it first",
-		    run_dir);
 	d = opendir(run_dir);
 	if (d == NULL)
 		return err_errno(e, "%s", run_dir);
+	/* Only the lock is asked (no JSON read): it is held while the files
+	 * go, so no supervisor can take the folder meanwhile. */
+	lfd = openat(dirfd(d), "lock", O_RDONLY | O_CLOEXEC);
+	if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			rc = err_set(e, "%s: the run is alive; cancel it "
+			    "first", run_dir);
+		else
+			rc = err_errno(e, "%s/lock", run_dir);
+		close(lfd);
+		closedir(d);
+		return rc;
+	}
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
@@ -345,6 +352,8 @@ run_remove(const char *run_dir, struct err *e)
 		if (unlinkat(dirfd(d), de->d_name, 0) != 0 && rc == 0)
 			rc = err_errno(e, "%s/%s", run_dir, de->d_name);
 	}
+	if (lfd >= 0)
+		close(lfd);
 	closedir(d);
 	if (rc == 0 && rmdir(run_dir) != 0)
 		rc = err_errno(e, "rmdir %s", run_dir);

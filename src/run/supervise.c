@@ -1,6 +1,7 @@
 /*
  * The supervisor: the child side of run_start(). In a session of its own it
- * holds run_dir/lock for its whole life, starts the script in its own
+ * holds run_dir/lock for its whole life (its pids
+ * written in it), starts the script in its own
  * process group with its output in run_dir, enforces the timeout, turns a
  * SIGTERM into a cancel, keeps status.json up to date from the script's
  * status lines, and records exit.json durably before letting go of the lock.
@@ -171,21 +172,31 @@ sup_write_status(struct sup *s)
 	s->status_written = time_mono_ms();
 }
 
+/*
+ * The supervisor's record goes into the lock file it holds, not a file of
+ * its own: one file fewer to create, rename and remove per run. No fsync:
+ * the pids only matter while these processes live; what must survive a
+ * power loss (exit.json) is synced. This keeps a start off the disk.
+ */
 static void
 sup_write_supervisor(struct sup *s)
 {
 	json_t *o = json_object();
+	char *text;
 
 	json_object_set_new(o, "supervisor_pid", json_integer(s->pid));
 	json_object_set_new(o, "child_pid", json_integer(s->child));
 	json_object_set_new(o, "started_ms", json_integer(s->started_ms));
 	if (s->a->task_id != NULL)
 		json_object_set_new(o, "task_id", json_string(s->a->task_id));
-	/* No fsync: the pids only matter while these processes live, and
-	 * a rename is visible to every process at once; what must survive a
-	 * power loss (exit.json) is synced. This keeps a start off the disk. */
-	sup_write_json(s, "supervisor.json", o, false);
+	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
+	if (text == NULL)
+		return;
+	if (pwrite(s->a->lockfd, text, strlen(text), 0) ==
+	    (ssize_t)strlen(text))
+		(void)ftruncate(s->a->lockfd, (off_t)strlen(text));
+	free(text);
 }
 
 /* Records the outcome (durably), lets go of the lock and exits. */
@@ -384,7 +395,7 @@ sup_fail(struct sup *s, const char *what)
 
 /* The script's side of the fork: its own group, default signals, output
  * to run_dir, the status pipe on RUN_STATUS_FD. It execs only once GO says
- * supervisor.json names it; an exec that fails sends its errno on EXFD. */
+ * the lock file names it; an exec that fails sends its errno on EXFD. */
 static void __attribute__((noreturn))
 sup_child(struct sup *s, int outfd, int errfd, int statw, int go, int exfd)
 {
@@ -418,8 +429,8 @@ fail:
 	_exit(127);
 }
 
-/* Starts the script, and lets it exec only after supervisor.json names it
- * durably: a script that runs is always on record, so a daemon that reads
+/* Starts the script, and lets it exec only after the lock file names it
+ * (visible at once, not synced): a script that runs is always on record, so a daemon that reads
  * the folder (or cancels a lost run) can find it. */
 static void
 sup_spawn(struct sup *s)
@@ -505,10 +516,10 @@ supervise_main(const struct supervise_args *a)
 
 	now = time_mono_ms();
 	s.started_ms = time_now_ms();
-	sup_spawn(&s);		/* writes supervisor.json */
+	sup_spawn(&s);		/* writes the record into the lock */
 	if (a->timeout_sec > 0)
 		s.term_at = now + (int64_t)a->timeout_sec * 1000;
-	/* A cancel asked before supervisor.json named our pid. */
+	/* A cancel asked before the lock named our pid. */
 	if (faccessat(a->dirfd, "cancel", F_OK, 0) == 0)
 		sup_cancel(&s, time_mono_ms());
 
