@@ -299,7 +299,10 @@ def main():
 
     # 11: a script's process killed by a signal: the task is retried.
     def running_child():
-        for p in glob.glob(os.path.join(ROOT, "run", "t*", "*.json")):
+        # The supervisor's record: in the run folder's lock (older layout:
+        # supervisor.json); status.json and exit.json repeat the child pid.
+        for p in glob.glob(os.path.join(ROOT, "run", "t*", "lock")) + \
+                glob.glob(os.path.join(ROOT, "run", "t*", "*.json")):
             try:
                 with open(p) as f:
                     pid = json.load(f).get("child_pid")
