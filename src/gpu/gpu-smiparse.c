@@ -565,6 +565,7 @@ gpu_smi_parse_apps(const char *text, size_t len, struct gpu_list *l,
 	int cu = 0, cp = 1, cm = 2, rc = -1;
 	size_t i, n, lineno = 0;
 	long pid, mb;
+	bool header;
 
 	memcpy(copy, text, len);
 	copy[len] = '\0';
@@ -580,9 +581,10 @@ gpu_smi_parse_apps(const char *text, size_t len, struct gpu_list *l,
 		line = smi_trim(line);
 		if (*line == '\0' || strstr(line, "No running") != NULL)
 			continue;
+		header = strstr(line, "pid") != NULL;
 		free(cells);
 		n = smi_split(line, &cells);
-		if (smi_is_header_cell(cells[0]) && strstr(line, "pid") != NULL) {
+		if (header && smi_is_header_cell(cells[0])) {
 			smi_apps_columns(cells, n, &cu, &cp, &cm);
 			continue;
 		}
