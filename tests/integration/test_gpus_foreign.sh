@@ -18,8 +18,19 @@ write_sim() {
   mv "$GPUMGR_ROOT/.sim_gpus.json" "$GPUMGR_ROOT/sim_gpus.json"
 }
 write_sim 20000 '{"pid": 4242, "used_mb": 20000}'
-write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0, \"rescan_interval_ms\": 200,
-  \"scripts\": {\"record\": {\"argv\": [\"$SCRIPTS_DIR/record.sh\", \"$ledger\", \"{ms}\"]}}}"
+# "hold" runs until $TEST_TMP/release exists (60 s at most), its pid in
+# $TEST_TMP/hold.pid: a process of gpumgr's own on the GPU.
+python3 - "$GPUMGR_ROOT/config.json" "$SCRIPTS_DIR" "$ledger" "$TEST_TMP" <<'PY'
+import json, sys
+path, scripts, ledger, tmp = sys.argv[1:]
+hold = ("echo $$ >%s/hold.pid.tmp && mv %s/hold.pid.tmp %s/hold.pid; "
+        "for i in $(seq 1200); do [ -e %s/release ] && exit 0; sleep 0.05; done; exit 1"
+        % (tmp, tmp, tmp, tmp))
+json.dump({"gpu_backend": "sim", "cooling_sec": 0, "rescan_interval_ms": 200,
+           "scripts": {"record": {"argv": [scripts + "/record.sh", ledger, "{ms}"]},
+                       "hold": {"argv": ["bash", "-c", hold]}}},
+          open(path, "w"))
+PY
 
 start_daemon
 expect_eq "gpu0 foreign" "$(state_field 0 foreign_vram_mb)" "20000"
@@ -53,6 +64,26 @@ for line in open(ledger):
     assert line.split()[2] == "GPU-f1111111-0000-0000-0000-000000000000", line
 PY
 pass "6 GB tasks avoid the GPU with 4.5 GB left"
+
+# gpumgr's own process (a child of a run's supervisor) is not foreign
+gpumgr submit --script hold --vram 6G --id hold >/dev/null
+wait_for 20 test -s "$TEST_TMP/hold.pid"
+hold_pid=$(cat "$TEST_TMP/hold.pid")
+python3 - "$GPUMGR_ROOT/sim_gpus.json" "$hold_pid" <<'PY'
+import json, os, sys
+path, pid = sys.argv[1], int(sys.argv[2])
+d = json.load(open(path))
+d["gpus"][1]["vram_used_mb"] = 7000
+d["gpus"][1]["processes"] = [{"pid": pid, "used_mb": 6000}, {"pid": 4343, "used_mb": 1000}]
+open(path + ".tmp", "w").write(json.dumps(d))
+os.rename(path + ".tmp", path)
+PY
+own_skipped() { state_is 1 foreign_vram_mb 1000 && state_is 1 foreign_pids "[4343]"; }
+wait_for 10 own_skipped
+expect_eq "gpu0 foreign still" "$(state_field 0 foreign_vram_mb)" "20000"
+touch "$TEST_TMP/release"
+wait_for 20 files_at_least complete 4
+pass "a run's own process is not foreign; another process on its GPU is"
 
 # the foreign process goes away
 write_sim 0 ''
