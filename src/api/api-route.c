@@ -21,7 +21,7 @@ const double api_buckets[API_NBUCKETS] = {
 enum route_id {
 	R_METRICS, R_STATUS, R_GPUS, R_TASKS, R_TASK, R_BATCHES, R_BATCH,
 	R_DRAIN, R_UNDRAIN, R_LEASES, R_LEASE, R_LEASE_RENEW, R_WORKERS,
-	R_WORKER, R_WORKER_BEAT
+	R_WORKER, R_WORKER_BEAT, R_SIM_GPUS, R_SIM_GPU
 };
 
 /* A path pattern: segments, "*" matching one id-like segment. */
@@ -50,6 +50,9 @@ static const struct route route_table[] = {
 	{ "/v1/workers", M(API_GET) | M(API_POST), "GET, POST", R_WORKERS },
 	{ "/v1/workers/*", M(API_GET) | M(API_DELETE), "GET, DELETE", R_WORKER },
 	{ "/v1/workers/*/heartbeat", M(API_POST), "POST", R_WORKER_BEAT },
+	{ "/v1/sim/gpus", M(API_GET) | M(API_POST), "GET, POST", R_SIM_GPUS },
+	{ "/v1/sim/gpus/*", M(API_POST) | M(API_DELETE), "POST, DELETE",
+	    R_SIM_GPU },
 };
 #define ROUTE_N (sizeof route_table / sizeof route_table[0])
 
@@ -274,6 +277,18 @@ api_handle(struct api *a, enum api_method m, const char *uri,
 		break;
 	case R_WORKER_BEAT:
 		api_workers_heartbeat(a, arg, r);
+		break;
+	case R_SIM_GPUS:
+		if (m == API_GET)
+			api_sim_list(a, r);
+		else
+			api_sim_add(a, body, len, r);
+		break;
+	case R_SIM_GPU:
+		if (m == API_POST)
+			api_sim_change(a, arg, body, len, r);
+		else
+			api_sim_remove(a, arg, r);
 		break;
 	}
 }

@@ -119,6 +119,13 @@ void	 api_batch_get(struct api *, const char *id, struct api_reply *);
 void	 api_status(struct api *, struct api_reply *);
 void	 api_gpus(struct api *, struct api_reply *);
 void	 api_drain(struct api *, const char *gpu, bool on, struct api_reply *);
+/* api-sim.c: /v1/sim/gpus, fault injection when the GPUs are simulated. */
+void	 api_sim_list(struct api *, struct api_reply *);
+void	 api_sim_add(struct api *, const char *body, size_t len,
+	    struct api_reply *);
+void	 api_sim_change(struct api *, const char *gpu, const char *body,
+	    size_t len, struct api_reply *);
+void	 api_sim_remove(struct api *, const char *gpu, struct api_reply *);
 
 /* api-leases.c: /v1/leases (docs/workers.md). */
 void	 api_leases_create(struct api *, const char *body, size_t len,

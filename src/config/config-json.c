@@ -118,7 +118,7 @@ json_t *
 config_to_json(const struct config *c)
 {
 	return json_pack("{s:o, s:s, s:i, s:f, s:o, s:o, s:{s:s, s:i, s:s},"
-	    " s:{s:i, s:i, s:I, s:i}, s:{s:s, s:f}, s:{s:o}, s:{s:i}}",
+	    " s:{s:i, s:i, s:I, s:i}, s:{s:s, s:f}, s:{s:o}, s:{s:i}, s:{s:i, s:i, s:i}}",
 	    "resource_manager", cjson_resource_manager(c),
 	    "gpu_backend", c->gpu_backend,
 	    "rescan_interval_ms", c->rescan_interval_ms,
@@ -141,5 +141,9 @@ config_to_json(const struct config *c)
 	    "file", c->log_file != NULL ? json_string(c->log_file) :
 	    json_null(),
 	    "workers",
-	    "heartbeat_timeout_ms", c->worker_heartbeat_timeout_ms);
+	    "heartbeat_timeout_ms", c->worker_heartbeat_timeout_ms,
+	    "health",
+	    "temp_limit_c", c->temp_limit_c,
+	    "temp_resume_c", c->temp_resume_c,
+	    "probation_ms", c->probation_ms);
 }

@@ -361,6 +361,8 @@ cload_small_sections(struct cread *cl, json_t *top, struct config *c)
 	static const char *const log_keys[] = { "file", NULL };
 	static const char *const worker_keys[] = { "heartbeat_timeout_ms",
 	    NULL };
+	static const char *const health_keys[] = { "temp_limit_c",
+	    "temp_resume_c", "probation_ms", NULL };
 	json_t *o;
 	int rc;
 
@@ -419,6 +421,24 @@ cload_small_sections(struct cread *cl, json_t *top, struct config *c)
 		if (rc == -1)
 			return -1;
 	}
+	if (cread_enter(cl, top, "health", health_keys, &o) == -1)
+		return -1;
+	if (o != NULL) {
+		rc = cread_int(cl, o, "temp_limit_c", 0, 200,
+		    &c->temp_limit_c) == -1 ||
+		    cread_int(cl, o, "temp_resume_c", 0, 200,
+		    &c->temp_resume_c) == -1 ||
+		    cread_int(cl, o, "probation_ms", 0, 86400000,
+		    &c->probation_ms) == -1 ? -1 : 0;
+		if (rc == 0 && c->temp_limit_c > 0 &&
+		    c->temp_resume_c >= c->temp_limit_c)
+			rc = cread_fail(cl, "temp_resume_c (%d) must be below "
+			    "temp_limit_c (%d)", c->temp_resume_c,
+			    c->temp_limit_c);
+		config_path_pop(&cl->path);
+		if (rc == -1)
+			return -1;
+	}
 	return 0;
 }
 
@@ -427,7 +447,7 @@ cload_doc(struct cread *cl, json_t *top, struct config *c)
 {
 	static const char *const keys[] = { "resource_manager", "gpu_backend",
 	    "rescan_interval_ms", "cooling_sec", "scripts", "llm", "api",
-	    "tasks", "sim", "log", "workers", NULL };
+	    "tasks", "sim", "log", "workers", "health", NULL };
 	int backend = 0;
 
 	if (cread_object(cl, top, keys) == -1 ||

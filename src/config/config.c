@@ -53,8 +53,11 @@ config_defaults(struct config *c)
 	c->reload_llms_after_batch = true;
 	c->reload_parallelism = 0;
 	c->gpu_backend = xstrdup("auto");
-	c->rescan_interval_ms = 2000;
+	c->rescan_interval_ms = 1000;
 	c->worker_heartbeat_timeout_ms = 10000;
+	c->temp_limit_c = 90;
+	c->temp_resume_c = 85;
+	c->probation_ms = 10000;
 	c->cooling_sec = 2;
 	c->default_model = xstrdup("qwen2.5:14b");
 	c->server.backend = xstrdup("ollama");

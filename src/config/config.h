@@ -118,6 +118,11 @@ struct config {
 								 * (or a pid-less API lease)
 								 * silent this long is dead */
 
+	/* health (docs/gpus.md "Health in the daemon") */
+	int			 temp_limit_c;	/* 90: hotter goes offline `hot`; 0 = off */
+	int			 temp_resume_c;	/* 85: back under it, the GPU recovers */
+	int			 probation_ms;	/* 10000: healthy this long before idle */
+
 	json_t			*raw;	/* the parsed document, for `config show` */
 };
 

@@ -101,6 +101,37 @@ void		 core_gpu_set_offline(struct core_gpu *, const char *reason,
 int		 core_gpu_set_online(struct core_gpu *, int64_t now_ms,
 		    struct err *);
 
+/* ---- health (health.c) --------------------------------------------------- */
+
+struct core_health_params {
+	int		 temp_limit_c;	/* at or over it: faulty ("hot"); 0 = off */
+	int		 temp_resume_c;	/* hot until at or under it */
+	int64_t		 probation_ms;	/* healthy this long after a fault */
+};
+
+/* What the daemon keeps per GPU between readings. Zeroed: no history. */
+struct core_health {
+	bool		 hot;
+	int64_t		 healthy_since_ms;	/* probation start; 0: none */
+};
+
+enum core_health_verdict {
+	CORE_HEALTH_OK = 0,	/* usable */
+	CORE_HEALTH_FAULT,	/* unusable: WHY says why */
+	CORE_HEALTH_PROBATION,	/* healthy since a fault, not long enough */
+};
+
+void	 core_health_params_from(struct core_health_params *,
+	    int temp_limit_c, int temp_resume_c, int64_t probation_ms);
+/* Judges one reading: HEALTH as discovery reports it ("ok", "lost",
+ * "xid:79", ...), TEMP_C (-1: unknown), FAULTY whether the GPU is out of
+ * service for its health now. Fills WHY (a FAULT's or PROBATION's reason)
+ * and *UNTIL_MS (the probation's end). */
+enum core_health_verdict core_health_judge(struct core_health *,
+	    const char *health, long temp_c, bool faulty,
+	    const struct core_health_params *, int64_t now_ms,
+	    char *why, size_t whylen, int64_t *until_ms);
+
 /* ---- learned times (learn.c) -------------------------------------------- */
 
 /* Moving averages per script (run time) and per model (boot time), seeded

@@ -36,6 +36,7 @@ struct gpu_extra {
 	double		 progress;	/* the running script's, or -1 */
 	pid_t		 server_pid;	/* its LLM server, or 0 */
 	bool		 health_offline;	/* offline by discovery, not by failures */
+	struct core_health hstate;	/* hysteresis and probation (core/health.c) */
 	int		 port;
 	struct worker	*worker;	/* the outside worker serving on it, or NULL */
 	/* VRAM held by processes gpumgr did not start (foreign.c); -1 when
@@ -203,6 +204,8 @@ void	 decide_mode_load(struct daemon *, json_t *root);
 
 /* llm.c */
 int	 llmd_open(struct daemon *, struct err *);
+/* A slot for every GPU position (after a rescan found new GPUs). */
+void	 llmd_sync_gpus(struct daemon *);
 void	 llmd_close(struct daemon *);
 void	 llmd_act(struct daemon *, const struct core_action *, int gpu,
 	    int64_t now);

@@ -96,6 +96,97 @@ gpus_set(struct daemon *d, struct core_gpu *g, enum gpu_state to, int64_t now)
 	d->state_dirty = true;
 }
 
+/* Acts on one GPU's health reading (the rule is core_health_judge's): a
+ * fault takes it offline and requeues its work; back to health it stays
+ * offline on probation, then goes idle. A GPU taken offline for failing
+ * work (not by discovery) stays out until the daemon restarts. */
+static void
+gpus_judge(struct daemon *d, size_t k, const char *health, long temp_c,
+    int64_t now)
+{
+	struct core_gpu *g = &d->gpus[k];
+	struct gpu_extra *x = &d->gpux[k];
+	struct core_health_params p;
+	char why[96], when[40];
+	enum core_health_verdict v;
+	int64_t until;
+	bool faulty;
+
+	if (g->state == GPU_OFFLINE && !x->health_offline)
+		return;
+	faulty = g->state == GPU_OFFLINE;
+	core_health_params_from(&p, d->cfg.temp_limit_c, d->cfg.temp_resume_c,
+	    d->cfg.probation_ms);
+	v = core_health_judge(&x->hstate, health, temp_c, faulty, &p, now,
+	    why, sizeof why, &until);
+	switch (v) {
+	case CORE_HEALTH_FAULT:
+		if (strcmp(health, "ok") == 0)
+			str_copy(x->health, "hot", sizeof x->health);
+		if (strcmp(g->offline_reason, why) == 0)
+			break;
+		log_warn("GPU %d (%s) %s: %s", g->index, g->uuid, faulty ?
+		    "is faulty again" : "goes offline", why);
+		str_copy(g->offline_reason, why, sizeof g->offline_reason);
+		d->state_dirty = true;
+		if (!faulty) {
+			jobs_gpu_lost(d, (int)k, now);
+			gpus_set(d, g, GPU_OFFLINE, now);
+			x->health_offline = true;
+		}
+		break;
+	case CORE_HEALTH_PROBATION:
+		time_iso8601(until, when, sizeof when);
+		snprintf(why, sizeof why, "probation until %s", when);
+		if (strcmp(g->offline_reason, why) == 0)
+			break;
+		log_info("GPU %d (%s) reads healthy again: on probation until "
+		    "%s", g->index, g->uuid, when);
+		str_copy(g->offline_reason, why, sizeof g->offline_reason);
+		d->state_dirty = true;
+		break;
+	case CORE_HEALTH_OK:
+		if (!faulty || gpus_job_on(d, (int)k))
+			break;
+		x->health_offline = false;
+		log_info("GPU %d (%s) is healthy and its probation is over: "
+		    "idle", g->index, g->uuid);
+		g->offline_reason[0] = '\0';
+		gpus_set(d, g, GPU_IDLE, now);
+		break;
+	}
+}
+
+/* The core and gpu_state.json name GPUs by index, so indices must stay
+ * unique: when a GPU is no longer discovered and the driver gave its index
+ * to another one (the others renumbered), the missing GPU, still shown
+ * offline, takes the next index after every other. */
+static void
+gpus_unique_indices(struct daemon *d, const bool *seen)
+{
+	size_t i, j;
+	int top = -1;
+
+	for (i = 0; i < d->ngpus; i++)
+		if (d->gpus[i].index > top)
+			top = d->gpus[i].index;
+	for (i = 0; i < d->ngpus; i++) {
+		if (seen[i])
+			continue;
+		for (j = 0; j < d->ngpus; j++) {
+			if (j == i || d->gpus[j].index != d->gpus[i].index)
+				continue;
+			log_info("GPU %s, no longer discovered, had index %d, "
+			    "which is now %s's: it is shown as GPU %d",
+			    d->gpus[i].uuid, d->gpus[i].index,
+			    d->gpus[j].uuid, top + 1);
+			d->gpus[i].index = ++top;
+			d->state_dirty = true;
+			break;
+		}
+	}
+}
+
 /* Merges one discovery result into the GPU records. */
 static void
 gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
@@ -107,7 +198,6 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 	for (i = 0; i < l->n; i++) {
 		const struct gpu_info *gi = &l->v[i];
 		struct core_gpu *g;
-		bool healthy = strcmp(gi->health, "ok") == 0;
 
 		if (gi->uuid[0] == '\0')
 			continue;	/* a GPU we could not identify */
@@ -121,10 +211,11 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 			d->gpux[d->ngpus].progress = -1;
 			d->gpux[d->ngpus].foreign_vram_mb = -1;
 			str_copy(g->uuid, gi->uuid, sizeof g->uuid);
-			g->state = healthy ? GPU_IDLE : GPU_OFFLINE;
+			/* Idle at once (a hot-added GPU takes work at this
+			 * scan); gpus_judge takes a faulty one offline. */
+			g->state = GPU_IDLE;
 			g->since_ms = now;
 			g->llm_max_concurrent = d->cfg.server.max_concurrent;
-			d->gpux[d->ngpus].health_offline = !healthy;
 			k = (int)d->ngpus++;
 			log_info("GPU %d (%s, %s) found: %ld MB, cc %s, %s",
 			    gi->index, gi->uuid, gi->name, gi->vram_total_mb,
@@ -146,24 +237,7 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 		    gi->vram_total_mb;
 		d->gpux[k].util_pct = gi->util_pct;
 		d->gpux[k].temp_c = gi->temp_c;
-		if (!healthy && g->state != GPU_OFFLINE) {
-			log_warn("GPU %d (%s) goes offline: health %s", g->index,
-			    g->uuid, gi->health);
-			snprintf(g->offline_reason, sizeof g->offline_reason,
-			    "health: %.80s", gi->health);
-			jobs_gpu_lost(d, k, now);
-			gpus_set(d, g, GPU_OFFLINE, now);
-			d->gpux[k].health_offline = true;
-		} else if (healthy && g->state == GPU_OFFLINE &&
-		    d->gpux[k].health_offline && !gpus_job_on(d, k)) {
-			/* Back from a health failure. One taken offline for
-			 * failing work stays out until the daemon restarts. */
-			d->gpux[k].health_offline = false;
-			log_info("GPU %d (%s) is back and healthy: idle", g->index,
-			    g->uuid);
-			g->offline_reason[0] = '\0';
-			gpus_set(d, g, GPU_IDLE, now);
-		}
+		gpus_judge(d, (size_t)k, gi->health, gi->temp_c, now);
 	}
 	for (i = 0; i < d->ngpus; i++) {
 		struct core_gpu *g = &d->gpus[i];
@@ -178,7 +252,9 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 		jobs_gpu_lost(d, (int)i, now);
 		gpus_set(d, g, GPU_OFFLINE, now);
 		d->gpux[i].health_offline = true;
+		d->gpux[i].hstate.healthy_since_ms = 0;
 	}
+	gpus_unique_indices(d, seen);
 	free(seen);
 }
 
@@ -202,6 +278,7 @@ gpus_rescan(struct daemon *d)
 	gpus_merge(d, &l, time_now_ms());
 	foreign_update(d, &l);
 	gpu_list_free(&l);
+	llmd_sync_gpus(d);
 	daemon_mark_dirty(d);
 }
 

@@ -63,7 +63,7 @@ struct llmd_task {
 struct llmd {
 	struct daemon		*d;
 	struct llm_client	*client;
-	struct llmd_gpu		*g;
+	struct llmd_gpu		**g;	/* one per GPU position */
 	size_t			 ng;
 	struct llmd_task	*tasks;
 	char			 state_dir[PATH_MAX];
@@ -71,11 +71,11 @@ struct llmd {
 
 static void	llmd_timer_cb(evutil_socket_t, short, void *);
 
-/* Allocated once for every GPU at open: callbacks hold pointers into it. */
+/* Each allocated once (timers and callbacks hold pointers to it). */
 static struct llmd_gpu *
 llmd_gpu(struct daemon *d, size_t pos)
 {
-	return &d->llm->g[pos];
+	return d->llm->g[pos];
 }
 
 static void
@@ -609,7 +609,7 @@ llmd_gpu_abort(struct daemon *d, int pos, const char *why)
 
 	if (l == NULL || pos < 0 || (size_t)pos >= l->ng)
 		return;
-	l->g[pos].gen++;
+	l->g[pos]->gen++;
 	for (lt = l->tasks; lt != NULL; lt = next) {
 		next = lt->next;
 		if (lt->pos != (size_t)pos)
@@ -767,12 +767,34 @@ llmd_adopt(struct daemon *d)
 	d->state_dirty = true;
 }
 
+/* Gives every GPU position a slot: at open, and for a GPU a rescan found
+ * after it (hot-added), so it can boot a server or host a worker too. */
+void
+llmd_sync_gpus(struct daemon *d)
+{
+	struct llmd *l = d->llm;
+	struct llmd_gpu *lg;
+	size_t i;
+
+	if (l == NULL || l->ng >= d->ngpus)
+		return;
+	l->g = xrealloc(l->g, d->ngpus * sizeof *l->g);
+	for (i = l->ng; i < d->ngpus; i++) {
+		lg = xcalloc(1, sizeof *lg);
+		lg->l = l;
+		lg->pos = i;
+		lg->free_before_mb = -1;
+		lg->timer = evtimer_new(d->base, llmd_timer_cb, lg);
+		l->g[i] = lg;
+	}
+	l->ng = d->ngpus;
+}
+
 int
 llmd_open(struct daemon *d, struct err *e)
 {
 	struct llmd *l = xcalloc(1, sizeof *l);
 	char dir[PATH_MAX];
-	size_t i;
 
 	l->d = d;
 	snprintf(dir, sizeof dir, "%s/run", d->root);
@@ -785,23 +807,13 @@ llmd_open(struct daemon *d, struct err *e)
 		free(l);
 		return err_errno(e, "mkdir %s", l->state_dir);
 	}
-	l->ng = d->ngpus;
-	l->g = xcalloc(l->ng + 1, sizeof *l->g);
-	for (i = 0; i < l->ng; i++) {
-		l->g[i].l = l;
-		l->g[i].pos = i;
-		l->g[i].free_before_mb = -1;
-		l->g[i].timer = evtimer_new(d->base, llmd_timer_cb, &l->g[i]);
-	}
+	d->llm = l;
+	llmd_sync_gpus(d);
 	l->client = llm_client_new(d->base);
 	if (l->client == NULL) {
-		for (i = 0; i < l->ng; i++)
-			event_free(l->g[i].timer);
-		free(l->g);
-		free(l);
+		llmd_close(d);
 		return err_set(e, "could not create the LLM client");
 	}
-	d->llm = l;
 	llmd_adopt(d);
 	return 0;
 }
@@ -816,12 +828,15 @@ llmd_close(struct daemon *d)
 
 	if (l == NULL)
 		return;
-	llm_client_free(l->client);
+	if (l->client != NULL)
+		llm_client_free(l->client);
 	while (l->tasks != NULL)
 		llmd_task_forget(l, l->tasks);
-	for (i = 0; i < l->ng; i++)
-		if (l->g[i].timer != NULL)
-			event_free(l->g[i].timer);
+	for (i = 0; i < l->ng; i++) {
+		if (l->g[i]->timer != NULL)
+			event_free(l->g[i]->timer);
+		free(l->g[i]);
+	}
 	free(l->g);
 	free(l);
 	d->llm = NULL;

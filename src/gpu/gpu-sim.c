@@ -320,8 +320,11 @@ gpu_sim_parse(const char *text, size_t len, const char *name,
 		l->n++;
 		for (j = 0; j < i; j++) {
 			if (strcmp(l->v[j].uuid, l->v[i].uuid) == 0) {
+				char num[24];
+
+				snprintf(num, sizeof num, "%zu", j);
 				sim_fail(e, name, text, len, i, "uuid",
-				    "duplicate of gpus[%s]'s uuid", "an earlier");
+				    "the same as gpus[%s]'s", num);
 				goto fail;
 			}
 			if (l->v[j].index == l->v[i].index) {

@@ -217,6 +217,62 @@ test_metrics_fed_counters(void **state)
 	api_mcache_free(c);
 }
 
+/* /v1/sim/gpus: refused unless simulated; each edit checked by the sim
+ * parser before it is written, so a bad one leaves the file as it was. */
+static void
+sim_req(struct fx *fx, enum api_method m, const char *uri, const char *body,
+    int want, const char *has)
+{
+	struct api_reply r;
+
+	api_handle(fx->api, m, uri, body, body != NULL ? strlen(body) : 0, &r);
+	if (r.code != want || (has != NULL && strstr(r.body, has) == NULL))
+		fail_msg("%s: %d %s (wanted %d with %s)", uri, r.code, r.body,
+		    want, has != NULL ? has : "-");
+	api_reply_free(&r);
+}
+
+static void
+test_sim_gpus(void **state)
+{
+	struct fx *fx = *state;
+	char path[512], *text = NULL;
+	size_t len;
+	struct err e;
+
+	sim_req(fx, API_GET, "/v1/sim/gpus", NULL, 409, "not_simulated");
+	free(fx->cfg.gpu_backend);
+	fx->cfg.gpu_backend = xstrdup("sim");
+	put(fx, "sim_gpus.json", "{\"gpus\": [\n"
+	    "  {\"uuid\": \"GPU-a\", \"vram_total_mb\": 24576},\n"
+	    "  {\"uuid\": \"GPU-b\", \"vram_total_mb\": 24576}\n]}\n");
+	sim_req(fx, API_POST, "/v1/sim/gpus/1", "{\"health\": \"xid:79\"}",
+	    200, "\"health\":\"xid:79\"");
+	sim_req(fx, API_POST, "/v1/sim/gpus/GPU-a",
+	    "{\"vram_used_mb\": 999999}", 400, "more than vram_total_mb");
+	sim_req(fx, API_POST, "/v1/sim/gpus/GPU-a", "{\"temp_c\": 95}", 200,
+	    "\"temp_c\":95");
+	sim_req(fx, API_POST, "/v1/sim/gpus/GPU-a", "{\"temp_c\": null}", 200,
+	    NULL);
+	sim_req(fx, API_POST, "/v1/sim/gpus/GPU-zz", "{}", 404, "GPU-zz");
+	sim_req(fx, API_POST, "/v1/sim/gpus/bad%20id", "{}", 400, "invalid_id");
+	sim_req(fx, API_POST, "/v1/sim/gpus", "not json", 400, "invalid_json");
+	sim_req(fx, API_POST, "/v1/sim/gpus",
+	    "{\"uuid\": \"GPU-a\", \"vram_total_mb\": 1}", 400,
+	    "gpus[2].uuid: the same as gpus[0]'s");
+	sim_req(fx, API_POST, "/v1/sim/gpus",
+	    "{\"uuid\": \"GPU-c\", \"vram_total_mb\": 8192}", 201, "GPU-c");
+	sim_req(fx, API_DELETE, "/v1/sim/gpus/GPU-b", NULL, 200, "\"removed\"");
+	sim_req(fx, API_DELETE, "/v1/sim/gpus/GPU-b", NULL, 404, NULL);
+	snprintf(path, sizeof path, "%s/sim_gpus.json", fx->root);
+	assert_int_equal(file_read_all(path, 1 << 20, &text, &len, &e), 0);
+	assert_non_null(strstr(text, "\"uuid\":\"GPU-a\",\"vram_total_mb\":24576}"));
+	assert_null(strstr(text, "GPU-b"));
+	assert_null(strstr(text, "999999"));
+	assert_non_null(strstr(text, "GPU-c"));
+	free(text);
+}
+
 int
 main(void)
 {
@@ -229,6 +285,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_fed_counters,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sim_gpus, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

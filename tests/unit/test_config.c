@@ -70,7 +70,10 @@ test_defaults(void **state)
 	assert_true(c.reload_llms_after_batch);
 	assert_int_equal(c.reload_parallelism, 0);
 	assert_string_equal(c.gpu_backend, "auto");
-	assert_int_equal(c.rescan_interval_ms, 2000);
+	assert_int_equal(c.rescan_interval_ms, 1000);
+	assert_int_equal(c.temp_limit_c, 90);
+	assert_int_equal(c.temp_resume_c, 85);
+	assert_int_equal(c.probation_ms, 10000);
 	assert_true(c.cooling_sec == 2);
 	assert_int_equal(c.nscripts, 0);
 	assert_string_equal(c.default_model, "qwen2.5:14b");
@@ -194,7 +197,8 @@ static const char every_key[] =
     "   \"output_max_bytes\": 1000, \"max_cpu_tasks\": 6},"
     " \"sim\": {\"gpus_file\": \"/tmp/g.json\", \"llm_boot_sec\": 0},"
     " \"log\": {\"file\": \"/var/log/gpumgr.log\"},"
-    " \"workers\": {\"heartbeat_timeout_ms\": 2500}}";
+    " \"workers\": {\"heartbeat_timeout_ms\": 2500},"
+    " \"health\": {\"temp_limit_c\": 80, \"temp_resume_c\": 70, \"probation_ms\": 500}}";
 
 static void
 test_every_key_round_trips(void **state)
@@ -294,6 +298,10 @@ static const struct bad_case bad_cases[] = {
 	      "one of \"auto\", \"nvml\", \"nvidia-smi\", \"sim\"", "got \"cuda\"" } },
 	{ "{\"cooling_sec\": -1}",
 	    { "cooling_sec", "a non-negative number", "got -1" } },
+	{ "{\"health\": {\"temp_limit_c\": 80, \"temp_resume_c\": 80}}",
+	    { "health", "temp_resume_c (80) must be below temp_limit_c (80)" } },
+	{ "{\"health\": {\"probation_ms\": -1}}",
+	    { "health.probation_ms", "got -1" } },
 	{ "{\"rescan_interval_ms\": 0}",
 	    { "rescan_interval_ms", "an integer from 10", "got 0" } },
 	{ "{\"resource_manager\": {\"eviction_policy\": {\"enabled\": \"yes\"}}}",

@@ -116,7 +116,7 @@ test_errors(void **state)
 	    "sim.json:2:3: gpus[0]: \"uuid\" is required");
 	expect_error("{\"gpus\": [{\"uuid\": \"GPU-a\", \"vram_total_mb\": 1},\n"
 	    "  {\"uuid\": \"GPU-a\", \"vram_total_mb\": 1}]}",
-	    "sim.json:2:4: gpus[1].uuid: duplicate");
+	    "sim.json:2:4: gpus[1].uuid: the same as gpus[0]'s");
 	expect_error("{\"gpus\": [{\"uuid\": \"GPU-a\",\n"
 	    "   \"vram_total_mb\": -5}]}",
 	    "sim.json:2:4: gpus[0].vram_total_mb: expected a non-negative");
