@@ -436,8 +436,10 @@ daemon_run(const struct daemon_opts *opts)
 out:
 	if (d->api != NULL)
 		api_stop(d->api);
-	if (d->watch != NULL)
+	if (d->watch != NULL) {
 		watch_free(d->watch);
+		d->watch = NULL;	/* jobs_free below must not use it */
+	}
 	for (i = 0; i < sizeof d->ev_signals / sizeof d->ev_signals[0]; i++)
 		if (d->ev_signals[i] != NULL)
 			event_free(d->ev_signals[i]);
