@@ -24,7 +24,9 @@ cat >"$GPUMGR_FAKE_NVML_SCRIPT" <<'EOF2'
             {"gpu": 2, "type": "ecc"}]}
 EOF2
 ledger=$TEST_TMP/ledger
+api_port=$(free_ports 1)	# not the default port other tests may use
 write_config "{\"gpu_backend\": \"nvml\", \"cooling_sec\": 0, \"rescan_interval_ms\": 200,
+  \"api\": {\"port\": $api_port},
   \"scripts\": {\"record\": {\"argv\": [\"$SCRIPTS_DIR/record.sh\", \"$ledger\", \"{ms}\"]}}}"
 
 start_daemon

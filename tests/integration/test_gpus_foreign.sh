@@ -20,13 +20,15 @@ write_sim() {
 write_sim 20000 '{"pid": 4242, "used_mb": 20000}'
 # "hold" runs until $TEST_TMP/release exists (60 s at most), its pid in
 # $TEST_TMP/hold.pid: a process of gpumgr's own on the GPU.
-python3 - "$GPUMGR_ROOT/config.json" "$SCRIPTS_DIR" "$ledger" "$TEST_TMP" <<'PY'
+api_port=$(free_ports 1)	# not the default port other tests may use
+python3 - "$GPUMGR_ROOT/config.json" "$SCRIPTS_DIR" "$ledger" "$TEST_TMP" "$api_port" <<'PY'
 import json, sys
-path, scripts, ledger, tmp = sys.argv[1:]
+path, scripts, ledger, tmp, port = sys.argv[1:]
 hold = ("echo $$ >%s/hold.pid.tmp && mv %s/hold.pid.tmp %s/hold.pid; "
         "for i in $(seq 1200); do [ -e %s/release ] && exit 0; sleep 0.05; done; exit 1"
         % (tmp, tmp, tmp, tmp))
 json.dump({"gpu_backend": "sim", "cooling_sec": 0, "rescan_interval_ms": 200,
+           "api": {"port": int(port)},
            "scripts": {"record": {"argv": [scripts + "/record.sh", ledger, "{ms}"]},
                        "hold": {"argv": ["bash", "-c", hold]}}},
           open(path, "w"))
