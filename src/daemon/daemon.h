@@ -39,6 +39,11 @@ struct gpu_extra {
 	struct core_health hstate;	/* hysteresis and probation (core/health.c) */
 	int		 port;
 	struct worker	*worker;	/* the outside worker serving on it, or NULL */
+	/* VRAM held by processes gpumgr did not start (foreign.c); -1 when
+	 * the backend cannot list processes. Their pids, as listed. */
+	long		 foreign_vram_mb;
+	int		 nforeign;
+	int		 foreign_pids[GPU_PROCS_MAX];
 };
 
 /* A script run the daemon supervises (jobs.c). */
@@ -166,6 +171,13 @@ void		 jobs_gpu_lost(struct daemon *, int gpu, int64_t now);
 bool		 jobs_script_loads_model(const struct daemon *, const struct job *);
 const char	*jobs_gpu_name(const struct daemon *, const struct job *);
 int		 jobs_requeue_prepared(struct daemon *, struct job *, const char *why);
+
+/* foreign.c */
+void	 foreign_update(struct daemon *, const struct gpu_list *);
+/* Whether PID or one of its ancestors (PARENT gives a pid's parent, 0 if
+ * unknown) is among OWN. */
+bool	 foreign_is_own(pid_t pid, const pid_t *own, size_t nown,
+	    pid_t (*parent)(pid_t, void *), void *arg);
 
 /* gpus.c */
 int	 gpus_open(struct daemon *, const char *sim_spec, struct err *);

@@ -210,6 +210,7 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 			memset(g, 0, sizeof *g);
 			memset(&d->gpux[d->ngpus], 0, sizeof *d->gpux);
 			d->gpux[d->ngpus].progress = -1;
+			d->gpux[d->ngpus].foreign_vram_mb = -1;
 			str_copy(g->uuid, gi->uuid, sizeof g->uuid);
 			/* Idle at once (a hot-added GPU takes work at this
 			 * scan); gpus_judge takes a faulty one offline. */
@@ -277,6 +278,7 @@ gpus_rescan(struct daemon *d)
 		log_info("GPU rescan works again");
 	d->scan_failing = false;
 	gpus_merge(d, &l, time_now_ms());
+	foreign_update(d, &l);
 	gpu_list_free(&l);
 	llmd_sync_gpus(d);
 	daemon_mark_dirty(d);

@@ -32,6 +32,21 @@ state_num_or_null(long v)
 	return v >= 0 ? json_integer(v) : json_null();
 }
 
+/* "foreign_vram_mb" (null when processes cannot be listed) and
+ * "foreign_pids": what processes gpumgr did not start hold. */
+static void
+state_foreign_json(const struct gpu_extra *x, json_t *o)
+{
+	json_t *a = json_array();
+	int i;
+
+	for (i = 0; i < x->nforeign; i++)
+		json_array_append_new(a, json_integer(x->foreign_pids[i]));
+	json_object_set_new(o, "foreign_vram_mb",
+	    state_num_or_null(x->foreign_vram_mb));
+	json_object_set_new(o, "foreign_pids", a);
+}
+
 static json_t *
 state_gpu_json(const struct daemon *d, size_t pos)
 {
@@ -62,6 +77,7 @@ state_gpu_json(const struct daemon *d, size_t pos)
 	json_object_set_new(o, "name", json_string(g->name));
 	json_object_set_new(o, "vram_total_mb", state_num_or_null(g->vram_total_mb));
 	json_object_set_new(o, "vram_free_mb", state_num_or_null(g->vram_free_mb));
+	state_foreign_json(x, o);
 	json_object_set_new(o, "compute_capability",
 	    g->cc[0] ? json_string(g->cc) : json_null());
 	json_object_set_new(o, "util_pct", state_num_or_null(x->util_pct));

@@ -5,6 +5,14 @@
  * name. One GPU that cannot be read does not hide the others: it is listed
  * with its failure as health, and a field the GPU does not support is
  * reported unknown.
+ *
+ * Events: every GPU a scan finds is registered once (by UUID) for critical
+ * Xid and double-bit ECC events, masked by what it supports; the events
+ * hook drains the set with nvmlEventSetWait_v2 and timeout 0 (see gpu.c
+ * for why it polls). Processes: nvmlDeviceGetComputeRunningProcesses_v3
+ * with the 24-byte process struct (reference §3; the 32-byte layout of
+ * some 535 drivers is recognised as nvitop does), optional: a library
+ * without it leaves the processes unknown.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -30,6 +38,24 @@ struct nvml_pci {
 	char			bus_id[32];
 };
 
+struct nvml_proc {		/* nvmlProcessInfo_v2_t: 24 bytes */
+	unsigned int		pid;
+	unsigned long long	used;
+	unsigned int		gpu_instance, compute_instance;
+};
+struct nvml_proc_cc {		/* the 535.43 layout: 32 bytes */
+	unsigned int		pid;
+	unsigned long long	used;
+	unsigned int		gpu_instance, compute_instance;
+	unsigned long long	used_cc_protected;
+};
+struct nvml_event_data {	/* nvmlEventData_t, for _v2 */
+	nvml_dev		device;
+	unsigned long long	type;
+	unsigned long long	data;
+	unsigned int		gpu_instance, compute_instance;
+};
+
 #define NVML_SUCCESS			0
 #define NVML_ERROR_INVALID_ARGUMENT	2
 #define NVML_ERROR_NOT_SUPPORTED	3
@@ -43,7 +69,20 @@ struct nvml_pci {
 #define NVML_TEMPERATURE_GPU		0
 #define NVML_MEMORY_ERROR_UNCORRECTED	1
 #define NVML_VOLATILE_ECC		0
+#define NVML_ERROR_INSUFFICIENT_SIZE	7
+#define NVML_ERROR_TIMEOUT		10
 #define NVML_BUF			96
+#define NVML_EVENT_DBE			0x2ULL
+#define NVML_EVENT_XID			0x8ULL
+#define NVML_VALUE_NOT_AVAILABLE	(~0ULL)
+#define NVML_EVENTS_PER_POLL		256
+#define NVML_PROCS_MAX			1024
+
+/* A device registered for events. */
+struct nvml_reg {
+	nvml_dev	 dev;
+	char		 uuid[NVML_BUF];
+};
 
 struct nvml {
 	void		*dl;
@@ -61,6 +100,16 @@ struct nvml {
 	nvml_ret	(*temp)(nvml_dev, int, unsigned int *);
 	nvml_ret	(*mig)(nvml_dev, unsigned int *, unsigned int *);
 	nvml_ret	(*ecc)(nvml_dev, int, int, unsigned long long *);
+	nvml_ret	(*procs)(nvml_dev, unsigned int *, void *);
+	size_t		 proc_size;	/* of one entry procs fills */
+	nvml_ret	(*set_create)(void **);
+	nvml_ret	(*set_free)(void *);
+	nvml_ret	(*supported)(nvml_dev, unsigned long long *);
+	nvml_ret	(*reg)(nvml_dev, unsigned long long, void *);
+	nvml_ret	(*wait)(void *, struct nvml_event_data *, unsigned int);
+	void		*set;		/* the event set, or NULL */
+	struct nvml_reg	*regs;
+	size_t		 nregs;
 };
 
 static const char *
@@ -102,6 +151,71 @@ nvml_check(const struct nvml *n, nvml_ret rc, struct gpu_info *g)
 			    nvml_strerror(n, rc));
 		return -1;
 	}
+}
+
+/* Lists the compute processes on D; they stay unknown on any failure. */
+static void
+nvml_procs(const struct nvml *n, nvml_dev d, struct gpu_info *g)
+{
+	unsigned int count = 0, i;
+	unsigned char *buf;
+	nvml_ret rc;
+
+	if (n->procs == NULL)
+		return;
+	rc = n->procs(d, &count, NULL);
+	if (rc == NVML_SUCCESS) {
+		g->procs_known = true;	/* none running */
+		g->procs_used_mb = 0;
+		return;
+	}
+	if (rc != NVML_ERROR_INSUFFICIENT_SIZE || count > NVML_PROCS_MAX)
+		return;
+	count += 8;	/* processes come and go */
+	buf = xcalloc(count, n->proc_size);
+	if (n->procs(d, &count, buf) == NVML_SUCCESS && count <=
+	    NVML_PROCS_MAX + 8) {
+		g->procs_known = true;
+		g->procs_used_mb = 0;
+		for (i = 0; i < count; i++) {
+			struct nvml_proc p;
+
+			memcpy(&p, buf + (size_t)i * n->proc_size, sizeof p);
+			gpu_info_add_proc(g, (int)p.pid,
+			    p.used == NVML_VALUE_NOT_AVAILABLE ? GPU_UNKNOWN :
+			    (long)(p.used / (1024 * 1024)));
+		}
+	}
+	free(buf);
+}
+
+/* Registers D (once, by UUID) for the events that make a GPU unusable. */
+static void
+nvml_register(struct nvml *n, nvml_dev d, const struct gpu_info *g)
+{
+	unsigned long long want = NVML_EVENT_XID | NVML_EVENT_DBE, have = 0;
+	nvml_ret rc;
+	size_t i;
+
+	if (n->set == NULL || g->uuid[0] == '\0')
+		return;
+	for (i = 0; i < n->nregs; i++)
+		if (strcmp(n->regs[i].uuid, g->uuid) == 0) {
+			n->regs[i].dev = d;
+			return;
+		}
+	if (n->supported != NULL && n->supported(d, &have) == NVML_SUCCESS)
+		want &= have;
+	n->regs = xrealloc(n->regs, (n->nregs + 1) * sizeof *n->regs);
+	n->regs[n->nregs].dev = d;
+	str_copy(n->regs[n->nregs].uuid, g->uuid, sizeof n->regs[0].uuid);
+	n->nregs++;
+	if (want == 0)
+		return;
+	if ((rc = n->reg(d, want, n->set)) != NVML_SUCCESS &&
+	    rc != NVML_ERROR_NOT_SUPPORTED)
+		log_warn("GPU %s: no NVML events (%s): its Xid errors are "
+		    "not seen", g->uuid, nvml_strerror(n, rc));
 }
 
 static void
@@ -182,6 +296,40 @@ nvml_scan(void *state, struct gpu_list *l, struct err *e)
 			continue;
 		}
 		nvml_read(n, d, g);
+		nvml_procs(n, d, g);
+		nvml_register(n, d, g);
+	}
+	return 0;
+}
+
+static int
+nvml_events(void *state, struct gpu_event_list *l, struct err *e)
+{
+	struct nvml *n = state;
+	struct nvml_event_data ev;
+	struct gpu_event *ge;
+	nvml_ret rc;
+	size_t i, k;
+
+	if (n->set == NULL)
+		return 0;
+	for (k = 0; k < NVML_EVENTS_PER_POLL; k++) {
+		memset(&ev, 0, sizeof ev);
+		rc = n->wait(n->set, &ev, 0);
+		if (rc == NVML_ERROR_TIMEOUT)
+			return 0;
+		if (rc != NVML_SUCCESS)
+			return err_set(e, "nvmlEventSetWait_v2: %s",
+			    nvml_strerror(n, rc));
+		ge = gpu_event_add(l);
+		ge->data = ev.data;
+		ge->kind = ev.type == NVML_EVENT_XID ? GPU_EVENT_XID :
+		    ev.type == NVML_EVENT_DBE ? GPU_EVENT_ECC_DBE :
+		    GPU_EVENT_OTHER;
+		for (i = 0; i < n->nregs; i++)
+			if (n->regs[i].dev == ev.device)
+				str_copy(ge->uuid, n->regs[i].uuid,
+				    sizeof ge->uuid);
 	}
 	return 0;
 }
@@ -193,6 +341,9 @@ nvml_close(void *state)
 
 	if (n == NULL)
 		return;
+	if (n->set != NULL && n->set_free != NULL)
+		n->set_free(n->set);
+	free(n->regs);
 	if (n->shutdown != NULL)
 		n->shutdown();
 	dlclose(n->dl);
@@ -230,6 +381,19 @@ nvml_open(void **state, const char *arg, struct err *e)
 	NVML_SYM(temp, "nvmlDeviceGetTemperature");
 	NVML_SYM(mig, "nvmlDeviceGetMigMode");
 	NVML_SYM(ecc, "nvmlDeviceGetTotalEccErrors");
+	NVML_SYM(set_create, "nvmlEventSetCreate");
+	NVML_SYM(set_free, "nvmlEventSetFree");
+	NVML_SYM(supported, "nvmlDeviceGetSupportedEventTypes");
+	NVML_SYM(reg, "nvmlDeviceRegisterEvents");
+	NVML_SYM(wait, "nvmlEventSetWait_v2");
+	/* the process struct: reference §3 */
+	n->proc_size = sizeof(struct nvml_proc);
+	if (NVML_SYM(procs, "nvmlDeviceGetComputeRunningProcesses_v3") !=
+	    NULL && dlsym(dl, "nvmlDeviceGetConfComputeMemSizeInfo") != NULL &&
+	    dlsym(dl, "nvmlDeviceGetRunningProcessDetailList") == NULL)
+		n->proc_size = sizeof(struct nvml_proc_cc);
+	else if (n->procs == NULL)
+		NVML_SYM(procs, "nvmlDeviceGetComputeRunningProcesses_v2");
 #undef NVML_SYM
 	if (n->init == NULL || n->shutdown == NULL || n->count == NULL ||
 	    n->handle == NULL || n->uuid == NULL || n->name == NULL ||
@@ -246,6 +410,9 @@ nvml_open(void **state, const char *arg, struct err *e)
 		free(n);
 		return -1;
 	}
+	if (n->set_create != NULL && n->set_free != NULL && n->reg != NULL &&
+	    n->wait != NULL && n->set_create(&n->set) != NVML_SUCCESS)
+		n->set = NULL;
 	*state = n;
 	return 0;
 }
@@ -255,4 +422,5 @@ const struct gpu_backend gpu_backend_nvml = {
 	.open = nvml_open,
 	.scan = nvml_scan,
 	.close = nvml_close,
+	.events = nvml_events,
 };

@@ -144,13 +144,48 @@ sim_cc_ok(const char *s)
 #define SIM_FAIL(key, fmt, what) \
 	sim_fail(e, name, text, len, i, key, fmt, what)
 
+/* The GPU's processes: none of them gpumgr's (it starts nothing on a
+ * simulated GPU), so all of vram_used_mb is foreign; "processes" may name
+ * the pids that hold it. */
+static int
+sim_procs(const char *text, size_t len, const char *name, size_t i,
+    json_t *a, struct gpu_info *g, struct err *e)
+{
+	json_t *p, *pid, *mb;
+	long listed = 0;
+	size_t k;
+
+	g->procs_known = true;
+	g->procs_used_mb = 0;
+	if (a != NULL && !json_is_array(a))
+		return SIM_FAIL("processes", "%s", "expected an array of "
+		    "{\"pid\": N, \"used_mb\": N}");
+	json_array_foreach(a, k, p) {
+		pid = json_object_get(p, "pid");
+		mb = json_object_get(p, "used_mb");
+		if (!json_is_integer(pid) || json_integer_value(pid) <= 0 ||
+		    json_integer_value(pid) > 0x7fffffff ||
+		    !json_is_integer(mb) || json_integer_value(mb) < 0 ||
+		    json_integer_value(mb) > 1000000000 ||
+		    json_object_size(p) != 2)
+			return SIM_FAIL("processes", "%s", "expected an array of "
+			    "{\"pid\": N, \"used_mb\": N}");
+		gpu_info_add_proc(g, (int)json_integer_value(pid),
+		    (long)json_integer_value(mb));
+		listed += (long)json_integer_value(mb);
+	}
+	if (g->vram_used_mb > listed)
+		g->procs_used_mb = g->vram_used_mb;
+	return 0;
+}
+
 static int
 sim_gpu(const char *text, size_t len, const char *name, size_t i,
     json_t *o, struct gpu_info *g, struct err *e)
 {
 	static const char *known[] = { "uuid", "name", "vram_total_mb",
 	    "vram_used_mb", "compute_capability", "health", "index",
-	    "util_pct", "temp_c", "pci_bus_id", "mig" };
+	    "util_pct", "temp_c", "pci_bus_id", "mig", "processes" };
 	const char *k, *s;
 	json_t *v;
 	size_t n;
@@ -165,7 +200,7 @@ sim_gpu(const char *text, size_t len, const char *name, size_t i,
 			return SIM_FAIL(k, "unknown key (expected %s)",
 			    "uuid, name, vram_total_mb, vram_used_mb, "
 			    "compute_capability, health, index, util_pct, "
-			    "temp_c, pci_bus_id, mig");
+			    "temp_c, pci_bus_id, mig, processes");
 	}
 	gpu_info_init(g, (int)i);
 	v = json_object_get(o, "uuid");
@@ -250,7 +285,8 @@ sim_gpu(const char *text, size_t len, const char *name, size_t i,
 			return SIM_FAIL("mig", "%s", "expected true or false");
 		g->mig = json_is_true(v);
 	}
-	return 0;
+	return sim_procs(text, len, name, i, json_object_get(o, "processes"),
+	    g, e);
 }
 
 int

@@ -204,10 +204,34 @@ smi_open(void **state, const char *arg, struct err *e)
 	return 0;
 }
 
+/* The compute processes, per GPU UUID; on any failure they stay unknown
+ * (the GPUs are still usable). */
+static void
+smi_apps(struct smi_state *st, struct gpu_list *l)
+{
+	char *argv[4], *out = NULL;
+	size_t len = 0;
+	int status = 0;
+	struct err e;
+
+	argv[0] = st->prog;
+	argv[1] = (char *)"--query-compute-apps=gpu_uuid,pid,used_memory";
+	argv[2] = (char *)"--format=csv,noheader,nounits";
+	argv[3] = NULL;
+	if (smi_run(st->prog, argv, &out, &len, &status, &e) != 0)
+		return;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		(void)gpu_smi_parse_apps(out, len, l, &e);
+	free(out);
+}
+
 static int
 smi_scan(void *state, struct gpu_list *l, struct err *e)
 {
-	return smi_query(state, l, e);
+	if (smi_query(state, l, e) != 0)
+		return -1;
+	smi_apps(state, l);
+	return 0;
 }
 
 const struct gpu_backend gpu_backend_smi = {

@@ -535,3 +535,95 @@ gpu_smi_parse(const char *text, size_t len, struct gpu_list *l,
 {
 	return gpu_smi_parse_fields(text, len, NULL, l, e);
 }
+
+/* The columns of a --query-compute-apps CSV: header names, or the order
+ * the backend asks for. */
+static void
+smi_apps_columns(char **cells, size_t n, int *uuid, int *pid, int *mem)
+{
+	size_t i;
+
+	*uuid = 0;
+	*pid = 1;
+	*mem = 2;
+	for (i = 0; i < n; i++) {
+		if (strncmp(cells[i], "gpu_uuid", 8) == 0)
+			*uuid = (int)i;
+		else if (strcmp(cells[i], "pid") == 0)
+			*pid = (int)i;
+		else if (strncmp(cells[i], "used_gpu_memory", 15) == 0 ||
+		    strncmp(cells[i], "used_memory", 11) == 0)
+			*mem = (int)i;
+	}
+}
+
+int
+gpu_smi_parse_apps(const char *text, size_t len, struct gpu_list *l,
+    struct err *e)
+{
+	char *copy = xmalloc(len + 1), *line, *next, **cells = NULL, *end;
+	int cu = 0, cp = 1, cm = 2, rc = -1;
+	size_t i, n, lineno = 0;
+	long pid, mb;
+	bool header;
+
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	for (i = 0; i < l->n; i++) {
+		l->v[i].procs_known = true;
+		l->v[i].procs_used_mb = 0;
+		l->v[i].nprocs = 0;
+	}
+	for (line = copy; line != NULL; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		lineno++;
+		line = smi_trim(line);
+		if (*line == '\0' || strstr(line, "No running") != NULL)
+			continue;
+		header = strstr(line, "pid") != NULL;
+		free(cells);
+		n = smi_split(line, &cells);
+		if (header && smi_is_header_cell(cells[0])) {
+			smi_apps_columns(cells, n, &cu, &cp, &cm);
+			continue;
+		}
+		if ((size_t)cu >= n || (size_t)cp >= n || (size_t)cm >= n) {
+			err_set(e, "compute apps, line %zu: expected "
+			    "gpu_uuid, pid, used_memory", lineno);
+			goto out;
+		}
+		pid = strtol(cells[cp], &end, 10);
+		if (*cells[cp] == '\0' || *end != '\0' || pid <= 0 ||
+		    pid > 0x7fffffff) {
+			err_set(e, "compute apps, line %zu: '%.40s' is not a "
+			    "pid", lineno, cells[cp]);
+			goto out;
+		}
+		switch (gpu_smitext_number(cells[cm], &mb)) {
+		case 0:
+			break;
+		case 1:
+			mb = GPU_UNKNOWN;
+			break;
+		default:
+			err_set(e, "compute apps, line %zu: '%.40s' is not "
+			    "an amount of memory", lineno, cells[cm]);
+			goto out;
+		}
+		for (i = 0; i < l->n; i++)
+			if (strcmp(l->v[i].uuid, cells[cu]) == 0)
+				gpu_info_add_proc(&l->v[i], (int)pid, mb);
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		for (i = 0; i < l->n; i++) {
+			l->v[i].procs_known = false;
+			l->v[i].procs_used_mb = GPU_UNKNOWN;
+			l->v[i].nprocs = 0;
+		}
+	free(cells);
+	free(copy);
+	return rc;
+}

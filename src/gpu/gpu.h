@@ -14,6 +14,13 @@
 #include "common/common.h"
 
 #define GPU_UNKNOWN	(-1)	/* a number the GPU did not report */
+#define GPU_PROCS_MAX	32	/* processes listed per GPU */
+
+/* A compute process holding VRAM on a GPU, whoever started it. */
+struct gpu_proc {
+	int		 pid;
+	long		 used_mb;	/* GPU_UNKNOWN if not reported */
+};
 
 struct gpu_info {
 	int		 index;
@@ -30,6 +37,31 @@ struct gpu_info {
 	/* "ok", or why the GPU cannot be used: "lost", "xid:79", "ecc",
 	 * "hot", "error: <text>". */
 	char		 health[96];
+	/* Compute processes on the GPU (gpumgr's own included: the daemon
+	 * tells them apart). procs_known is false when the backend cannot
+	 * list them; procs_used_mb is the VRAM they hold in all (for the sim
+	 * backend, the file's vram_used_mb), GPU_UNKNOWN if not known. At
+	 * most GPU_PROCS_MAX are listed; procs_used_mb counts them all. */
+	bool		 procs_known;
+	int		 nprocs;
+	struct gpu_proc	 procs[GPU_PROCS_MAX];
+	long		 procs_used_mb;
+};
+
+/* What an NVML event reports; see gpu_event_health for the policy. */
+enum gpu_event_kind {
+	GPU_EVENT_XID,		/* critical Xid error; data = the Xid */
+	GPU_EVENT_ECC_DBE,	/* double-bit (uncorrectable) ECC error */
+	GPU_EVENT_OTHER
+};
+struct gpu_event {
+	char			 uuid[96];	/* "" if the device is unknown */
+	enum gpu_event_kind	 kind;
+	unsigned long long	 data;
+};
+struct gpu_event_list {
+	struct gpu_event	*v;
+	size_t			 n;
 };
 
 struct gpu_list {
@@ -45,6 +77,11 @@ struct gpu_backend {
 	/* Reads every GPU now. */
 	int		(*scan)(void *state, struct gpu_list *, struct err *);
 	void		(*close)(void *state);
+	/* Optional (NULL: the backend has no events): appends the events
+	 * that arrived since the last call; never blocks. gpu_scan calls it
+	 * after each scan (so GPUs the scan found are registered first). */
+	int		(*events)(void *state, struct gpu_event_list *,
+			    struct err *);
 };
 
 extern const struct gpu_backend gpu_backend_nvml;
@@ -75,6 +112,19 @@ struct gpu_info *gpu_list_add(struct gpu_list *, int index);
 void	 gpu_list_finish(struct gpu_list *);
 /* True for a health that means the GPU cannot be used. */
 bool	 gpu_health_failed(const char *health);
+/* Adds a process to G (counted in procs_used_mb; listed while there is
+ * room); marks G's processes known. */
+void	 gpu_info_add_proc(struct gpu_info *g, int pid, long used_mb);
+struct gpu_event *gpu_event_add(struct gpu_event_list *);
+void	 gpu_event_list_free(struct gpu_event_list *);
+/* The Xid policy (shared/reference/nvml.md §5): the application-error
+ * Xids 13, 31, 43, 45, 68 and 109 leave the GPU healthy; every other Xid
+ * is critical. */
+bool	 gpu_xid_critical(unsigned long long xid);
+/* The health an event gives its GPU ("xid:79", "ecc") and true, or false
+ * when the GPU stays healthy. Such a health sticks (gpu_scan reports it)
+ * until a scan no longer finds the GPU (removed or reset). */
+bool	 gpu_event_health(const struct gpu_event *, char *health, size_t len);
 
 /* gpu-smi.c: the nvidia-smi backend (runs the query, retries without
  * compute_cap on old drivers). GPUMGR_NVIDIA_SMI names the program. */
@@ -93,6 +143,12 @@ int	 gpu_smi_parse(const char *text, size_t len, struct gpu_list *,
  * of a CSV without header; NULL means gpu_smi_fields. */
 int	 gpu_smi_parse_fields(const char *text, size_t len, const char *fields,
 	    struct gpu_list *, struct err *);
+/* `--query-compute-apps=gpu_uuid,pid,used_memory --format=csv,noheader,
+ * nounits` output (or the same with a header naming the columns): adds
+ * each process to the GPU of L with that UUID and marks every GPU of L
+ * as having its processes known. */
+int	 gpu_smi_parse_apps(const char *text, size_t len, struct gpu_list *,
+	    struct err *);
 
 /* gpu-smitext.c: the human forms, for gpu-smiparse.c. LINES are the
  * output's lines (NUL-terminated, no newline). */

@@ -59,6 +59,17 @@ sj_index(const char *index)
 }
 
 static json_t *
+sj_pids(const struct status_gpu *g)
+{
+	json_t *a = json_array();
+	int i;
+
+	for (i = 0; i < g->nforeign_pids; i++)
+		json_array_append_new(a, json_integer(g->foreign_pids[i]));
+	return a;
+}
+
+static json_t *
 sj_gpu(const struct status_gpu *g, int64_t now)
 {
 	json_t *o = json_object();
@@ -85,6 +96,8 @@ sj_gpu(const struct status_gpu *g, int64_t now)
 	json_object_set_new(o, "name", sj_str(g->name));
 	json_object_set_new(o, "vram_total_mb", sj_int(g->vram_total_mb));
 	json_object_set_new(o, "vram_free_mb", sj_int(g->vram_free_mb));
+	json_object_set_new(o, "foreign_vram_mb", sj_int(g->foreign_vram_mb));
+	json_object_set_new(o, "foreign_pids", sj_pids(g));
 	json_object_set_new(o, "compute_capability",
 	    sj_str(g->compute_capability));
 	json_object_set_new(o, "health", sj_str(g->health));

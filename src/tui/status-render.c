@@ -439,6 +439,28 @@ render_gpu(struct status_frame *f, const struct layout *l,
 	frame_push(f, &b);
 }
 
+/* Under the table, for a GPU that processes gpumgr did not start use:
+ * "  GPU 0: foreign 19.5G (pids 4242 4243)". */
+static void
+render_foreign(struct status_frame *f, const struct status_gpu *g, int width)
+{
+	char buf[256];
+	size_t n;
+	int i;
+
+	if (g->foreign_vram_mb <= 0 && g->nforeign_pids == 0)
+		return;
+	n = (size_t)snprintf(buf, sizeof buf, "  GPU %s: foreign %.1fG",
+	    g->index, g->foreign_vram_mb > 0 ?
+	    (double)g->foreign_vram_mb / 1024.0 : 0.0);
+	for (i = 0; i < g->nforeign_pids && n < sizeof buf - 24; i++)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%lld",
+		    i == 0 ? " (pids " : " ", g->foreign_pids[i]);
+	if (i > 0 && n < sizeof buf - 2)
+		snprintf(buf + n, sizeof buf - n, ")");
+	frame_text(f, width, buf, SC_NONE);
+}
+
 /* "gpumgr  mode normal  daemon up (pid 42)  updated 3s ago   10:30:05Z" */
 static void
 render_title(struct status_frame *f, const struct status_model *m,
@@ -646,6 +668,8 @@ status_render_frame(const struct status_model *m, int64_t now, int width,
 		render_gpu(f, &l, &m->gpus[i], now);
 	if (m->ngpus == 0)
 		frame_text(f, width, "  (no GPUs listed)", SC_NONE);
+	for (i = 0; i < m->ngpus; i++)
+		render_foreign(f, &m->gpus[i], width);
 	frame_text(f, width, "", SC_NONE);
 	if (!m->has_tasks)
 		frame_text(f, width, "no tasks folder in ROOT", SC_BAD);

@@ -63,6 +63,7 @@ status_gpu_load(struct status_gpu *g, const char *index, json_t *o,
 {
 	json_t *v;
 	const char *key;
+	size_t i;
 
 	memset(g, 0, sizeof *g);
 	g->index = xstrdup(index);
@@ -81,6 +82,13 @@ status_gpu_load(struct status_gpu *g, const char *index, json_t *o,
 	g->tasks_completed = status_int(o, "tasks_completed");
 	g->vram_total_mb = status_int(o, "vram_total_mb");
 	g->vram_free_mb = status_int(o, "vram_free_mb");
+	g->foreign_vram_mb = status_int(o, "foreign_vram_mb");
+	json_array_foreach(json_object_get(o, "foreign_pids"), i, v) {
+		if (json_is_integer(v) && g->nforeign_pids <
+		    (int)(sizeof g->foreign_pids / sizeof g->foreign_pids[0]))
+			g->foreign_pids[g->nforeign_pids++] =
+			    json_integer_value(v);
+	}
 	g->has_since = status_time(o, "since", &g->since_ms);
 	g->progress = -1;
 	v = json_object_get(o, "progress");

@@ -36,6 +36,11 @@ struct status_gpu {
 	long long	 tasks_completed;
 	long long	 vram_total_mb;
 	long long	 vram_free_mb;
+	/* VRAM held by processes gpumgr did not start; -1 unknown. Their
+	 * pids (at most 8 kept), nforeign_pids of them. */
+	long long	 foreign_vram_mb;
+	long long	 foreign_pids[8];
+	int		 nforeign_pids;
 	double		 progress;	/* 0..1, or -1 */
 	bool		 has_since;
 	int64_t		 since_ms;

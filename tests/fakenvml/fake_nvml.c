@@ -9,11 +9,18 @@
  *              "total_mb": 24576, "used_mb": 100, "free_mb": 24000,
  *              "cc": [8, 6], "util": 40, "temp": 55, "mig": false,
  *              "ecc_uncorrected": 0,
- *              "rc": {"GetMemoryInfo": 15, "HandleByIndex": 15}}]}
+ *              "processes": [{"pid": 4242, "used_mb": 20000}],
+ *              "rc": {"GetMemoryInfo": 15, "HandleByIndex": 15}}],
+ *    "events": [{"gpu": 0, "type": "xid", "data": 79},
+ *               {"gpu": 1, "type": "ecc"}]}
  *
  * "init" is the code nvmlInit_v2 returns; "rc" gives a GPU's per-function
- * return codes (functions named without the nvmlDevice prefix).
+ * return codes (functions named without the nvmlDevice prefix). Each
+ * event is delivered once, by nvmlEventSetWait_v2, after its GPU has been
+ * registered for its type ("xid": 0x8, "ecc": the double-bit 0x2); "used_mb"
+ * -1 reports the usage as not available.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +28,18 @@
 #include <jansson.h>
 
 #define FAKE_MAX	64
+#define FAKE_EVENTS	64
+
+struct fake_proc {		/* nvmlProcessInfo_v2_t */
+	unsigned int		pid;
+	unsigned long long	used;
+	unsigned int		gpu_instance, compute_instance;
+};
+struct fake_event {		/* nvmlEventData_t */
+	void			*device;
+	unsigned long long	type, data;
+	unsigned int		gpu_instance, compute_instance;
+};
 
 struct fake_memory {
 	unsigned long long	total, free, used;
@@ -50,9 +69,20 @@ int	 nvmlDeviceGetUtilizationRates(void *, struct fake_util *);
 int	 nvmlDeviceGetTemperature(void *, int, unsigned int *);
 int	 nvmlDeviceGetMigMode(void *, unsigned int *, unsigned int *);
 int	 nvmlDeviceGetTotalEccErrors(void *, int, int, unsigned long long *);
+int	 nvmlDeviceGetComputeRunningProcesses_v3(void *, unsigned int *,
+	    struct fake_proc *);
+int	 nvmlEventSetCreate(void **);
+int	 nvmlEventSetFree(void *);
+int	 nvmlDeviceGetSupportedEventTypes(void *, unsigned long long *);
+int	 nvmlDeviceRegisterEvents(void *, unsigned long long, void *);
+int	 nvmlEventSetWait_v2(void *, struct fake_event *, unsigned int);
 
 static json_t *fake_script;
 static int fake_handles[FAKE_MAX];
+static int fake_set;			/* the one event set */
+static bool fake_set_live;
+/* Per scripted event: queued (registered for), delivered. */
+static bool fake_queued[FAKE_EVENTS], fake_delivered[FAKE_EVENTS];
 
 static json_t *
 fake_gpu(void *d)
@@ -108,6 +138,8 @@ nvmlInit_v2(void)
 
 	json_decref(fake_script);
 	fake_script = NULL;
+	memset(fake_queued, 0, sizeof fake_queued);
+	memset(fake_delivered, 0, sizeof fake_delivered);
 	if (path == NULL || (fake_script = json_load_file(path, 0, &je)) ==
 	    NULL)
 		return 9;	/* DRIVER_NOT_LOADED */
@@ -278,4 +310,117 @@ nvmlDeviceGetTotalEccErrors(void *d, int type, int counter,
 	*count = (unsigned long long)fake_int(fake_gpu(d), "ecc_uncorrected",
 	    0);
 	return 0;
+}
+
+int
+nvmlDeviceGetComputeRunningProcesses_v3(void *d, unsigned int *count,
+    struct fake_proc *out)
+{
+	int rc = fake_rc(d, "GetComputeRunningProcesses");
+	json_t *a = json_object_get(fake_gpu(d), "processes"), *p;
+	unsigned int n = (unsigned int)json_array_size(a), i;
+	json_int_t mb;
+
+	if (rc != 0)
+		return rc;
+	if (*count < n) {
+		*count = n;
+		return n == 0 ? 0 : 7;	/* INSUFFICIENT_SIZE */
+	}
+	*count = n;
+	for (i = 0; i < n; i++) {
+		p = json_array_get(a, i);
+		memset(&out[i], 0, sizeof out[i]);
+		out[i].pid = (unsigned int)fake_int(p, "pid", 0);
+		mb = fake_int(p, "used_mb", 0);
+		out[i].used = mb < 0 ? ~0ULL :
+		    (unsigned long long)mb * 1024 * 1024;
+	}
+	return 0;
+}
+
+int
+nvmlEventSetCreate(void **set)
+{
+	if (fake_script == NULL)
+		return 1;	/* UNINITIALIZED */
+	fake_set_live = true;
+	*set = &fake_set;
+	return 0;
+}
+
+int
+nvmlEventSetFree(void *set)
+{
+	if (set != &fake_set || !fake_set_live)
+		return 2;
+	fake_set_live = false;
+	return 0;
+}
+
+int
+nvmlDeviceGetSupportedEventTypes(void *d, unsigned long long *types)
+{
+	int rc = fake_rc(d, "GetSupportedEventTypes");
+
+	if (rc != 0)
+		return rc;
+	*types = (unsigned long long)fake_int(fake_gpu(d), "event_types",
+	    0x2 | 0x8 | 0x1 | 0x4);
+	return 0;
+}
+
+static unsigned long long
+fake_event_type(json_t *ev)
+{
+	const char *t = json_string_value(json_object_get(ev, "type"));
+
+	if (t != NULL && strcmp(t, "ecc") == 0)
+		return 0x2;
+	return 0x8;
+}
+
+int
+nvmlDeviceRegisterEvents(void *d, unsigned long long types, void *set)
+{
+	json_t *evs = json_object_get(fake_script, "events"), *ev;
+	int rc = fake_rc(d, "RegisterEvents");
+	size_t i;
+
+	if (rc != 0)
+		return rc;
+	if (fake_gpu(d) == NULL || set != &fake_set || !fake_set_live)
+		return 2;
+	for (i = 0; i < json_array_size(evs) && i < FAKE_EVENTS; i++) {
+		ev = json_array_get(evs, i);
+		if (fake_int(ev, "gpu", -1) == (int *)d - fake_handles &&
+		    (fake_event_type(ev) & types) != 0)
+			fake_queued[i] = true;
+	}
+	return 0;
+}
+
+int
+nvmlEventSetWait_v2(void *set, struct fake_event *out, unsigned int ms)
+{
+	json_t *evs = json_object_get(fake_script, "events"), *ev;
+	size_t i;
+
+	(void)ms;	/* never waits: the script's events are all there */
+	if (set != &fake_set || !fake_set_live)
+		return 2;
+	for (i = 0; i < json_array_size(evs) && i < FAKE_EVENTS; i++) {
+		if (!fake_queued[i] || fake_delivered[i])
+			continue;
+		ev = json_array_get(evs, i);
+		fake_delivered[i] = true;
+		memset(out, 0, sizeof *out);
+		out->device = &fake_handles[fake_int(ev, "gpu", 0)];
+		out->type = fake_event_type(ev);
+		out->data = out->type == 0x8 ?
+		    (unsigned long long)fake_int(ev, "data", 999) : 0;
+		out->gpu_instance = out->compute_instance = 0xFFFFFFFFu;
+		return 0;
+	}
+	return 10;	/* TIMEOUT */
 }

@@ -17,6 +17,12 @@ jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 cat >"$BIN/smi-ok" <<EOF
 #!/bin/sh
 echo "\$@" >>"$TEST_TMP/smi-ok.args"
+case "\$1" in
+--query-compute-apps=*)
+  echo "GPU-bbbb, 4242, 20000"
+  echo "GPU-bbbb, 4243, [N/A]"
+  exit 0;;
+esac
 cat <<'OUT'
 0, GPU-aaaa, NVIDIA GeForce RTX 3090, 00000000:01:00.0, 24576, 1000, 23000, 8.6, 40, 55, [N/A]
 1, GPU-bbbb, NVIDIA GeForce RTX 3090, 00000000:02:00.0, 24576, 0, 24000, 8.6, 0, 35, [N/A]
@@ -28,6 +34,12 @@ expect_eq "source" "$(jget 'd["source"]' <<<"$out")" "nvidia-smi"
 expect_eq "count" "$(jget 'len(d["gpus"])' <<<"$out")" "2"
 expect_eq "gpu1 free" "$(jget 'd["gpus"][1]["vram_free_mb"]' <<<"$out")" "24000"
 expect_eq "gpu0 cc" "$(jget 'd["gpus"][0]["compute_capability"]' <<<"$out")" "8.6"
+expect_eq "gpu0 procs" "$(jget 'd["gpus"][0]["processes"]' <<<"$out")" "[]"
+expect_eq "gpu1 procs" "$(jget 'd["gpus"][1]["processes"]' <<<"$out")" \
+  "[{'pid': 4242, 'used_mb': 20000}, {'pid': 4243, 'used_mb': None}]"
+expect_eq "gpu1 procs used" "$(jget 'd["gpus"][1]["procs_used_mb"]' <<<"$out")" "20000"
+grep -qx -- "--query-compute-apps=gpu_uuid,pid,used_memory --format=csv,noheader,nounits" \
+  "$TEST_TMP/smi-ok.args" || fail "no compute-apps query"
 expect_eq "args" "$(head -1 "$TEST_TMP/smi-ok.args")" \
   "--query-gpu=index,uuid,name,pci.bus_id,memory.total,memory.used,memory.free,compute_cap,utilization.gpu,temperature.gpu,mig.mode.current --format=csv,noheader,nounits"
 pass "nvidia-smi backend reads its query"
@@ -42,6 +54,7 @@ cat >"$BIN/smi-old" <<EOF
 #!/bin/sh
 case "\$1" in
 *compute_cap*) echo 'Field "compute_cap" is not a valid field to query.'; exit 2;;
+--query-compute-apps=*) echo 'No running processes found'; exit 0;;
 esac
 echo "\$1" >"$TEST_TMP/smi-old.args"
 echo "0, GPU-cccc, Tesla P4, 00000000:07:00.0, 7611, 0, 7611, 0, 31, [N/A]"
