@@ -115,6 +115,15 @@ gpus_judge(struct daemon *d, size_t k, const char *health, long temp_c,
 	if (g->state == GPU_OFFLINE && !x->health_offline)
 		return;
 	faulty = g->state == GPU_OFFLINE;
+	if (strncmp(health, "xid:", 4) == 0) {
+		char *end;
+		long xid = strtol(health + 4, &end, 10);
+
+		/* An application's Xid (13, 31, 43, ...): the GPU is fine. */
+		if (end != health + 4 && *end == '\0' &&
+		    !gpu_xid_critical((unsigned long long)xid))
+			health = "ok";
+	}
 	core_health_params_from(&p, d->cfg.temp_limit_c, d->cfg.temp_resume_c,
 	    d->cfg.probation_ms);
 	v = core_health_judge(&x->hstate, health, temp_c, faulty, &p, now,

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Fault injection during a mixed run (issue #6): a stream of script and LLM
-# tasks on 5 simulated GPUs while eleven kinds of fault are injected, by
+# tasks on 5 simulated GPUs while twelve kinds of fault are injected, by
 # editing the sim GPUs file and through /v1/sim/gpus: lost, xid:79, xid:48,
-# ecc, too hot (with hysteresis), removed and re-added, VRAM filled by a
-# foreign process, an unparsable GPUs file, a hot-added GPU, a killed LLM
-# server and a killed script. Every task completes on the GPUs that
+# ecc, an application's Xid 13 (which must NOT take the GPU out), too hot
+# (with hysteresis), removed and re-added, VRAM filled by a foreign
+# process, an unparsable GPUs file, a hot-added GPU, a killed LLM server
+# and a killed script. Every task completes on the GPUs that
 # survive, none starts on a GPU while it is offline, a GPU back from a
 # fault passes its probation first, a hot-added one works at once.
 # scripts/faults.py does the injecting and the checking.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Drives test_faults.sh: a stream of script and LLM tasks on a simulated
-GPU box while eleven kinds of fault are injected, some by editing the sim
+GPU box while twelve kinds of fault are injected, some by editing the sim
 GPUs file, some through the API (/v1/sim/gpus). Then checks that every task
 completed and that no task started on a GPU while it was offline.
 
@@ -216,6 +216,22 @@ def main():
     fault_and_heal("ecc (API)", U[4],
                    lambda: api_ok("POST", "/v1/sim/gpus/" + U[4], {"health": "ecc"}),
                    lambda: api_ok("POST", "/v1/sim/gpus/4", {"health": "ok"}), "ecc")
+
+    # 4b: an application's Xid (13: graphics engine exception) is not the
+    # GPU's fault: it stays in service and keeps taking work.
+    api_ok("POST", "/v1/sim/gpus/" + U[4], {"health": "xid:13"})
+    wait_for("xid:13 read", lambda: gpu(U[4]).get("health") == "xid:13")
+    t_from = now_ms()
+
+    def took_work_since():
+        with open(LEDGER) as f:
+            return any(l.split()[0] == "start" and l.split()[2] == U[4] and
+                       int(l.split()[3]) / 1e6 > t_from for l in f)
+    wait_for("GPU 4 takes work with xid:13", took_work_since)
+    if gpu(U[4])["state"] == "offline":
+        fail("an ignored Xid took GPU 4 offline: %s" % gpu(U[4]))
+    api_ok("POST", "/v1/sim/gpus/" + U[4], {"health": "ok"})
+    ok("ignored Xid 13: GPU 4 stays in service and takes work")
 
     # 5: too hot, with hysteresis: 88 C is under the limit (90) but over
     # the resume point (85), so the GPU stays out.
