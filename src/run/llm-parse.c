@@ -156,25 +156,39 @@ llm_parse_error(const char *body, size_t len, char *msg, size_t msglen)
 	return rc;
 }
 
-int
-llm_parse_generate(const char *body, size_t len, struct llm_result *res)
+/* BODY as a JSON object; NULL with RES failed (LLM_ERR_JSON) if it is not. */
+static json_t *
+llm_parse_object(const char *body, size_t len, struct llm_result *res)
 {
 	json_error_t jerr;
 	json_t *root;
-	const char *text, *e;
-	size_t tlen;
 	char buf[300];
 
 	root = json_loadb(body, len, 0, &jerr);
 	if (root == NULL) {
 		snprintf(buf, sizeof buf, "bad JSON at line %d column %d: %s",
 		    jerr.line, jerr.column, jerr.text);
-		return llm_fail(res, LLM_ERR_JSON, buf);
+		llm_fail(res, LLM_ERR_JSON, buf);
+		return NULL;
 	}
 	if (!json_is_object(root)) {
 		json_decref(root);
-		return llm_fail(res, LLM_ERR_JSON, "the answer is not an object");
+		llm_fail(res, LLM_ERR_JSON, "the answer is not an object");
+		return NULL;
 	}
+	return root;
+}
+
+int
+llm_parse_generate(const char *body, size_t len, struct llm_result *res)
+{
+	json_t *root;
+	const char *text, *e;
+	size_t tlen;
+	char buf[300];
+
+	if ((root = llm_parse_object(body, len, res)) == NULL)
+		return -1;
 	llm_take_fields(root, res);
 	if ((e = llm_error_of(root)) != NULL) {
 		snprintf(buf, sizeof buf, "server: %s", e);
@@ -270,21 +284,12 @@ llm_ms_to_ns(json_t *obj, const char *key)
 int
 llm_parse_openai(const char *body, size_t len, struct llm_result *res)
 {
-	json_error_t jerr;
 	json_t *root, *choice, *msg, *text, *v, *usage, *timings;
 	const char *e;
 	char buf[300];
 
-	root = json_loadb(body, len, 0, &jerr);
-	if (root == NULL) {
-		snprintf(buf, sizeof buf, "bad JSON at line %d column %d: %s",
-		    jerr.line, jerr.column, jerr.text);
-		return llm_fail(res, LLM_ERR_JSON, buf);
-	}
-	if (!json_is_object(root)) {
-		json_decref(root);
-		return llm_fail(res, LLM_ERR_JSON, "the answer is not an object");
-	}
+	if ((root = llm_parse_object(body, len, res)) == NULL)
+		return -1;
 	if ((e = llm_error_of(root)) != NULL) {
 		snprintf(buf, sizeof buf, "server: %s", e);
 		json_decref(root);
