@@ -219,36 +219,24 @@ api_leases_get(struct api *a, const char *id, struct api_reply *r)
 	json_decref(grant);
 }
 
+static json_t *
+leases_item(struct api *a, const char *id)
+{
+	json_t *req, *grant, *v;
+
+	if (api_leases_read(a, id, &req, &grant) != 0)
+		return NULL;
+	v = leases_view(a, id, req, grant);
+	json_decref(req);
+	json_decref(grant);
+	return v;
+}
+
 void
 api_leases_list(struct api *a, struct api_reply *r)
 {
-	char dir[4096], id[TASK_ID_MAX + 1];
-	json_t *list = json_array(), *req, *grant;
-	struct dirent **names = NULL;
-	int n, i;
-
-	snprintf(dir, sizeof dir, "%s/%s", a->root, LEASE_DIR);
-	n = scandir(dir, &names, NULL, alphasort);
-	for (i = 0; i < n; i++) {
-		const char *nm = names[i]->d_name;
-		size_t len = strlen(nm);
-
-		if (nm[0] != '.' && str_has_suffix(nm, ".json") &&
-		    len - 5 <= TASK_ID_MAX) {
-			memcpy(id, nm, len - 5);
-			id[len - 5] = '\0';
-			if (task_id_valid(id) &&
-			    api_leases_read(a, id, &req, &grant) == 0) {
-				json_array_append_new(list, leases_view(a, id,
-				    req, grant));
-				json_decref(req);
-				json_decref(grant);
-			}
-		}
-		free(names[i]);
-	}
-	free(names);
-	api_json(r, 200, json_pack("{s:o}", "leases", list));
+	api_json(r, 200, json_pack("{s:o}", "leases",
+	    api_list_dir(a, LEASE_DIR, leases_item)));
 }
 
 void

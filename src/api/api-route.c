@@ -4,6 +4,7 @@
  * path asked with the wrong method, and builds the JSON error replies. It
  * knows no sockets, so the unit tests drive it directly.
  */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,34 @@ void
 api_observe_boot(struct api *a, double seconds)
 {
 	api_hist_add(&a->boot, seconds);
+}
+
+json_t *
+api_list_dir(struct api *a, const char *subdir,
+    json_t *(*item)(struct api *, const char *id))
+{
+	char dir[4096], id[TASK_ID_MAX + 1];
+	json_t *list = json_array(), *o;
+	struct dirent **names = NULL;
+	int n, i;
+
+	snprintf(dir, sizeof dir, "%s/%s", a->root, subdir);
+	n = scandir(dir, &names, NULL, alphasort);
+	for (i = 0; i < n; i++) {
+		const char *nm = names[i]->d_name;
+		size_t len = strlen(nm);
+
+		if (nm[0] != '.' && str_has_suffix(nm, ".json") &&
+		    len - 5 <= TASK_ID_MAX) {
+			memcpy(id, nm, len - 5);
+			id[len - 5] = '\0';
+			if (task_id_valid(id) && (o = item(a, id)) != NULL)
+				json_array_append_new(list, o);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return list;
 }
 
 /* Matches PATH (no query) against PATTERN; *ARG gets the "*" segment. */

@@ -341,28 +341,8 @@ api_workers_get(struct api *a, const char *id, struct api_reply *r)
 void
 api_workers_list(struct api *a, struct api_reply *r)
 {
-	char dir[4096], id[TASK_ID_MAX + 1];
-	json_t *list = json_array(), *o;
-	struct dirent **names = NULL;
-	int n, i;
-
-	snprintf(dir, sizeof dir, "%s/%s", a->root, WORKERS_DIR);
-	n = scandir(dir, &names, NULL, alphasort);
-	for (i = 0; i < n; i++) {
-		const char *nm = names[i]->d_name;
-		size_t len = strlen(nm);
-
-		if (nm[0] != '.' && str_has_suffix(nm, ".json") &&
-		    len - 5 <= TASK_ID_MAX) {
-			memcpy(id, nm, len - 5);
-			id[len - 5] = '\0';
-			if (task_id_valid(id) && (o = wk_read(a, id)) != NULL)
-				json_array_append_new(list, o);
-		}
-		free(names[i]);
-	}
-	free(names);
-	api_json(r, 200, json_pack("{s:o}", "workers", list));
+	api_json(r, 200, json_pack("{s:o}", "workers",
+	    api_list_dir(a, WORKERS_DIR, wk_read)));
 }
 
 void

@@ -100,6 +100,10 @@ void	 api_error(struct api_reply *r, int code, const char *ecode,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Sets R to CODE with the JSON document J (stolen). */
 void	 api_json(struct api_reply *r, int code, json_t *j);
+/* The array of ITEM(A, id) for each ROOT/SUBDIR/<id>.json whose name is a
+ * valid id, in name order; ids ITEM returns NULL for are left out. */
+json_t	*api_list_dir(struct api *a, const char *subdir,
+	    json_t *(*item)(struct api *, const char *id));
 
 /* api-tasks.c: /v1/tasks. */
 void	 api_tasks_list(struct api *, const char *query, struct api_reply *);
