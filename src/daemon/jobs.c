@@ -103,7 +103,7 @@ jobs_poke_all(struct daemon *d)
 
 /*
  * After SIGCHLD: pokes the jobs whose supervisor is gone. A supervisor that
- * ended normally has already poked its job with exit.json (inotify); this
+ * ended normally has already poked its job (inotify: it closed its lock); this
  * catches one killed before it wrote it, without re-reading every run.
  */
 void
@@ -471,7 +471,7 @@ jobs_check(struct daemon *d)
 			log_warn("task %s: reading its run: %s", j->id, e.msg);
 			continue;
 		}
-		/* Finished means exit.json is written and the supervisor has
+		/* Finished means the outcome is recorded and the supervisor has
 		 * let go of the run (it holds the lock a moment longer): only
 		 * then may the run folder be removed and a retry reuse it. */
 		if ((st.finished && !st.alive) || st.lost) {

@@ -19,12 +19,12 @@
  * Scripts: script.c, script-status.c, supervise.c (docs/scripts.md)
  *
  * A run folder (ROOT/run/<task_id>) holds:
- *   lock            flock'ed (exclusive) by the supervisor for its whole life;
- *                   holds {"supervisor_pid", "child_pid", "started_ms",
- *                   "task_id"} once the script is spawned (a folder of the
- *                   old layout has it in supervisor.json: still read)
+ *   lock            flock'ed (exclusive) by the supervisor for its whole
+ *                   life; line 1 {"supervisor_pid", "child_pid",
+ *                   "started_ms", "task_id"} before the script execs, line 2
+ *                   the outcome, fdatasync'ed before the lock is released
+ *                   (older layout: supervisor.json, exit.json; still read)
  *   status.json     {"ready", "ready_ms", "progress", "updated_ms"}
- *   exit.json       the outcome, written durably before the lock is released
  *   stdout, stderr  the script's whole output
  *   cancel          present once run_cancel() was asked
  * --------------------------------------------------------------------- */
@@ -86,7 +86,7 @@ struct run_status {
 	bool	 exec_failed;	/* never started: see error */
 	bool	 ready;		/* the script said "ready" */
 	double	 progress;	/* last "progress" (0..1), or -1: none */
-	pid_t	 supervisor_pid;	/* 0 until the lock holds the record */
+	pid_t	 supervisor_pid;	/* 0 until line 1 of lock is written */
 	pid_t	 child_pid;
 	int64_t	 started_ms;	/* epoch ms; 0 when not known */
 	int64_t	 ready_ms;

@@ -1,6 +1,7 @@
 /*
  * Reading a run folder: whether its supervisor lives (a non-blocking flock
- * on its lock) and what its lock (the supervisor's record), status.json and exit.json say, the
+ * on its lock), what the lock file's two records and status.json say (or,
+ * for a folder of the older layout, supervisor.json and exit.json), the
  * script's output bounded to a head or a tail, and the retry rule. Cheap and
  * non-blocking, for the daemon's loop and for a daemon that restarted.
  */
@@ -101,33 +102,58 @@ status_progress(json_t *o)
 	return json_is_number(v) ? json_number_value(v) : -1;
 }
 
-/*
- * true: a supervisor holds the lock. *SUP gets the supervisor's record that
- * the lock file holds (NULL when empty: not written yet, or a run folder of
- * the old layout, where it was supervisor.json). A record caught half
- * written reads as none; it is only a pid for a cancel, and a cancel leaves
- * its marker first, which the supervisor checks after writing.
- */
-static bool
-status_alive(int dirfd, json_t **sup)
+/* Parses LEN bytes at BUF as a JSON object; NULL if they are not one. */
+static json_t *
+status_parse_line(const char *buf, size_t len)
 {
-	json_error_t jerr;
-	bool alive = false;
+	json_t *j = json_loadb(buf, len, 0, NULL);
+
+	if (j != NULL && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/*
+ * Opens the lock file: *alive is whether a supervisor holds it (tried
+ * before anything is read: the outcome is written before the lock goes,
+ * so a free lock and no outcome means the supervisor died). Then its two
+ * records: line 1 (who runs) into *sup, line 2 (the outcome) into *ex,
+ * each NULL while not (completely) written.
+ */
+static void
+status_lock_read(int dirfd, bool *alive, json_t **sup, json_t **ex)
+{
+	char buf[8192], *nl, *end;
+	size_t len = 0;
+	ssize_t n;
 	int fd;
 
-	*sup = NULL;
+	*alive = false;
+	*sup = *ex = NULL;
 	fd = openat(dirfd, "lock", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return false;
+		return;
 	if (flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK)
-		alive = true;
-	*sup = status_parse_fd(fd, &jerr);
-	if (*sup != NULL && !json_is_object(*sup)) {
-		json_decref(*sup);
-		*sup = NULL;
+		*alive = true;
+	while (len < sizeof buf) {
+		n = read(fd, buf + len, sizeof buf - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
 	}
 	close(fd);
-	return alive;
+	/* Only whole lines count: a line being written has no newline yet. */
+	nl = memchr(buf, '\n', len);
+	if (nl == NULL)
+		return;
+	*sup = status_parse_line(buf, (size_t)(nl - buf));
+	end = memchr(nl + 1, '\n', len - (size_t)(nl + 1 - buf));
+	if (end != NULL)
+		*ex = status_parse_line(nl + 1, (size_t)(end - (nl + 1)));
 }
 
 int
@@ -141,13 +167,14 @@ run_status_read(const char *run_dir, struct run_status *st, struct err *e)
 	dirfd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return err_errno(e, "%s", run_dir);
-	/* The lock before exit.json: a supervisor writes exit.json before it
-	 * lets go, so a free lock and no exit.json means it died. */
-	st->alive = status_alive(dirfd, &sup);
-	if (sup == NULL)	/* old layout, or not written yet */
+	status_lock_read(dirfd, &st->alive, &sup, &ex);
+	/* No line 1: a supervisor of the older layout (its records are files
+	 * of their own), or one that has not written it yet. */
+	if (sup == NULL) {
 		sup = status_load(dirfd, "supervisor.json", e, &rc);
+		ex = status_load(dirfd, "exit.json", e, &rc);
+	}
 	stat = status_load(dirfd, "status.json", e, &rc);
-	ex = status_load(dirfd, "exit.json", e, &rc);
 	close(dirfd);
 	if (sup != NULL) {
 		st->supervisor_pid = (pid_t)status_int(sup, "supervisor_pid");

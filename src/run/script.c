@@ -25,7 +25,9 @@ extern char **environ;
 static pid_t	*script_pids;
 static size_t	 script_npids, script_cappids;
 
-/* Files whose presence means run_dir already holds a run. */
+/* Files whose presence means run_dir already holds a run (besides a lock
+ * file with records in it); supervisor.json and exit.json are the older
+ * layout's. */
 static const char *const script_used[] = {
 	"supervisor.json", "exit.json", "status.json", "stdout", "stderr",
 	"cancel", NULL
@@ -43,14 +45,17 @@ script_high_fd(int fd)
 	return nfd;
 }
 
-/* Makes DIR and, if missing, its parent. */
+/* Makes DIR and, if missing, its parent. Returns 1 if DIR is new (so it
+ * holds nothing yet), 0 if it was there, -1 on error. */
 static int
 script_mkdirs(const char *dir, struct err *e)
 {
 	char parent[4096];
 	char *slash;
 
-	if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+	if (mkdir(dir, 0755) == 0)
+		return 1;
+	if (errno == EEXIST)
 		return 0;
 	if (errno != ENOENT)
 		return err_errno(e, "mkdir %s", dir);
@@ -62,7 +67,9 @@ script_mkdirs(const char *dir, struct err *e)
 	*slash = '\0';
 	if (mkdir(parent, 0755) != 0 && errno != EEXIST)
 		return err_errno(e, "mkdir %s", parent);
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+	if (mkdir(dir, 0755) == 0)
+		return 1;
+	if (errno != EEXIST)
 		return err_errno(e, "mkdir %s", dir);
 	return 0;
 }
@@ -170,10 +177,13 @@ run_reap(void)
 	return n;
 }
 
-/* Opens run_dir and takes its lock; refuses a folder that is in use. */
+/* Opens run_dir and takes its lock; refuses a folder that is in use. A
+ * folder just made (FRESH) holds nothing to look for. */
 static int
-script_claim(const char *run_dir, int *dirfd, int *lockfd, struct err *e)
+script_claim(const char *run_dir, bool fresh, int *dirfd, int *lockfd,
+    struct err *e)
 {
+	struct stat sb;
 	int dfd, lfd;
 
 	dfd = script_high_fd(open(run_dir, O_RDONLY | O_DIRECTORY |
@@ -195,7 +205,12 @@ script_claim(const char *run_dir, int *dirfd, int *lockfd, struct err *e)
 			err_errno(e, "%s/lock", run_dir);
 		goto fail;
 	}
-	for (const char *const *f = script_used; *f != NULL; f++) {
+	if (!fresh && fstat(lfd, &sb) == 0 && sb.st_size > 0) {
+		err_set(e, "%s already holds a run (lock); remove it first",
+		    run_dir);
+		goto fail;
+	}
+	for (const char *const *f = script_used; !fresh && *f != NULL; f++) {
 		if (faccessat(dfd, *f, F_OK, 0) == 0) {
 			err_set(e, "%s already holds a run (%s); remove it "
 			    "first", run_dir, *f);
@@ -217,18 +232,19 @@ run_start(const struct run_spec *sp, pid_t *supervisor_pid, struct err *e)
 	struct supervise_args a;
 	sigset_t all, old;
 	char **env;
-	int dirfd = -1, lockfd = -1, saved;
+	int dirfd = -1, lockfd = -1, saved, fresh;
 	pid_t pid;
 
 	if (sp->run_dir == NULL || sp->argv == NULL || sp->argv[0] == NULL ||
 	    sp->argv[0][0] == '\0')
 		return err_set(e, "run_start: no run folder or no command");
-	if (script_mkdirs(sp->run_dir, e) != 0)
+	fresh = script_mkdirs(sp->run_dir, e);
+	if (fresh < 0)
 		return -1;
 	env = script_env(sp, e);
 	if (env == NULL)
 		return -1;
-	if (script_claim(sp->run_dir, &dirfd, &lockfd, e) != 0) {
+	if (script_claim(sp->run_dir, fresh == 1, &dirfd, &lockfd, e) != 0) {
 		script_env_free(env);
 		return -1;
 	}
@@ -300,7 +316,7 @@ run_cancel(const char *run_dir, struct err *e)
 	if (st.finished)
 		return 0;
 	/* The marker first, then the pid: a supervisor that has not yet
-	 * written its record finds the marker when it does. */
+	 * named itself in the lock file finds the marker when it does. */
 	if (snprintf(path, sizeof path, "%s/cancel", run_dir) >=
 	    (int)sizeof path)
 		return err_set(e, "%s: path too long", run_dir);
@@ -325,26 +341,19 @@ run_cancel(const char *run_dir, struct err *e)
 int
 run_remove(const char *run_dir, struct err *e)
 {
+	struct run_status st;
 	struct dirent *de;
 	DIR *d;
-	int rc = 0, lfd;
+	int rc = 0;
 
+	if (run_status_read(run_dir, &st, e) != 0)
+		return -1;
+	if (st.alive)
+		return err_set(e, "%s: the run is alive; cancel it first",
+		    run_dir);
 	d = opendir(run_dir);
 	if (d == NULL)
 		return err_errno(e, "%s", run_dir);
-	/* Only the lock is asked (no JSON read): it is held while the files
-	 * go, so no supervisor can take the folder meanwhile. */
-	lfd = openat(dirfd(d), "lock", O_RDONLY | O_CLOEXEC);
-	if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) != 0) {
-		if (errno == EWOULDBLOCK)
-			rc = err_set(e, "%s: the run is alive; cancel it "
-			    "first", run_dir);
-		else
-			rc = err_errno(e, "%s/lock", run_dir);
-		close(lfd);
-		closedir(d);
-		return rc;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
@@ -352,8 +361,6 @@ run_remove(const char *run_dir, struct err *e)
 		if (unlinkat(dirfd(d), de->d_name, 0) != 0 && rc == 0)
 			rc = err_errno(e, "%s/%s", run_dir, de->d_name);
 	}
-	if (lfd >= 0)
-		close(lfd);
 	closedir(d);
 	if (rc == 0 && rmdir(run_dir) != 0)
 		rc = err_errno(e, "rmdir %s", run_dir);

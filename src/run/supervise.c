@@ -1,11 +1,12 @@
 /*
  * The supervisor: the child side of run_start(). In a session of its own it
- * holds run_dir/lock for its whole life (its pids
- * written in it), starts the script in its own
+ * holds run_dir/lock for its whole life, starts the script in its own
  * process group with its output in run_dir, enforces the timeout, turns a
  * SIGTERM into a cancel, keeps status.json up to date from the script's
- * status lines, and records exit.json durably before letting go of the lock.
- * It shares nothing with the daemon after the fork, so it outlives it.
+ * status lines, and records the run in the lock file itself (line 1: who
+ * runs, before the script execs; line 2: the outcome, fsynced before the
+ * lock is let go), so a run costs no extra file. It shares nothing with the
+ * daemon after the fork, so it outlives it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +49,7 @@ struct sup {
 	int64_t	 started_ms;		/* epoch */
 	int64_t	 term_at;		/* mono ms: timeout TERM, 0 none */
 	int64_t	 kill_at;		/* mono ms: KILL, 0 none */
+	off_t	 rec_len;		/* bytes of line 1 in the lock file */
 	char	 error[256];
 };
 
@@ -172,18 +174,46 @@ sup_write_status(struct sup *s)
 	s->status_written = time_mono_ms();
 }
 
-/*
- * The supervisor's record goes into the lock file it holds, not a file of
- * its own: one file fewer to create, rename and remove per run. No fsync:
- * the pids only matter while these processes live; what must survive a
- * power loss (exit.json) is synced. This keeps a start off the disk.
- */
+/* Writes TEXT and a newline at OFF in the lock file; returns the bytes
+ * written, or -1. */
+static ssize_t
+sup_write_record(struct sup *s, const char *text, off_t off)
+{
+	size_t len = strlen(text), done = 0;
+	char *buf = xmalloc(len + 1);
+	ssize_t n;
+
+	memcpy(buf, text, len);
+	buf[len++] = '\n';
+	while (done < len) {
+		n = pwrite(s->a->lockfd, buf + done, len - done,
+		    off + (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(buf);
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	free(buf);
+	return (ssize_t)len;
+}
+
+/* Line 1 of the lock file: who runs. Written once, in place, with no
+ * fsync: the pids only matter while these processes live, and a write is
+ * visible to every process at once; what must survive a power loss (the
+ * outcome) is synced. This keeps a start off the disk and makes no file. */
 static void
 sup_write_supervisor(struct sup *s)
 {
-	json_t *o = json_object();
+	json_t *o;
 	char *text;
+	ssize_t n;
 
+	if (s->rec_len > 0)
+		return;
+	o = json_object();
 	json_object_set_new(o, "supervisor_pid", json_integer(s->pid));
 	json_object_set_new(o, "child_pid", json_integer(s->child));
 	json_object_set_new(o, "started_ms", json_integer(s->started_ms));
@@ -193,17 +223,19 @@ sup_write_supervisor(struct sup *s)
 	json_decref(o);
 	if (text == NULL)
 		return;
-	if (pwrite(s->a->lockfd, text, strlen(text), 0) ==
-	    (ssize_t)strlen(text))
-		(void)ftruncate(s->a->lockfd, (off_t)strlen(text));
+	n = sup_write_record(s, text, 0);
+	if (n > 0)
+		s->rec_len = n;
 	free(text);
 }
 
-/* Records the outcome (durably), lets go of the lock and exits. */
+/* Records the outcome (durably) in the lock file, lets go of the lock and
+ * exits. */
 static void __attribute__((noreturn))
 sup_finish(struct sup *s, int exit_code, int term_signal, bool exec_failed)
 {
 	json_t *o = json_object();
+	char *text;
 
 	if (s->status_dirty)
 		sup_write_status(s);
@@ -220,8 +252,16 @@ sup_finish(struct sup *s, int exit_code, int term_signal, bool exec_failed)
 	json_object_set_new(o, "started_ms", json_integer(s->started_ms));
 	json_object_set_new(o, "ended_ms", json_integer(time_now_ms()));
 	json_object_set_new(o, "error", json_string(s->error));
-	sup_write_json(s, "exit.json", o, true);
+	/* Line 2, after line 1 (never over it, so a reader never sees line 1
+	 * torn), and durable before the lock goes: a free lock without it
+	 * means the supervisor died. The run folder's entries are not
+	 * fsynced (docs/scripts.md, "Durability"). */
+	sup_write_supervisor(s);
+	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
+	if (text != NULL && sup_write_record(s, text, s->rec_len) > 0)
+		(void)fdatasync(s->a->lockfd);
+	free(text);
 	close(s->a->lockfd);
 	_exit(0);
 }
@@ -430,7 +470,7 @@ fail:
 }
 
 /* Starts the script, and lets it exec only after the lock file names it
- * (visible at once, not synced): a script that runs is always on record, so a daemon that reads
+ * (visible to every process, though not fsynced): a script that runs is always on record, so a daemon that reads
  * the folder (or cancels a lost run) can find it. */
 static void
 sup_spawn(struct sup *s)
@@ -516,10 +556,10 @@ supervise_main(const struct supervise_args *a)
 
 	now = time_mono_ms();
 	s.started_ms = time_now_ms();
-	sup_spawn(&s);		/* writes the record into the lock */
+	sup_spawn(&s);		/* writes line 1 of the lock file */
 	if (a->timeout_sec > 0)
 		s.term_at = now + (int64_t)a->timeout_sec * 1000;
-	/* A cancel asked before the lock named our pid. */
+	/* A cancel asked before the lock file named our pid. */
 	if (faccessat(a->dirfd, "cancel", F_OK, 0) == 0)
 		sup_cancel(&s, time_mono_ms());
 

@@ -532,14 +532,14 @@ test_no_protocol(void **state)
 	assert_int_equal(st.exit_code, 0);
 }
 
-/* The script runs only once its lock file names it: its first command
+/* The script runs only once the lock file names it: its first command
  * finds it there, so a running script is always on record. */
 static void
 test_recorded_before_start(void **state)
 {
 	char dir[256];
 	char *const argv[] = { "/bin/sh", "-c",
-	    "cat \"$GPUMGR_RUN_DIR/lock\"; echo \"pid=$$\"", NULL };
+	    "head -n 1 \"$GPUMGR_RUN_DIR/lock\"; echo \"pid=$$\"", NULL };
 	struct run_status st;
 	pid_t sup;
 	char *out;
@@ -620,52 +620,6 @@ test_survives_parent(void **state)
 	}
 	if (run_remove(dir, &e) != 0)
 		fail_msg("run_remove: %s", e.msg);
-	assert_int_equal(access(dir, F_OK), -1);
-}
-
-/* A run folder of the old layout (the record in supervisor.json, an empty
- * lock) left by an older daemon still reads: its pids and its outcome. */
-static void
-test_old_layout(void **state)
-{
-	static const char sup[] = "{\"supervisor_pid\":4242,\"child_pid\":"
-	    "4243,\"started_ms\":1000,\"task_id\":\"old\"}\n";
-	static const char ex[] = "{\"exit_code\":3,\"term_signal\":0,"
-	    "\"supervisor_pid\":4242,\"child_pid\":4243,\"started_ms\":1000,"
-	    "\"ended_ms\":2000,\"error\":\"\"}\n";
-	char dir[256], path[300];
-	struct run_status st;
-	struct err e = { "" };
-	FILE *f;
-
-	run_path(dir, sizeof dir);
-	assert_int_equal(mkdir(dir, 0755), 0);
-	snprintf(path, sizeof path, "%s/lock", dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fclose(f);
-	snprintf(path, sizeof path, "%s/supervisor.json", dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(sup, f);
-	fclose(f);
-	assert_int_equal(run_status_read(dir, &st, &e), 0);
-	assert_false(st.alive);
-	assert_true(st.lost);
-	assert_int_equal(st.supervisor_pid, 4242);
-	assert_int_equal(st.child_pid, 4243);
-	assert_int_equal(st.started_ms, 1000);
-	snprintf(path, sizeof path, "%s/exit.json", dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(ex, f);
-	fclose(f);
-	assert_int_equal(run_status_read(dir, &st, &e), 0);
-	assert_true(st.finished);
-	assert_false(st.lost);
-	assert_int_equal(st.exit_code, 3);
-	assert_int_equal(st.ended_ms, 2000);
-	assert_int_equal(run_remove(dir, &e), 0);
 	assert_int_equal(access(dir, F_OK), -1);
 }
 
@@ -804,6 +758,78 @@ cancel_leftovers(void)
 	closedir(d);
 }
 
+static void
+put_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A finished run is recorded in its lock file (who ran, then the outcome):
+ * no other record file is made. */
+static void
+test_records_in_lock(void **state)
+{
+	char dir[256], path[300];
+	char *const argv[] = { "/bin/sh", "-c", "exit 4", NULL };
+	struct run_status st;
+	pid_t sup;
+	char lock[4096];
+	size_t len;
+	FILE *f;
+
+	run_path(dir, sizeof dir);
+	sup = start(dir, argv, 0, 0);
+	wait_finished(dir, &st);
+	assert_int_equal(st.exit_code, 4);
+	assert_int_equal(st.supervisor_pid, sup);
+	snprintf(path, sizeof path, "%s/supervisor.json", dir);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof path, "%s/exit.json", dir);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof path, "%s/lock", dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	len = fread(lock, 1, sizeof lock - 1, f);
+	fclose(f);
+	lock[len] = '\0';
+	assert_non_null(strstr(lock, "\"supervisor_pid\":"));
+	assert_non_null(strstr(lock, "}\n{\"exit_code\":4,"));
+}
+
+/* A run folder of the older layout (records in supervisor.json and
+ * exit.json, an empty lock) left by an earlier version still reads. */
+static void
+test_old_layout(void **state)
+{
+	char dir[256], path[300];
+	struct run_status st;
+
+	run_path(dir, sizeof dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(path, sizeof path, "%s/lock", dir);
+	touch(path);
+	snprintf(path, sizeof path, "%s/supervisor.json", dir);
+	put_text(path, "{\"supervisor_pid\":77,\"child_pid\":78,"
+	    "\"started_ms\":1000}\n");
+	status(dir, &st);
+	assert_true(st.lost);
+	assert_int_equal(st.supervisor_pid, 77);
+	assert_int_equal(st.child_pid, 78);
+	snprintf(path, sizeof path, "%s/exit.json", dir);
+	put_text(path, "{\"exit_code\":3,\"term_signal\":0,"
+	    "\"supervisor_pid\":77,\"child_pid\":78,\"started_ms\":1000,"
+	    "\"ended_ms\":2000,\"error\":\"\"}\n");
+	status(dir, &st);
+	assert_true(st.finished);
+	assert_false(st.lost);
+	assert_int_equal(st.exit_code, 3);
+	assert_int_equal(st.ended_ms, 2000);
+}
+
 static int
 teardown(void **state)
 {
@@ -833,9 +859,10 @@ main(void)
 		cmocka_unit_test(test_status_protocol),
 		cmocka_unit_test(test_no_protocol),
 		cmocka_unit_test(test_recorded_before_start),
+		cmocka_unit_test(test_records_in_lock),
+		cmocka_unit_test(test_old_layout),
 		cmocka_unit_test(test_survives_parent),
 		cmocka_unit_test(test_lost),
-		cmocka_unit_test(test_old_layout),
 		cmocka_unit_test(test_reap),
 		cmocka_unit_test(test_bad_spec),
 	};
