@@ -76,10 +76,12 @@ PY
 [[ -n $loaded ]] || fail "no LLM server was loaded at the restart"
 log_from=$(wc -l <"$TEST_TMP/daemon.log")
 start_daemon
-for pid in $loaded; do
+readopted() {  # PID: the new daemon's log says it re-adopted that server
   tail -n +"$((log_from + 1))" "$TEST_TMP/daemon.log" |
-    grep -q "re-adopted its LLM server (pid $pid," ||
-    fail "server pid $pid was not re-adopted after the restart"
+    grep -q "re-adopted its LLM server (pid $1,"
+}
+for pid in $loaded; do
+  wait_for 10 readopted "$pid"
 done
 pass "restart mid-run: servers $(echo $loaded) re-adopted with the same pids"
 wait_for 120 files_at_least complete 300
