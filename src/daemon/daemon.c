@@ -125,8 +125,9 @@ daemon_rescan_cb(evutil_socket_t fd, short what, void *arg)
 	d->rescan_gpus = true;
 	lease_check(d, time_now_ms());
 	/* Runs adopted from an earlier daemon are not our children: their
-	 * exit.json arrives by inotify, but a supervisor killed outright
-	 * leaves nothing; the slow poll catches that. */
+	 * end (the lock closed with the outcome in it) arrives by inotify,
+	 * but a supervisor killed outright leaves nothing; the slow poll
+	 * catches that. */
 	jobs_poke_all(d);
 	daemon_mark_dirty(d);
 }
