@@ -5,7 +5,8 @@
  * servers an earlier daemon left running (they outlive it). One server per
  * GPU, on llm_base_port + the GPU's index, its state file in ROOT/run/llm/.
  * A GPU whose server is gone is handed back only once a rescan reads its
- * VRAM free again (docs/llm.md "Unloading").
+ * VRAM free again (docs/llm.md "Unloading"). Sending tasks and taking
+ * their answers is llm-task.c's.
  */
 #include <errno.h>
 #include <limits.h>
@@ -17,68 +18,26 @@
 
 #include "daemon/daemon.h"
 #include "run/run.h"
+#include "daemon/llm-int.h"
 
 #define LLMD_POLL_MS		100	/* health poll while booting */
 #define LLMD_STOP_POLL_MS	50	/* is the stopped server gone yet */
 #define LLMD_GRACE_MS		5000	/* TERM, then KILL */
 #define LLMD_HEALTH_TIMEOUT_MS	2000
 #define LLMD_UNLOAD_TIMEOUT_MS	30000
-#define LLMD_AVOID_MAX		8	/* GPUs a task remembers it failed on */
 #define LLMD_RELEASE_POLL_MS	100	/* rescan while waiting for the VRAM */
 #define LLMD_RELEASE_MS		30000	/* then hand the GPU back anyway */
-
-enum llmd_phase {
-	PH_NONE = 0, PH_HEALTH, PH_LOAD, PH_UNLOAD, PH_STOPPING,
-	PH_RELEASE	/* server gone, its VRAM not yet read back free */
-};
-
-/* What the daemon keeps per GPU for its server. */
-struct llmd_gpu {
-	struct llmd	*l;
-	size_t		 pos;
-	enum llmd_phase	 phase;
-	struct event	*timer;
-	struct llm_req	*req;		/* health, load or unload in flight */
-	uint64_t	 gen;		/* bumped whenever the server goes */
-	int64_t		 boot_ms;
-	int64_t		 stop_ms;	/* when TERM was sent */
-	pid_t		 stop_pid;
-	int64_t		 release_ms;	/* when the server was gone */
-	long		 free_before_mb;	/* VRAM free before the boot; -1 */
-	bool		 failed;	/* the stop follows a failure */
-	char		 why[128];
-	char		 model[CORE_MODEL_MAX];
-};
-
-/* A task being answered. */
-struct llmd_task {
-	struct llmd	*l;
-	size_t		 pos;
-	uint64_t	 gen;
-	char		 id[TASK_ID_MAX + 1];
-	struct llm_req	*req;
-	struct llmd_task *next;
-};
-
-struct llmd {
-	struct daemon		*d;
-	struct llm_client	*client;
-	struct llmd_gpu		**g;	/* one per GPU position */
-	size_t			 ng;
-	struct llmd_task	*tasks;
-	char			 state_dir[PATH_MAX];
-};
 
 static void	llmd_timer_cb(evutil_socket_t, short, void *);
 
 /* Each allocated once (timers and callbacks hold pointers to it). */
-static struct llmd_gpu *
+struct llmd_gpu *
 llmd_gpu(struct daemon *d, size_t pos)
 {
 	return d->llm->g[pos];
 }
 
-static void
+void
 llmd_url(const struct daemon *d, size_t pos, char *buf, size_t len)
 {
 	if (d->gpux[pos].worker != NULL)	/* an outside worker's server */
@@ -103,7 +62,7 @@ llmd_arm(struct llmd_gpu *lg, int ms)
 
 /* The server goes away: TERM now, KILL after the grace, and the GPU goes
  * idle once it is gone (llmd_timer_cb). FAILED: count a failure then. */
-static void
+void
 llmd_stop(struct llmd_gpu *lg, bool failed, const char *why)
 {
 	struct daemon *d = lg->l->d;
@@ -226,7 +185,7 @@ llmd_stopped(struct llmd_gpu *lg)
 /* llama.cpp's llama-server loads the model given on its command line at
  * start: no load or unload API ("load" = healthy, "unload" = stop it), and
  * answers come from /v1/chat/completions. */
-static bool
+bool
 llmd_llama(const struct daemon *d)
 {
 	return d->cfg.server.backend != NULL &&
@@ -414,223 +373,10 @@ llmd_unload(struct daemon *d, const struct core_action *a, size_t pos)
 	    LLMD_UNLOAD_TIMEOUT_MS, llmd_unload_cb, lg);
 }
 
-/* ---- tasks ------------------------------------------------------------- */
-
-static void
-llmd_task_forget(struct llmd *l, struct llmd_task *t)
-{
-	struct llmd_task **pp;
-
-	for (pp = &l->tasks; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == t) {
-			*pp = t->next;
-			break;
-		}
-	}
-	free(t);
-}
-
-static json_t *
-llmd_num(int64_t v)
-{
-	return v >= 0 ? json_integer(v) : json_null();
-}
-
-static void
-llmd_task_complete(struct daemon *d, struct task *t, const struct llm_result *r,
-    int64_t now)
-{
-	struct spool_loc from = { STAGE_PROCESSING, TASK_LLM, 0 };
-	struct spool_loc to = { STAGE_COMPLETE, TASK_LLM, 0 };
-	size_t len = strlen(r->response);
-	struct err e;
-
-	if (d->cfg.output_max_bytes > 0 && len > (size_t)d->cfg.output_max_bytes)
-		len = (size_t)d->cfg.output_max_bytes;
-	json_object_set_new(t->json, "output",
-	    json_stringn_nocheck(r->response, len));
-	json_object_set_new(t->json, "llm", json_pack("{s:o,s:o,s:o,s:o,s:o,"
-	    "s:o,s:s,s:I}",
-	    "eval_count", llmd_num(r->eval_count),
-	    "prompt_eval_count", llmd_num(r->prompt_eval_count),
-	    "total_duration_ns", llmd_num(r->total_duration_ns),
-	    "load_duration_ns", llmd_num(r->load_duration_ns),
-	    "prompt_eval_duration_ns", llmd_num(r->prompt_eval_duration_ns),
-	    "eval_duration_ns", llmd_num(r->eval_duration_ns),
-	    "done_reason", r->done_reason,
-	    "elapsed_ms", (json_int_t)r->elapsed_ms));
-	task_set_status(t, TASK_COMPLETE);
-	task_set_time(t, "completed_at", now);
-	if (spool_move(d->spool, t, &from, &to, &e) != 0) {
-		log_error("task %s: could not complete it: %s", t->id, e.msg);
-		return;
-	}
-	d->tasks_completed++;
-}
-
-/* Back to its queue (RETRY) or to failed/. */
-static void
-llmd_task_fail(struct daemon *d, struct task *t, bool retry, const char *code,
-    const char *why, int64_t now)
-{
-	struct spool_loc from = { STAGE_PROCESSING, TASK_LLM, 0 };
-	struct spool_loc to = { STAGE_QUEUE, TASK_LLM, t->priority };
-	struct err e;
-
-	if (retry) {
-		task_set_status(t, TASK_QUEUED);
-		json_object_del(t->json, "started_at");
-		json_object_del(t->json, "assigned_gpu");
-		json_object_del(t->json, "assigned_gpu_uuid");
-	} else {
-		to.stage = STAGE_FAILED;
-		to.priority = 0;
-		task_set_status(t, TASK_FAILED);
-		task_set_time(t, "completed_at", now);
-		task_set_error(t, code, "%s", why);
-	}
-	if (spool_move(d->spool, t, &from, &to, &e) != 0) {
-		log_error("task %s: could not move it: %s", t->id, e.msg);
-		return;
-	}
-	if (retry) {
-		log_info("task %s requeued: %s", t->id, why);
-		queue_add(d->queue, t, &to, intake_vram_mb(&d->cfg, t));
-	} else {
-		log_warn("task %s failed: %s", t->id, why);
-		d->tasks_failed++;
-	}
-}
-
-/* Records in the task that GPU's server failed it (DESIGN §2 keeps
- * fields it does not know): the core then tries other GPUs first
- * (core_task.avoid_gpus), across restarts too. The newest LLMD_AVOID_MAX. */
-static void
-llmd_task_avoid(struct task *t, const char *uuid)
-{
-	json_t *a = json_object_get(t->json, "avoid_gpus");
-	size_t i;
-
-	if (uuid[0] == '\0')
-		return;
-	if (!json_is_array(a)) {
-		a = json_array();
-		json_object_set_new(t->json, "avoid_gpus", a);
-	}
-	for (i = 0; i < json_array_size(a); i++) {
-		const char *s = json_string_value(json_array_get(a, i));
-
-		if (s != NULL && strcmp(s, uuid) == 0)
-			return;
-	}
-	while (json_array_size(a) >= LLMD_AVOID_MAX)
-		json_array_remove(a, 0);
-	json_array_append_new(a, json_string(uuid));
-}
-
-static void
-llmd_generate_cb(const struct llm_result *r, void *arg)
-{
-	struct llmd_task *lt = arg;
-	struct llmd *l = lt->l;
-	struct daemon *d = l->d;
-	struct llmd_gpu *lg = llmd_gpu(d, lt->pos);
-	struct core_gpu *g = &d->gpus[lt->pos];
-	struct spool_loc loc = { STAGE_PROCESSING, TASK_LLM, 0 };
-	bool server_fault = r->status == LLM_ERR_CONNECT ||
-	    r->status == LLM_ERR_TIMEOUT ||
-	    (r->status == LLM_ERR_HTTP && r->http_status >= 500);
-	int64_t now = time_now_ms();
-	struct task t;
-	struct err e;
-	char why[300];
-	size_t pos;
-
-	if (lt->gen == lg->gen && g->state == GPU_LLM_BUSY &&
-	    core_gpu_llm_end(g, now, &e) != 0)
-		log_error("BUG: %s", e.msg);
-	d->state_dirty = true;
-	daemon_mark_dirty(d);
-	if (spool_load(d->spool, &loc, lt->id, &d->cfg, &t, &e) != 0) {
-		log_error("task %s: its file in processing/ is unreadable: %s",
-		    lt->id, e.msg);
-		llmd_task_forget(l, lt);
-		return;
-	}
-	if (r->status == LLM_OK) {
-		workers_stamp(d, (int)lt->pos, t.json);
-		llmd_task_complete(d, &t, r, now);
-		core_gpu_succeeded(g);
-		log_info("task %s answered on GPU %d (%ld tokens)", lt->id,
-		    g->index, r->eval_count);
-	} else {
-		snprintf(why, sizeof why, "LLM request on GPU %d failed (%s): %.200s",
-		    g->index, llm_status_name(r->status), r->error);
-		/* A server that died or hangs is not the task's fault; the
-		 * retry goes to another GPU if one could take it. */
-		if (server_fault)
-			llmd_task_avoid(&t, g->uuid);
-		llmd_task_fail(d, &t, server_fault || t.attempts <= t.max_retries,
-		    "llm_failed", why, now);
-		if (server_fault && lt->gen == lg->gen &&
-		    d->gpux[lt->pos].worker != NULL) {
-			/* not ours to stop: the worker is dead (after this
-			 * task is forgotten, so that it is not requeued twice) */
-			task_free(&t);
-			pos = lt->pos;
-			llmd_task_forget(l, lt);
-			workers_fault(d, (int)pos, why);
-			return;
-		}
-		if (server_fault && lt->gen == lg->gen)
-			llmd_stop(lg, true, why);
-	}
-	task_free(&t);
-	llmd_task_forget(l, lt);
-}
-
 bool
 llmd_has_gpu(const struct daemon *d, int pos)
 {
 	return d->llm != NULL && pos >= 0 && (size_t)pos < d->llm->ng;
-}
-
-/* Requests in flight on GPU position POS: cancelled, their tasks back in
- * their queue (the server that had them is gone, not their fault). */
-void
-llmd_gpu_abort(struct daemon *d, int pos, const char *why)
-{
-	struct spool_loc loc = { STAGE_PROCESSING, TASK_LLM, 0 };
-	struct llmd *l = d->llm;
-	struct llmd_task *lt, *next;
-	struct task t;
-	struct err e;
-	char msg[300];
-
-	if (l == NULL || pos < 0 || (size_t)pos >= l->ng)
-		return;
-	l->g[pos]->gen++;
-	for (lt = l->tasks; lt != NULL; lt = next) {
-		next = lt->next;
-		if (lt->pos != (size_t)pos)
-			continue;
-		if (lt->req != NULL)
-			llm_cancel(lt->req);
-		lt->req = NULL;
-		if (spool_load(d->spool, &loc, lt->id, &d->cfg, &t, &e) != 0) {
-			log_error("task %s: its file in processing/ is "
-			    "unreadable: %s", lt->id, e.msg);
-		} else {
-			snprintf(msg, sizeof msg, "GPU %d: %.250s",
-			    d->gpus[pos].index, why);
-			llmd_task_fail(d, &t, true, "llm_failed", msg,
-			    time_now_ms());
-			task_free(&t);
-		}
-		llmd_task_forget(l, lt);
-	}
-	d->state_dirty = true;
-	daemon_mark_dirty(d);
 }
 
 /* GPU position POS went offline: its requests go back to their queues and
@@ -650,46 +396,6 @@ llmd_gpu_offline(struct daemon *d, int pos, const char *why)
 		llmd_stop(lg, false, why);
 }
 
-/* Claims the task (queue -> processing, inside the decision's spool batch)
- * and sends it; the answer comes back in llmd_generate_cb. */
-static void
-llmd_start_task(struct daemon *d, const struct core_action *a, size_t pos,
-    int64_t now)
-{
-	struct queue_entry *qe = queue_find(d->queue, a->task_id);
-	struct llmd_gpu *lg = llmd_gpu(d, pos);
-	struct core_gpu *g = &d->gpus[pos];
-	struct llmd_task *lt;
-	struct task t;
-	struct err e;
-	char id[TASK_ID_MAX + 1], url[256];
-
-	if (qe == NULL)
-		return;
-	if (jobs_claim(d, qe, (int)pos, now, &t) != 0)
-		return;
-	str_copy(id, t.id, sizeof id);
-	if (core_gpu_llm_begin(g, now, &e) != 0)
-		log_error("BUG: %s", e.msg);
-	lt = xcalloc(1, sizeof *lt);
-	lt->l = d->llm;
-	lt->pos = pos;
-	lt->gen = lg->gen;
-	str_copy(lt->id, id, sizeof lt->id);
-	lt->next = d->llm->tasks;
-	d->llm->tasks = lt;
-	llmd_url(d, pos, url, sizeof url);
-	lt->req = (llmd_llama(d) ? llm_chat_openai : llm_generate)(
-	    d->llm->client, url, t.model, t.prompt,
-	    t.timeout_sec > 0 ? t.timeout_sec * 1000 : 0, llmd_generate_cb, lt);
-	log_info("started %s (LLM %s) on GPU %d: %s", id, t.model, g->index,
-	    a->reason);
-	d->state_dirty = true;
-	task_free(&t);
-}
-
-/* ---- the daemon's hooks ------------------------------------------------ */
-
 void
 llmd_act(struct daemon *d, const struct core_action *a, int pos, int64_t now)
 {
@@ -706,7 +412,7 @@ llmd_act(struct daemon *d, const struct core_action *a, int pos, int64_t now)
 		llmd_boot(d, a, (size_t)pos, now);
 		break;
 	case ACT_START_LLM_TASK:
-		llmd_start_task(d, a, (size_t)pos, now);
+		llmd_task_start(d, a, (size_t)pos, now);
 		break;
 	case ACT_UNLOAD_LLM:
 		llmd_unload(d, a, (size_t)pos);
