@@ -91,9 +91,8 @@ api_gpus(struct api *a, struct api_reply *r)
 	api_json(r, 200, json_pack("{s:o}", "gpus", g));
 }
 
-/* A GPU is named by its index or UUID: [A-Za-z0-9_-]{1,64}. */
-static bool
-gpus_name_valid(const char *s)
+bool
+api_gpu_name_valid(const char *s)
 {
 	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
@@ -134,7 +133,7 @@ api_drain(struct api *a, const char *gpu, bool on, struct api_reply *r)
 	int dirfd, rc = 0;
 	bool was;
 
-	if (!gpus_name_valid(gpu)) {
+	if (!api_gpu_name_valid(gpu)) {
 		api_error(r, 400, "invalid_id", "not a GPU index or UUID");
 		return;
 	}

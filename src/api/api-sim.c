@@ -105,26 +105,14 @@ sim_find(json_t *gpus, const char *key, size_t *at)
 static int
 sim_save(struct api *a, json_t *doc, struct api_reply *r)
 {
-	char path[4096], dir[4096], base[4096], *text, *line, *p;
-	json_t *gpus = json_object_get(doc, "gpus"), *g;
+	char path[4096], dir[4096], base[4096], *text;
+	json_t *gpus = json_object_get(doc, "gpus");
 	struct gpu_list l;
 	struct durable *dur;
 	struct err e;
-	size_t i;
 	int dirfd, rc;
 
-	text = xstrdup("{\"gpus\": [\n");
-	json_array_foreach(gpus, i, g) {
-		line = json_dumps(g, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		xasprintf(&p, "%s  %s%s\n", text, line,
-		    i + 1 < json_array_size(gpus) ? "," : "");
-		free(line);
-		free(text);
-		text = p;
-	}
-	xasprintf(&p, "%s]}\n", text);
-	free(text);
-	text = p;
+	text = gpu_sim_format(gpus);
 	memset(&l, 0, sizeof l);
 	if (gpu_sim_parse(text, strlen(text), "sim_gpus.json", &l, &e) != 0) {
 		api_error(r, 400, "invalid_gpu", "%s", e.msg);
@@ -151,16 +139,6 @@ sim_save(struct api *a, json_t *doc, struct api_reply *r)
 		return -1;
 	}
 	return 0;
-}
-
-/* A GPU is named by its index or UUID: [A-Za-z0-9_-]{1,64}. */
-static bool
-sim_name_valid(const char *s)
-{
-	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
-
-	return n > 0 && n <= 64 && s[n] == '\0';
 }
 
 void
@@ -201,7 +179,7 @@ api_sim_change(struct api *a, const char *gpu, const char *body, size_t len,
 	const char *k;
 	size_t at;
 
-	if (!sim_name_valid(gpu)) {
+	if (!api_gpu_name_valid(gpu)) {
 		api_error(r, 400, "invalid_id", "not a GPU index or UUID");
 		return;
 	}
@@ -235,7 +213,7 @@ api_sim_remove(struct api *a, const char *gpu, struct api_reply *r)
 	json_t *doc, *g;
 	size_t at;
 
-	if (!sim_name_valid(gpu)) {
+	if (!api_gpu_name_valid(gpu)) {
 		api_error(r, 400, "invalid_id", "not a GPU index or UUID");
 		return;
 	}

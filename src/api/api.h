@@ -122,6 +122,8 @@ void	 api_batch_get(struct api *, const char *id, struct api_reply *);
 /* api-gpus.c: /v1/status, /v1/gpus, drain. */
 void	 api_status(struct api *, struct api_reply *);
 void	 api_gpus(struct api *, struct api_reply *);
+/* A GPU is named by its index or UUID: [A-Za-z0-9_-]{1,64}. */
+bool	 api_gpu_name_valid(const char *);
 void	 api_drain(struct api *, const char *gpu, bool on, struct api_reply *);
 /* api-sim.c: /v1/sim/gpus, fault injection when the GPUs are simulated. */
 void	 api_sim_list(struct api *, struct api_reply *);

@@ -399,37 +399,52 @@ gpu_sim_spec_list(const char *spec, struct gpu_list *l, struct err *e)
 	return 0;
 }
 
+/* One GPU per line, so that a test can edit one with sed. */
 char *
-gpu_sim_spec_json(const char *spec, struct err *e)
+gpu_sim_format(const json_t *gpus)
 {
-	struct gpu_list l;
-	json_t *o;
-	char *s, *out = NULL, *p;
+	char *s, *out, *p;
 	size_t i;
 
-	if (gpu_sim_spec_list(spec, &l, e) != 0)
-		return NULL;
-	/* one GPU per line, so that a test can edit one with sed */
-	xasprintf(&out, "{\"gpus\": [\n");
-	for (i = 0; i < l.n; i++) {
-		o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s}",
-		    "uuid", l.v[i].uuid, "name", l.v[i].name,
-		    "pci_bus_id", l.v[i].pci_bus_id,
-		    "vram_total_mb", (json_int_t)l.v[i].vram_total_mb,
-		    "vram_used_mb", (json_int_t)0,
-		    "compute_capability", l.v[i].compute_capability,
-		    "health", "ok");
-		s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		json_decref(o);
-		xasprintf(&p, "%s  %s%s\n", out, s, i + 1 < l.n ? "," : "");
+	out = xstrdup("{\"gpus\": [\n");
+	for (i = 0; i < json_array_size(gpus); i++) {
+		s = json_dumps(json_array_get(gpus, i),
+		    JSON_COMPACT | JSON_PRESERVE_ORDER);
+		xasprintf(&p, "%s  %s%s\n", out, s,
+		    i + 1 < json_array_size(gpus) ? "," : "");
 		free(out);
 		free(s);
 		out = p;
 	}
 	xasprintf(&p, "%s]}\n", out);
 	free(out);
-	gpu_list_free(&l);
 	return p;
+}
+
+char *
+gpu_sim_spec_json(const char *spec, struct err *e)
+{
+	struct gpu_list l;
+	json_t *gpus;
+	char *out;
+	size_t i;
+
+	if (gpu_sim_spec_list(spec, &l, e) != 0)
+		return NULL;
+	gpus = json_array();
+	for (i = 0; i < l.n; i++)
+		json_array_append_new(gpus, json_pack(
+		    "{s:s, s:s, s:s, s:I, s:I, s:s, s:s}",
+		    "uuid", l.v[i].uuid, "name", l.v[i].name,
+		    "pci_bus_id", l.v[i].pci_bus_id,
+		    "vram_total_mb", (json_int_t)l.v[i].vram_total_mb,
+		    "vram_used_mb", (json_int_t)0,
+		    "compute_capability", l.v[i].compute_capability,
+		    "health", "ok"));
+	out = gpu_sim_format(gpus);
+	json_decref(gpus);
+	gpu_list_free(&l);
+	return out;
 }
 
 int

@@ -170,6 +170,9 @@ int	 gpu_sim_parse(const char *text, size_t len, const char *name,
 int	 gpu_sim_write_spec(const char *path, const char *spec, struct err *);
 /* The GPUs of a spec, without a file. */
 int	 gpu_sim_spec_list(const char *spec, struct gpu_list *, struct err *);
+/* The file's text for GPUS, a JSON array of GPU objects, one GPU per
+ * line (caller frees). */
+char	*gpu_sim_format(const json_t *gpus);
 /* The file's JSON text for a spec (caller frees). */
 char	*gpu_sim_spec_json(const char *spec, struct err *);
 
