@@ -64,13 +64,12 @@ for id in $names; do
 done
 wait_for 60 files_at_least complete $((n + 2))
 expect_eq "failed tasks" "$(count_files failed)" 0
-for id in $names; do
-  python3 - "$GPUMGR_ROOT/tasks/complete/$id.json" "$id" <<'PY' || fail "task $id"
-import json, sys
-t = json.load(open(sys.argv[1]))
-assert t["status"] == "complete" and t["output"] == "done %s\n" % sys.argv[2], t
+python3 - "$GPUMGR_ROOT/tasks/complete" $names <<'PY' || fail "a named task did not complete as itself"
+import json, os, sys
+for i in sys.argv[2:]:
+    t = json.load(open(os.path.join(sys.argv[1], i + ".json")))
+    assert t["status"] == "complete" and t["output"] == "done %s\n" % i, t
 PY
-done
 after=$(snapshot)
 [[ $after == "$before" ]] || fail "gpumgr's own state changed:
 $(diff <(echo "$before") <(echo "$after"))"
