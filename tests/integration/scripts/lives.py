@@ -73,12 +73,29 @@ def is_long(tid):
     return int(tid[1:]) % 10 == 3
 
 
-def kill_supervisor(root, binary, targets, seed):
-    """Kills the supervisor of a running script: a long task's, the
-    youngest, not aimed at before, if there is one (its script would then
-    outlive the loss by far, were it left running)."""
+def children(ledger):
+    """The scripts' children alive: {pid: task id}."""
+    name = ("rchild " + ledger).encode()
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if cmdline(int(d))[0] == name:
+                    kids[int(d)] = environ(int(d)).get(
+                        b"GPUMGR_TASK_ID", b"?").decode()
+            except OSError:
+                pass
+    return kids
+
+
+def kill_supervisor(root, binary, ledger, targets, seed):
+    """Kills the supervisor of a running script of a long task whose child
+    runs (the child then outlives its supervisor by far and must be
+    cleaned up; a script left running would overlap its next life):
+    preferably one not aimed at before, the youngest."""
     rng = random.Random(seed)
     done = targeted(targets)
+    busy = set(children(ledger).values())
     runs = []
     for lock in glob.glob(os.path.join(root, "run", "tasks", "*", "lock")):
         try:
@@ -87,8 +104,8 @@ def kill_supervisor(root, binary, targets, seed):
         except (OSError, ValueError):
             continue
         pid, tid = rec.get("supervisor_pid"), rec.get("task_id")
-        if pid and tid:
-            runs.append((not is_long(tid), tid in done,
+        if pid and tid and tid in busy and is_long(tid):
+            runs.append((tid in done,
                          -rec.get("started_ms", 0), rng.random(), pid, tid))
     for *_, pid, tid in sorted(runs):
 
@@ -110,15 +127,8 @@ def kill_child(ledger, targets, seed):
     rng = random.Random(seed)
     done = targeted(targets)
     name = ("rchild " + ledger).encode()
-    kids = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                if cmdline(int(d))[0] == name:
-                    tid = environ(int(d)).get(b"GPUMGR_TASK_ID", b"?").decode()
-                    kids.append((tid in done, rng.random(), int(d)))
-            except OSError:
-                pass
+    kids = [(tid in done, rng.random(), pid)
+            for pid, tid in children(ledger).items()]
     for *_, pid in sorted(kids):
         tid = []
 
@@ -182,7 +192,8 @@ def storm(root, binary, ledger, targets, log, seed, tasks, dk, sk, ck):
 
     done = {"sup": 0, "child": 0}
     want = {"sup": sk, "child": ck}
-    kill = {"sup": lambda: kill_supervisor(root, binary, targets, rng.random()),
+    kill = {"sup": lambda: kill_supervisor(root, binary, ledger, targets,
+                                           rng.random()),
             "child": lambda: kill_child(ledger, targets, rng.random())}
 
     def try_kills(share, patience):
