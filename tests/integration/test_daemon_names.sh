@@ -86,3 +86,37 @@ grep -q "re-adopted" "$TEST_TMP/daemon.log" || fail "the server was not re-adopt
 gpumgr submit --id q2 "another question" >/dev/null
 wait_for 30 test -f "$GPUMGR_ROOT/tasks/complete/q2.json"
 pass "the LLM server (pid $server) was re-adopted and answers"
+
+# An older ROOT (run/<id>, task llm's run among the servers' files in
+# run/llm) is migrated by the next daemon: its live runs are re-adopted
+# where they move and complete, the servers' state stays.
+rm "$GPUMGR_ROOT"/tasks/complete/llm.*     # its id again, for a second run
+gpumgr submit --script record --arg ms=2500 --gpu none --id llm >/dev/null
+gpumgr submit --script record --arg ms=2500 --gpu none --id old1 >/dev/null
+wait_for 30 grep -q "start old1" "$ledger"
+wait_for 30 test -s "$GPUMGR_ROOT/run/tasks/llm/lock"
+stop_daemon
+runs=$GPUMGR_ROOT/run
+mv "$runs/tasks/old1" "$runs/old1"
+for f in lock stdout stderr status.json; do
+  [[ ! -e $runs/tasks/llm/$f ]] || mv "$runs/tasks/llm/$f" "$runs/llm/$f"
+done
+rmdir "$runs/tasks/llm" "$runs/tasks"
+flock -n "$runs/old1/lock" true && fail "old1's supervisor is not running"
+start_daemon --sim 3x24GB
+grep -q "run folders: 2 moved" "$TEST_TMP/daemon.log" || fail "no migration logged"
+wait_for 30 test -f "$GPUMGR_ROOT/tasks/complete/old1.json"
+wait_for 30 test -f "$GPUMGR_ROOT/tasks/complete/llm.json"
+python3 - "$GPUMGR_ROOT/tasks/complete" <<'PY' || fail "the migrated runs did not complete as they started"
+import json, os, sys
+for i in ("old1", "llm"):
+    t = json.load(open(os.path.join(sys.argv[1], i + ".json")))
+    assert t["status"] == "complete" and t["attempts"] == 1, t
+    assert t["output"] == "done %s\n" % i, t
+PY
+expect_eq "starts of old1 and llm (twice: two tasks)" \
+  "$(grep -c '^start \(old1\|llm\) ' "$ledger")" 3
+[[ -f $runs/llm/llm-$port.json ]] || fail "the LLM server's state file is gone"
+[[ ! -e $runs/llm/lock && ! -e $runs/old1 ]] || fail "old layout left: $(ls "$runs" "$runs/llm")"
+expect_eq "server after migration" "$(state_field 0 pid)" "$server"
+pass "an older ROOT migrated: its live runs (llm, old1) re-adopted and complete once"
