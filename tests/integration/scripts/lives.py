@@ -88,11 +88,11 @@ def children(ledger):
     return kids
 
 
-def kill_supervisor(root, binary, ledger, targets, seed):
+def kill_supervisor(root, binary, ledger, targets, seed, again):
     """Kills the supervisor of a running script of a long task whose child
     runs (the child then outlives its supervisor by far and must be
-    cleaned up; a script left running would overlap its next life):
-    preferably one not aimed at before, the youngest."""
+    cleaned up; a script left running would overlap its next life), the
+    youngest; one aimed at before only if AGAIN."""
     rng = random.Random(seed)
     done = targeted(targets)
     busy = set(children(ledger).values())
@@ -104,7 +104,8 @@ def kill_supervisor(root, binary, ledger, targets, seed):
         except (OSError, ValueError):
             continue
         pid, tid = rec.get("supervisor_pid"), rec.get("task_id")
-        if pid and tid and tid in busy and is_long(tid):
+        if pid and tid and tid in busy and is_long(tid) and \
+                (again or tid not in done):
             runs.append((tid in done,
                          -rec.get("started_ms", 0), rng.random(), pid, tid))
     for *_, pid, tid in sorted(runs):
@@ -121,14 +122,14 @@ def kill_supervisor(root, binary, ledger, targets, seed):
     return 1
 
 
-def kill_child(ledger, targets, seed):
-    """Kills a script's child, of a task not aimed at before if there is
-    one."""
+def kill_child(ledger, targets, seed, again):
+    """Kills a script's child; of a task aimed at before only if AGAIN."""
     rng = random.Random(seed)
     done = targeted(targets)
     name = ("rchild " + ledger).encode()
     kids = [(tid in done, rng.random(), pid)
-            for pid, tid in children(ledger).items()]
+            for pid, tid in children(ledger).items()
+            if again or tid not in done]
     for *_, pid in sorted(kids):
         tid = []
 
@@ -192,9 +193,13 @@ def storm(root, binary, ledger, targets, log, seed, tasks, dk, sk, ck):
 
     done = {"sup": 0, "child": 0}
     want = {"sup": sk, "child": ck}
-    kill = {"sup": lambda: kill_supervisor(root, binary, ledger, targets,
-                                           rng.random()),
-            "child": lambda: kill_child(ledger, targets, rng.random())}
+    kill = {"sup": lambda again: kill_supervisor(root, binary, ledger,
+                                                 targets, rng.random(), again),
+            "child": lambda again: kill_child(ledger, targets, rng.random(),
+                                              again)}
+    # A task aimed at again only when none other came for a while: kills
+    # spread over as many tasks as the run allows.
+    last = {"sup": time.monotonic(), "child": time.monotonic()}
 
     def try_kills(share, patience):
         """The kills owed by SHARE (0..1) of the run, waiting up to
@@ -202,8 +207,9 @@ def storm(root, binary, ledger, targets, log, seed, tasks, dk, sk, ck):
         for k in ("sup", "child"):
             end = time.monotonic() + patience
             while done[k] < want[k] and done[k] < want[k] * share:
-                if kill[k]() == 0:
+                if kill[k](time.monotonic() - last[k] > 2) == 0:
                     done[k] += 1
+                    last[k] = time.monotonic()
                 elif time.monotonic() >= end:
                     break
                 else:
