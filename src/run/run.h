@@ -51,8 +51,8 @@ struct run_layout {
 /*
  * At the daemon's start, before anything reads a run: makes ROOT/run and
  * ROOT/run/tasks (which must be a real folder: an error otherwise) and
- * migrates the older layout: every folder run/<id> but run/llm moves to
- * run/tasks/<id> (live runs too: a supervisor works through its folder's
+ * migrates the older layout: every folder run/<id> holding a run (a lock
+ * file) but run/llm moves to run/tasks/<id> (live runs too: a supervisor works through its folder's
  * descriptor; the script's GPUMGR_RUN_DIR keeps the old path), a run of
  * task "tasks" kept in run/tasks itself becomes run/tasks/tasks, and one of
  * task "llm" kept among the LLM servers' files in run/llm moves to

@@ -230,6 +230,13 @@ run_layout_prepare(const char *root, struct run_layout *lay, struct err *e)
 		}
 		if (!S_ISDIR(sb.st_mode))
 			continue;
+		/* Only a folder that holds a run is one: anything else in
+		 * run/ (a later version's state) stays; an empty folder (a
+		 * start that died before its lock) goes. */
+		if (!rundir_holds_run(runfd, n)) {
+			(void)unlinkat(runfd, n, AT_REMOVEDIR);
+			continue;
+		}
 		if (rundir_move(runfd, tfd, n) == 0)
 			lay->migrated++;
 		else
