@@ -88,6 +88,7 @@ void
 api_reply_free(struct api_reply *r)
 {
 	free(r->body);
+	free(r->park_id);
 	memset(r, 0, sizeof *r);
 }
 
@@ -236,7 +237,8 @@ api_handle(struct api *a, enum api_method m, const char *uri,
 		r->allow = rt->allow;
 		return;
 	}
-	if (query != NULL && rt->id != R_TASKS && *query != '\0') {
+	if (query != NULL && rt->id != R_TASKS && *query != '\0' &&
+	    !(rt->id == R_TASK && m == API_GET)) {
 		api_error(r, 400, "bad_query", "%s takes no query parameters",
 		    rt->pattern);
 		return;
@@ -263,7 +265,7 @@ api_handle(struct api *a, enum api_method m, const char *uri,
 		break;
 	case R_TASK:
 		if (m == API_GET)
-			api_tasks_get(a, arg, r);
+			api_tasks_get(a, arg, query != NULL ? query : "", r);
 		else
 			api_tasks_cancel(a, arg, r);
 		break;

@@ -16,6 +16,7 @@
 extern const struct cli_cmd cli_cmd_submit;
 extern const struct cli_cmd cli_cmd_ls;
 extern const struct cli_cmd cli_cmd_show;
+extern const struct cli_cmd cli_cmd_wait;
 extern const struct cli_cmd cli_cmd_cancel;
 extern const struct cli_cmd cli_cmd_exec;
 extern const struct cli_cmd cli_cmd_batch;
@@ -35,6 +36,7 @@ static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_submit,
 	&cli_cmd_ls,
 	&cli_cmd_show,
+	&cli_cmd_wait,
 	&cli_cmd_cancel,
 	&cli_cmd_exec,
 	&cli_cmd_batch,
@@ -72,7 +74,7 @@ cli_print_help(FILE *f)
 		fprintf(f, "  %-12s %s\n", cli_table[i]->name, cli_table[i]->summary);
 	fprintf(f, "\n`gpumgr COMMAND --help` describes one command.\n"
 	    "exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 invalid input,\n"
-	    "5 not possible in the current state\n");
+	    "5 not possible in the current state, 124 timed out (wait)\n");
 }
 
 const char *

@@ -40,6 +40,33 @@ daemon_mark_dirty(struct daemon *d)
 	}
 }
 
+void
+daemon_task_ended(struct daemon *d, const char *id, enum task_class cls,
+    bool ok)
+{
+	d->ended_total[(unsigned)cls < 3 ? cls : 0][ok ? 0 : 1]++;
+	d->state_dirty = true;
+	if (d->api == NULL)
+		return;
+	if (d->nended == d->capended) {
+		d->capended = d->capended ? d->capended * 2 : 16;
+		d->ended = xrealloc(d->ended, d->capended * sizeof *d->ended);
+	}
+	d->ended[d->nended++] = xstrdup(id);
+}
+
+void
+daemon_ended_flush(struct daemon *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nended; i++) {
+		api_task_ended(d->api, d->ended[i]);
+		free(d->ended[i]);
+	}
+	d->nended = 0;
+}
+
 static void
 daemon_on_file(void *arg, void *cookie, const char *name)
 {
@@ -258,6 +285,7 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 		if (decide_run(d, now, &next_wake) != 0)
 			break;
 	}
+	daemon_ended_flush(d);
 	now = time_now_ms();
 	daemon_write_state_soon(d, now);
 	daemon_arm_wake(d, next_wake, now);
@@ -443,6 +471,8 @@ daemon_run(const struct daemon_opts *opts)
 	    d->njobs);
 	rc = 0;
 out:
+	daemon_ended_flush(d);
+	free(d->ended);
 	if (d->api != NULL)
 		api_stop(d->api);
 	if (d->watch != NULL) {

@@ -91,6 +91,45 @@ state_gpu_json(const struct daemon *d, size_t pos)
 }
 
 /* Rewrites gpu_state.json if anything changed (or when FORCE). */
+static const char *const state_total_keys[2] = {
+	"tasks_completed_total", "tasks_failed_total"
+};
+static const char *const state_total_cls[3] = { "unknown", "llm", "script" };
+
+/* The counters of ended tasks, by class (docs/history.md): they survive
+ * restarts and never go down, whatever happens to the files. */
+static void
+state_totals_json(const struct daemon *d, json_t *root)
+{
+	json_t *o;
+	size_t k, c;
+
+	for (k = 0; k < 2; k++) {
+		o = json_object();
+		for (c = 0; c < 3; c++)
+			json_object_set_new(o, state_total_cls[c], json_integer(
+			    (json_int_t)d->ended_total[c][k]));
+		json_object_set_new(root, state_total_keys[k], o);
+	}
+}
+
+static void
+state_totals_load(struct daemon *d, json_t *root)
+{
+	json_t *o, *v;
+	size_t k, c;
+
+	for (k = 0; k < 2; k++) {
+		o = json_object_get(root, state_total_keys[k]);
+		for (c = 0; c < 3; c++) {
+			v = json_object_get(o, state_total_cls[c]);
+			if (json_is_integer(v) && json_integer_value(v) > 0)
+				d->ended_total[c][k] = (unsigned long long)
+				    json_integer_value(v);
+		}
+	}
+}
+
 void
 gpus_write_state(struct daemon *d, bool force)
 {
@@ -115,6 +154,7 @@ gpus_write_state(struct daemon *d, bool force)
 	json_object_set_new(root, "script_times", runs);
 	decide_mode_json(d, root);
 	json_object_set_new(root, "evictions", json_integer((json_int_t)d->evictions));
+	state_totals_json(d, root);
 	json_object_set_new(root, "daemon_pid", json_integer(getpid()));
 	state_set_time(root, "updated_at", time_now_ms());
 	json_object_set_new(root, "gpu_source", json_string(gpu_source_name(d->gsrc)));
@@ -151,5 +191,6 @@ gpus_load_state(struct daemon *d)
 	decide_mode_load(d, root);
 	d->evictions = (unsigned long)json_integer_value(json_object_get(root,
 	    "evictions"));
+	state_totals_load(d, root);
 	json_decref(root);
 }
