@@ -41,7 +41,7 @@ static const struct route route_table[] = {
 	{ "/v1/gpus", M(API_GET), "GET", R_GPUS },
 	{ "/v1/tasks", M(API_GET) | M(API_POST), "GET, POST", R_TASKS },
 	{ "/v1/tasks/*", M(API_GET) | M(API_DELETE), "GET, DELETE", R_TASK },
-	{ "/v1/batches", M(API_POST), "POST", R_BATCHES },
+	{ "/v1/batches", M(API_GET) | M(API_POST), "GET, POST", R_BATCHES },
 	{ "/v1/batches/*", M(API_GET), "GET", R_BATCH },
 	{ "/v1/gpus/*/drain", M(API_POST), "POST", R_DRAIN },
 	{ "/v1/gpus/*/undrain", M(API_POST), "POST", R_UNDRAIN },
@@ -270,7 +270,10 @@ api_handle(struct api *a, enum api_method m, const char *uri,
 			api_tasks_cancel(a, arg, r);
 		break;
 	case R_BATCHES:
-		api_batch_submit(a, body, len, r);
+		if (m == API_GET)
+			api_batch_list(a, r);
+		else
+			api_batch_submit(a, body, len, r);
 		break;
 	case R_BATCH:
 		api_batch_get(a, arg, r);

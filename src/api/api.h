@@ -148,6 +148,8 @@ void	 api_send(struct evhttp_request *, struct api_reply *);
 void	 api_batch_submit(struct api *, const char *body, size_t len,
 	    struct api_reply *);
 void	 api_batch_get(struct api *, const char *id, struct api_reply *);
+/* GET /v1/batches: every record without its items, counts from the spool. */
+void	 api_batch_list(struct api *, struct api_reply *);
 
 /* api-gpus.c: /v1/status, /v1/gpus, drain. */
 void	 api_status(struct api *, struct api_reply *);
