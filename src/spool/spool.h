@@ -151,6 +151,9 @@ struct batch_spec {
 	json_t		 *args;		/* common script_args (borrowed); NULL */
 	const char	 *item_arg;	/* NULL: "input" */
 	int		  priority;	/* 0: 3 */
+	const char *const *mimes;	/* a ZIM archive's entries to take, as
+					 * fnmatch patterns on their MIME type */
+	size_t		  nmimes;
 };
 
 /* One input item: ITEM as it goes into the record (a string, or the
@@ -189,6 +192,15 @@ const char *const *batch_default_globs(const char *type);
 int	 batch_expand(const struct batch_spec *, struct batch_item **items,
 	    size_t *n, struct err *);
 void	 batch_items_free(struct batch_item *, size_t);
+
+/* batch-zim.c: a ZIM archive as input (docs/batches.md). */
+bool	 batch_zim_is(const char *path);
+/* The entries that pass SPEC's filters (--mime patterns on the MIME type,
+ * default "video/" and "audio/" types unless only --glob is given; --glob patterns
+ * on the path), in path order, as [{"archive": ABSPATH, "entry": PATH,
+ * "mime": TYPE}]. An error names the file and what is wrong with it. */
+int	 batch_zim_entries(const char *path, const struct batch_spec *,
+	    json_t **out, struct err *);
 
 /* batch.c */
 bool	 batch_id_valid(const char *);
