@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/common.h"
+#include "spool/spool.h"
 
 extern const struct cli_cmd cli_cmd_submit;
 extern const struct cli_cmd cli_cmd_ls;
@@ -90,6 +92,19 @@ cli_default_root(void)
 	home = getenv("HOME");
 	snprintf(buf, sizeof buf, "%s/.gpumgr", home != NULL ? home : ".");
 	return buf;
+}
+
+int
+cli_spool_open(const char *root, struct spool **sp, struct err *err)
+{
+	struct stat st;
+
+	if (stat(root, &st) == -1)
+		return err_errno(err, "%s", root);
+	if (spool_open(root, true, sp, err) == 0)
+		return 0;
+	/* No right to make the folders: read what is there. */
+	return spool_open(root, false, sp, err);
 }
 
 int

@@ -40,6 +40,14 @@ bool	 cli_wants_help(const struct cli_cmd *, int argc, char **argv);
 /* Default ROOT: $GPUMGR_ROOT, else /var/lib/gpumgr for root, else ~/.gpumgr. */
 const char *cli_default_root(void);
 
+/* cli.c */
+struct spool;
+struct err;
+/* Opens the spool at ROOT for reading as the daemon would: when ROOT exists
+ * but lacks some stage folders (made by hand: one queue folder holding a
+ * dropped task), they are made. errno ENOENT: no ROOT. */
+int	 cli_spool_open(const char *root, struct spool **, struct err *);
+
 /* cmd-wait.c */
 /* Waits until every task in IDS has ended (inotify on complete/ and
  * failed/); with REPORT prints a line for each as it ends. TIMEOUT_MS < 0:
