@@ -20,6 +20,7 @@ extern const struct cli_cmd cli_cmd_ls;
 extern const struct cli_cmd cli_cmd_show;
 extern const struct cli_cmd cli_cmd_wait;
 extern const struct cli_cmd cli_cmd_cancel;
+extern const struct cli_cmd cli_cmd_purge;
 extern const struct cli_cmd cli_cmd_exec;
 extern const struct cli_cmd cli_cmd_batch;
 extern const struct cli_cmd cli_cmd_gpus;
@@ -40,6 +41,7 @@ static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_show,
 	&cli_cmd_wait,
 	&cli_cmd_cancel,
+	&cli_cmd_purge,
 	&cli_cmd_exec,
 	&cli_cmd_batch,
 	&cli_cmd_gpus,

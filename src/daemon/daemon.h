@@ -141,12 +141,14 @@ struct daemon {
 	/* Tasks ended by class (enum task_class) and [0] complete, [1]
 	 * failed: counters that never go down, kept in gpu_state.json. */
 	unsigned long long	 ended_total[3][2];
+	int64_t			 last_purge_ms;	/* retention, every few minutes */
 	/* Ends recorded inside a spool batch, told to the API at commit. */
 	char			**ended;
 	size_t			 nended, capended;
 };
 
 #define DAEMON_STATE_INTERVAL_MS	100
+#define DAEMON_PURGE_INTERVAL_MS	(10 * 60 * 1000)
 
 /* daemon.c */
 int	 daemon_run(const struct daemon_opts *);

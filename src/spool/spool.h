@@ -103,6 +103,20 @@ struct spool_recovery {
 };
 int	 spool_recover(struct spool *, struct spool_recovery *, struct err *);
 
+/* retention.c: keeping complete/ and failed/ bounded (docs/history.md). */
+struct spool_purge_stats {
+	size_t	 removed[2];	/* from complete/, failed/ */
+	size_t	 kept;
+};
+/* Removes the finished tasks that ended (file mtime) more than KEEP_DAYS
+ * before NOW_MS and, past the newest KEEP_MAX of a folder, the older ones
+ * (0: no limit of that kind), with the files kept beside them. EACH (may be
+ * NULL) is told of every task removed; DRY_RUN removes nothing. */
+int	 spool_purge(struct spool *, int keep_days, long keep_max,
+	    int64_t now_ms, bool dry_run,
+	    void (*each)(void *, const char *id, int64_t mtime_ms), void *arg,
+	    struct spool_purge_stats *, struct err *);
+
 /* durable.c: the one helper every durable write goes through. */
 /* Writes BUF to DIRFD/NAME via a ".gpumgr-" temp: write, fsync, rename;
  * then fsyncs the folder unless a batch is open (see above). */
