@@ -164,7 +164,7 @@ class Client:
         """Returns the task once it has ended (complete or failed) -- check
         its "status" -- or raises WaitTimeout after TIMEOUT seconds (None:
         no limit). Each request is a long poll that the daemon answers as
-        the task ends."""
+        the task ends; a daemon that restarts meanwhile is asked again."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = _WAIT_MAX if deadline is None else deadline - time.monotonic()
@@ -181,6 +181,12 @@ class Client:
                 if e.status != 503:   # too many waiters: try again shortly
                     raise
                 time.sleep(0.2)
+                continue
+            except (ConnectionError, http.client.HTTPException, FileNotFoundError):
+                # The daemon stopped or restarts: its socket comes back.
+                if deadline is not None and time.monotonic() + 0.5 >= deadline:
+                    raise
+                time.sleep(0.5)
                 continue
             if task.get("status") in _ENDED:
                 return task

@@ -26,7 +26,8 @@ start_daemon --sim 3x24GB
 SOCK=$GPUMGR_ROOT/api.sock
 wait_for 20 test -S "$SOCK"
 
-# 2. Two tasks side by side: the long one ends last, so it lists first.
+# 2. Finished tasks list latest end first (the order their completed_at
+# says, whatever the timing was).
 gpumgr submit --id slow --script record --arg ms=1500 --arg code=0 >/dev/null
 gpumgr submit --id quick --script record --arg ms=50 --arg code=0 >/dev/null
 gpumgr submit --id broken --script record --arg ms=0 --arg code=4 --retries 0 >/dev/null
@@ -36,13 +37,23 @@ set -e
 expect_eq "wait" "$rc" "1"
 gpumgr ls >"$TEST_TMP/ls"
 order=$(awk 'NR > 1 { printf "%s ", $1 }' "$TEST_TMP/ls")
-expect_eq "ls order (latest end first)" "$order" "slow broken quick "
+want=$(python3 - "$GPUMGR_ROOT" <<'PY'
+import datetime, glob, json, os, sys
+ends = []
+for p in glob.glob(os.path.join(sys.argv[1], "tasks", "*", "*.json")):
+    t = json.load(open(p))
+    at = datetime.datetime.strptime(t["completed_at"].replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
+    ends.append((-at.timestamp(), t["task_id"]))
+print(" ".join(i for _, i in sorted(ends)) + " ")
+PY
+)
+expect_eq "ls order (latest end first)" "$order" "$want"
 gpu=$(awk '$1 == "slow" { print $5 }' "$TEST_TMP/ls")
 assigned=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["assigned_gpu"])' \
   "$GPUMGR_ROOT/tasks/complete/slow.json")
 expect_eq "ls GPU column = assigned_gpu" "$gpu" "$assigned"
 [[ $gpu =~ ^[0-2]$ ]] || fail "assigned GPU '$gpu' is not an index"
-expect_eq "ls --limit 1" "$(gpumgr ls --limit 1 | awk 'NR > 1 { print $1 }')" "slow"
+expect_eq "ls --limit 1" "$(gpumgr ls --limit 1 | awk 'NR > 1 { print $1 }')" "${want%% *}"
 expect_eq "ls --limit 2 --json" "$(gpumgr ls --limit 2 --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" "2"
 expect_eq "ls --since 1h" "$(gpumgr ls --since 1h | awk 'NR > 1' | wc -l)" "3"
 expect_eq "ls --since (future)" "$(gpumgr ls --since 2099-01-01T00:00:00Z | awk 'NR > 1' | wc -l)" "0"
