@@ -17,6 +17,11 @@ grep -q "^hand1 .* llm .* queued .*dropped by hand" "$TEST_TMP/ls" || { cat "$TE
 gpumgr show hand1 | grep -q '"prompt": "dropped by hand"' || fail "show on a hand-made ROOT"
 pass "ls and show read a ROOT made by hand"
 rm "$GPUMGR_ROOT/tasks/llm_queue/priority_3/hand1.json"
+# A finished task from before any daemon ran: the counters start from it.
+mkdir -p "$GPUMGR_ROOT/tasks/complete"
+echo '{"task_id": "ancient", "task_class": "llm", "prompt": "p", "status": "complete",
+  "created_at": "2025-02-05T10:00:00Z", "completed_at": "2025-02-05T10:01:00.000Z"}' \
+  >"$GPUMGR_ROOT/tasks/complete/ancient.json"
 
 port=$(free_ports 1)
 write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0, \"api\": {\"port\": $port},
@@ -73,6 +78,7 @@ counters_are() {
      $(metric 'gpumgr_tasks_failed_total{class="script"}') == "$2" ]]
 }
 wait_for 10 counters_are 2 1
+[[ $(metric 'gpumgr_tasks_completed_total{class="llm"}') == 1 ]] || fail "the counters did not start from the files there were"
 mkdir -p "$TEST_TMP/archive"
 mv "$GPUMGR_ROOT"/tasks/complete/* "$TEST_TMP/archive/"
 gpumgr submit --id after --script record --arg ms=0 --arg code=0 >/dev/null
@@ -82,8 +88,8 @@ stop_daemon
 start_daemon --sim 3x24GB
 wait_for 20 test -S "$SOCK"
 counters_are 3 1 || fail "counters after a restart: $(metric 'gpumgr_tasks_completed_total{class="script"}')"
-expect_eq "status --json totals" "$(gpumgr status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["tasks_completed_total"], d["tasks_failed_total"])')" "3 1"
-gpumgr status | grep -q "ended in all: 3 complete, 1 failed" || fail "status text totals"
+expect_eq "status --json totals" "$(gpumgr status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["tasks_completed_total"], d["tasks_failed_total"])')" "4 1"
+gpumgr status | grep -q "ended in all: 4 complete, 1 failed" || fail "status text totals"
 pass "the *_total counters do not go down (files moved away, daemon restarted)"
 
 # 4. Drains.
