@@ -88,8 +88,10 @@ park_check_cb(evutil_socket_t fd, short what, void *arg)
 
 	for (p = a->parked; p != NULL; p = next) {
 		next = p->next;
-		if (spool_find(a->sp, p->id, &loc, &err) != 0 ||
-		    loc.stage == STAGE_COMPLETE || loc.stage == STAGE_FAILED)
+		/* Not found may be a move between two looks: the time limit
+		 * answers a task that is really gone. */
+		if (spool_find(a->sp, p->id, &loc, &err) == 0 &&
+		    (loc.stage == STAGE_COMPLETE || loc.stage == STAGE_FAILED))
 			park_answer(p);
 	}
 }

@@ -72,12 +72,20 @@ wait_check(struct spool *sp, struct wait_task *t, bool report, size_t *left,
     struct err *err)
 {
 	struct spool_loc loc;
-	int rc;
+	int rc, tries;
 
 	if (t->state != 0)
 		return 0;
-	if ((rc = spool_find(sp, t->id, &loc, err)) == -1)
-		return -1;
+	/* A task renamed from one stage to the next between two of
+	 * spool_find's looks is briefly in neither: look again before
+	 * calling it gone. */
+	for (tries = 0; ; tries++) {
+		if ((rc = spool_find(sp, t->id, &loc, err)) == -1)
+			return -1;
+		if (rc == 0 || tries == 3)
+			break;
+		poll(NULL, 0, 5);
+	}
 	if (rc == 1)
 		t->state = 3;
 	else if (loc.stage == STAGE_COMPLETE)
@@ -148,7 +156,7 @@ cli_wait_tasks(const char *root, const char *const *ids, size_t n,
 	int fd, rc = EXIT_FAIL, r;
 	bool failed = false, gone = false;
 
-	if (spool_open(root, false, &sp, &err) == -1) {
+	if (cli_spool_open(root, &sp, &err) == -1) {
 		fprintf(stderr, "gpumgr %s: %s\n", who, err.msg);
 		return errno == ENOENT ? EXIT_NOTFOUND : EXIT_FAIL;
 	}
