@@ -176,7 +176,9 @@ cli_wait_tasks(const char *root, const char *const *ids, size_t n,
 	}
 	for (i = 0; i < 2; i++) {
 		snprintf(path, sizeof path, "%s/%s", root, dirs[i]);
-		if (inotify_add_watch(fd, path, IN_MOVED_TO | IN_CREATE |
+		/* Ends arrive by rename (durable moves, submitters' own
+		 * temp-and-rename) or, for a file written in place, close. */
+		if (inotify_add_watch(fd, path, IN_MOVED_TO |
 		    IN_CLOSE_WRITE) == -1) {
 			err_errno(&err, "watch %s", path);
 			goto ioerr;
