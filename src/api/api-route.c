@@ -187,9 +187,20 @@ route_match(const char *pattern, const char *path, char *arg, size_t arglen)
 static void
 route_metrics(struct api *a, struct api_reply *r)
 {
+	char *tail = NULL;
+
 	free(r->body);
 	r->body = api_metrics_render(a->root, a->mc, &a->counters, &a->boot,
 	    &r->len);
+	/* The long polls waiting now (api-wait.c). */
+	xasprintf(&tail, "# HELP gpumgr_api_waiting_requests Long polls "
+	    "(GET /v1/tasks/{id}?wait=) waiting for a task's end.\n"
+	    "# TYPE gpumgr_api_waiting_requests gauge\n"
+	    "gpumgr_api_waiting_requests %zu\n", a->nparked);
+	r->body = xrealloc(r->body, r->len + strlen(tail) + 1);
+	memcpy(r->body + r->len, tail, strlen(tail) + 1);
+	r->len += strlen(tail);
+	free(tail);
 	r->code = 200;
 	r->ctype = "text/plain; version=0.0.4; charset=utf-8";
 }

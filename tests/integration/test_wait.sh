@@ -6,6 +6,7 @@
 # time is up, with 400 on a bad wait. How long after the recorded end
 # (completed_at) `wait` and the long poll return is measured and printed.
 . "$(dirname "$0")/lib.sh"
+pids=()
 
 port=$(free_ports 5)
 echo "base_port: $port"
@@ -84,6 +85,25 @@ st=$(curl -s --max-time 60 --unix-socket "$SOCK" "http://localhost/v1/tasks/$lon
   python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
 expect_eq "long poll until the end" "$st" "complete"
 pass "long poll: 400 on a bad wait, the task as it is when the time is up, the end otherwise"
+
+# Clients that give up free their places at once (the gauge of waiting
+# requests goes back to 0 long before their 60 s would have passed).
+long2=$(gpumgr submit --script record --arg ms=20000 --arg code=0)
+waiting() {
+  curl -s --unix-socket "$SOCK" http://localhost/metrics |
+    awk '$1 == "gpumgr_api_waiting_requests" { print $2 }'
+}
+for i in 1 2 3 4 5; do
+  curl -s --max-time 60 --unix-socket "$SOCK" "http://localhost/v1/tasks/$long2?wait=60" >/dev/null &
+  pids+=($!)
+done
+waiting_is() { [[ $(waiting) == "$1" ]]; }
+wait_for 20 waiting_is 5
+kill "${pids[@]}"
+wait "${pids[@]}" 2>/dev/null || true
+wait_for 20 waiting_is 0
+curl -s -X DELETE --unix-socket "$SOCK" "http://localhost/v1/tasks/$long2" >/dev/null
+pass "long polls: counted while they wait, freed when their clients go"
 
 # 5. Latency: `gpumgr wait` and three long polls start while a 1.5 s task
 # runs; each return is compared with the task's completed_at.
