@@ -100,6 +100,9 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(d->base, NULL);
 		break;
 	case SIGHUP:
+		/* logrotate moved the file away: write to a new one */
+		if (log_reopen() != 0)
+			log_error("SIGHUP: cannot reopen the log file");
 		d->reload_config = true;
 		daemon_mark_dirty(d);
 		break;
@@ -123,6 +126,7 @@ daemon_rescan_cb(evutil_socket_t fd, short what, void *arg)
 	struct daemon *d = arg;
 
 	d->rescan_gpus = true;
+	log_flush_repeats(false);
 	lease_check(d, time_now_ms());
 	/* Runs adopted from an earlier daemon are not our children: their
 	 * end (the lock closed with the outcome in it) arrives by inotify,
@@ -443,6 +447,7 @@ daemon_run(const struct daemon_opts *opts)
 	    d->njobs);
 	rc = 0;
 out:
+	log_flush_repeats(true);
 	if (d->api != NULL)
 		api_stop(d->api);
 	if (d->watch != NULL) {
