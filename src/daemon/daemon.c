@@ -441,7 +441,16 @@ daemon_run(const struct daemon_opts *opts)
 	if (workers_open(d, &e) != 0)
 		log_error("outside workers not served: %s", e.msg);
 	daemon_mark_dirty(d);
+	{
+		char status[160];
+
+		snprintf(status, sizeof status, "%zu GPU(s) (%s), %zu task(s) "
+		    "queued", d->ngpus, gpu_source_name(d->gsrc),
+		    queue_count(d->queue));
+		notify_ready(d->base, status);
+	}
 	event_base_dispatch(d->base);
+	notify_stopping();
 	gpus_write_state(d, true);
 	log_info("stopped; %zu run(s) left running for the next daemon",
 	    d->njobs);
