@@ -27,6 +27,15 @@ def esc(text):
     return text
 
 
+OPT_TOKEN = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
+
+
+def esc_text(text):
+    """Plain text whose option-like words (-p, --log) get real minus signs,
+    so that they can be searched for and copied; other hyphens stay."""
+    return OPT_TOKEN.sub(lambda m: m.group(1).replace("-", "\\-"), esc(text))
+
+
 def esc_opt(text):
     """An option or command term: hyphens are real minus signs."""
     return esc(text).replace("-", "\\-")
@@ -59,13 +68,13 @@ def usage_body(lines):
         indent = len(line) - len(line.lstrip(" "))
         dash = bool(m and m.group(2).startswith("-"))
         if item_indent is not None and indent > item_indent and not dash:
-            out.append(esc(line.strip()))        # the item's text goes on
+            out.append(esc_text(line.strip()))        # the item's text goes on
             continue
         if m and (dash or indent <= 4):
             if literal:
                 out.append(".fi")
                 literal = False
-            out += [".TP", "\\fB%s\\fR" % esc_opt(m.group(2)), esc(m.group(3))]
+            out += [".TP", "\\fB%s\\fR" % esc_opt(m.group(2)), esc_text(m.group(3))]
             item_indent = len(m.group(1))
             continue
         if b:
@@ -82,12 +91,12 @@ def usage_body(lines):
             if not literal:
                 out += [".nf"]
                 literal = True
-            out.append(esc(line))
+            out.append(esc_text(line))
             continue
         if literal:
             out.append(".fi")
             literal = False
-        out.append(esc(line))
+        out.append(esc_text(line))
     if literal:
         out.append(".fi")
     # no empty paragraphs
@@ -143,7 +152,7 @@ def commands(binary):
 
 def synopsis(syn):
     out = [".SH SYNOPSIS", ".nf"]
-    out += ["\\fBgpumgr\\fR %s" % esc(s) for s in syn]
+    out += ["\\fBgpumgr\\fR %s" % esc_text(s) for s in syn]
     return out + [".fi"]
 
 
