@@ -33,6 +33,12 @@ done
 expect_eq "man1 pages" "$(ls "$D/usr/share/man/man1" | wc -l)" "$(( $(wc -w <<<"$cmds") + 1 ))"
 pass "every command in the CLI table has a man page"
 
+# The scripts call only commands that exist ("$bin" CMD in scripts/*.sh).
+src=${GPUMGR_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+for w in $(grep -ho '"$bin" [a-z][a-z-]*' "$src"/scripts/*.sh | awk '{print $2}' | sort -u); do
+  grep -qx -- "$w" <<<"$cmds" || fail "scripts/ call 'gpumgr $w', which is no command"
+done
+
 command -v man >/dev/null || fail "man is not installed (scripts/install-deps.sh installs man-db)"
 for page in "$D"/usr/share/man/man1/*.1 "$D"/usr/share/man/man5/*.5; do
   out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page" 2>"$TEST_TMP/man.err") ||
