@@ -41,7 +41,7 @@ with open(sys.argv[2], "a", buffering=1) as out:
         pass
 PY
 STARTED_PIDS+=($!)
-wait_for 10 test -S "$sock"
+wait_for 30 test -S "$sock"
 
 # stderr as the journal: a file whose device and inode JOURNAL_STREAM names
 : >"$TEST_TMP/journal"
@@ -52,22 +52,22 @@ NOTIFY_SOCKET=$sock WATCHDOG_USEC=400000 JOURNAL_STREAM=$journal_stream \
 DAEMON_PID=$!
 STARTED_PIDS+=("$DAEMON_PID")
 exec 3>&-
-wait_for 20 daemon_wrote_state "$DAEMON_PID"
+wait_for 30 daemon_wrote_state "$DAEMON_PID"
 
 journal_has() { grep -q "$1" "$TEST_TMP/journal"; }
-wait_for 10 journal_has '^<6>gpumgr .* started on '
+wait_for 30 journal_has '^<6>gpumgr .* started on '
 ! grep -qE '^[0-9]{4}-[0-9]{2}-' "$TEST_TMP/journal" ||
   fail "a time stamp in the journal's lines: $(head -3 "$TEST_TMP/journal")"
 pass "journal lines carry a syslog priority and no time stamp"
 
 if ldd "$GPUMGR_BIN" | grep -q libsystemd; then
   notified() { grep -q "READY=1" "$notes"; }
-  wait_for 10 notified
+  wait_for 30 notified
   grep "READY=1" "$notes" | grep -q "STATUS=3 GPU(s) (sim)" ||
     fail "READY without the status: $(cat "$notes")"
   # Three keep-alives at half the watchdog's 0.4 s: the loop sends them.
   watchdogs() { (( $(grep -c "WATCHDOG=1" "$notes") >= 3 )); }
-  wait_for 20 watchdogs
+  wait_for 30 watchdogs
   pass "READY=1 after the first scan, WATCHDOG=1 from the loop"
 else
   echo "built without libsystemd: readiness not checked"
@@ -80,7 +80,7 @@ expect_eq "distinct UUIDs shown by gpumgr gpus" "$shown" 3
 # --- own model and script show as used VRAM, not foreign ------------------
 "$GPUMGR_BIN" submit --id q1 "hello" >/dev/null
 wait_for 30 files_at_least complete 1
-wait_for 10 state_is 0 state llm_ready
+wait_for 30 state_is 0 state llm_ready
 "$GPUMGR_BIN" submit --script hold --id s1 >/dev/null
 started() { [[ -s $ledger ]]; }
 wait_for 30 started
@@ -94,11 +94,11 @@ for k, g in s["gpus"].items():
 PY
 }
 vram_is() { [[ $(state_field "$1" vram_free_mb) == "$2" ]]; }
-wait_for 10 vram_is 0 $((24576 - 10240))	# GPU 0 is the brain
+wait_for 30 vram_is 0 $((24576 - 10240))	# GPU 0 is the brain
 s1_gpu=
 s1_seen() { s1_gpu=$(gpu_of_s1); [[ -n $s1_gpu ]]; }
-wait_for 10 s1_seen
-wait_for 10 vram_is "$s1_gpu" $((24576 - 3000))
+wait_for 30 s1_seen
+wait_for 30 vram_is "$s1_gpu" $((24576 - 3000))
 expect_eq "model's VRAM is not foreign" "$(state_field 0 foreign_vram_mb)" 0
 expect_eq "script's VRAM is not foreign" "$(state_field "$s1_gpu" foreign_vram_mb)" 0
 pass "a loaded model and a running script show as used VRAM of gpumgr's own"
@@ -117,11 +117,11 @@ pass "SIGTERM stops the daemon only: the script and the LLM server run on"
 "$GPUMGR_BIN" daemon --sim 3x24GB --log "$TEST_TMP/d.log" &
 DAEMON_PID=$!
 STARTED_PIDS+=("$DAEMON_PID")
-wait_for 20 daemon_wrote_state "$DAEMON_PID"
+wait_for 30 daemon_wrote_state "$DAEMON_PID"
 mv "$TEST_TMP/d.log" "$TEST_TMP/d.log.1"
 kill -HUP "$DAEMON_PID"
 reopened() { grep -q "configuration reloaded" "$TEST_TMP/d.log" 2>/dev/null; }
-wait_for 10 reopened
+wait_for 30 reopened
 grep -q "re-adopted" "$TEST_TMP/d.log.1" || fail "the moved log lost its lines"
 pass "SIGHUP reopens the log file"
 
