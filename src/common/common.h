@@ -38,9 +38,14 @@ char	*xstrndup(const char *, size_t);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 
-/* log.c: one line per event to stderr or a file. */
+/* log.c: one line per event to stderr (the journal's format when it is
+ * the journal) or a file; identical warnings and errors rate-limited. */
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+#define LOG_REPEAT_MS	60000	/* an identical warning/error: once a minute */
 void	 log_open(const char *path, enum log_level min);	/* NULL: stderr */
+int	 log_reopen(void);		/* the same file again (SIGHUP); 0 or -1 */
+void	 log_flush_repeats(bool force);	/* print counts whose window passed */
+void	 log_repeat_window(int64_t ms);	/* LOG_REPEAT_MS; 0: no limit */
 void	 log_msg(enum log_level, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 #define log_debug(...)	log_msg(LOG_DEBUG, __VA_ARGS__)

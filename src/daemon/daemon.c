@@ -127,6 +127,9 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(d->base, NULL);
 		break;
 	case SIGHUP:
+		/* logrotate moved the file away: write to a new one */
+		if (log_reopen() != 0)
+			log_error("SIGHUP: cannot reopen the log file");
 		d->reload_config = true;
 		daemon_mark_dirty(d);
 		break;
@@ -174,6 +177,7 @@ daemon_rescan_cb(evutil_socket_t fd, short what, void *arg)
 		daemon_purge(d);
 
 	d->rescan_gpus = true;
+	log_flush_repeats(false);
 	lease_check(d, time_now_ms());
 	/* Runs adopted from an earlier daemon are not our children: their
 	 * end (the lock closed with the outcome in it) arrives by inotify,
@@ -490,12 +494,22 @@ daemon_run(const struct daemon_opts *opts)
 	if (workers_open(d, &e) != 0)
 		log_error("outside workers not served: %s", e.msg);
 	daemon_mark_dirty(d);
+	{
+		char status[160];
+
+		snprintf(status, sizeof status, "%zu GPU(s) (%s), %zu task(s) "
+		    "queued", d->ngpus, gpu_source_name(d->gsrc),
+		    queue_count(d->queue));
+		notify_ready(d->base, status);
+	}
 	event_base_dispatch(d->base);
+	notify_stopping();
 	gpus_write_state(d, true);
 	log_info("stopped; %zu run(s) left running for the next daemon",
 	    d->njobs);
 	rc = 0;
 out:
+	log_flush_repeats(true);
 	daemon_ended_flush(d);
 	free(d->ended);
 	if (d->api != NULL)

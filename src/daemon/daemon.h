@@ -56,6 +56,7 @@ struct job {
 	char			**argv;		/* built at prepare, until launch */
 	int			 timeout_sec;
 	int			 attempts;
+	long			 vram_mb;	/* what it needs (simvram.c) */
 	pid_t			 supervisor_pid;
 	int64_t			 started_ms;
 	bool			 launch_pending;	/* prepared, not yet forked */
@@ -150,6 +151,14 @@ struct daemon {
 #define DAEMON_STATE_INTERVAL_MS	100
 #define DAEMON_PURGE_INTERVAL_MS	(10 * 60 * 1000)
 
+/* simvram.c: on simulated GPUs, what gpumgr's own models and scripts
+ * would hold shows as used VRAM, as a real GPU would show it */
+void	 simvram_add_own(const struct daemon *, struct gpu_list *);
+
+/* notify.c: systemd readiness and watchdog; no-ops without libsystemd */
+void	 notify_ready(struct event_base *, const char *status);
+void	 notify_stopping(void);
+
 /* daemon.c */
 int	 daemon_run(const struct daemon_opts *);
 void	 daemon_mark_dirty(struct daemon *);
@@ -230,6 +239,7 @@ void	 llmd_gpu_abort(struct daemon *, int gpu, const char *why);
 /* Whether LLM serving has a slot for GPU position G (it has none for a GPU
  * found after it started). */
 bool	 llmd_has_gpu(const struct daemon *, int gpu);
+long	 llmd_model_vram(const struct daemon *, const char *model);	/* MB */
 /* The GPU went offline: requeue its LLM requests, stop its server. */
 void	 llmd_gpu_offline(struct daemon *, int gpu, const char *why);
 

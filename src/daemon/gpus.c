@@ -286,6 +286,8 @@ gpus_rescan(struct daemon *d)
 	if (d->scan_failing)
 		log_info("GPU rescan works again");
 	d->scan_failing = false;
+	if (strcmp(l.source, "sim") == 0)
+		simvram_add_own(d, &l);
 	gpus_merge(d, &l, time_now_ms());
 	foreign_update(d, &l);
 	gpu_list_free(&l);

@@ -209,6 +209,7 @@ jobs_from_task(struct daemon *d, const struct task *t, int gpu)
 	    json_object_get(t->json, "batch_id")));
 	j->timeout_sec = t->timeout_sec;
 	j->attempts = t->attempts;
+	j->vram_mb = intake_vram_mb(&d->cfg, t);
 	return j;
 }
 

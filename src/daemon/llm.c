@@ -429,7 +429,7 @@ llmd_act(struct daemon *d, const struct core_action *a, int pos, int64_t now)
 	}
 }
 
-static long
+long
 llmd_model_vram(const struct daemon *d, const char *model)
 {
 	size_t i;
