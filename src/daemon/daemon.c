@@ -132,6 +132,23 @@ daemon_rescan_cb(evutil_socket_t fd, short what, void *arg)
 	daemon_mark_dirty(d);
 }
 
+/* Finished tasks from before the start join the index a slice at a time,
+ * between the loop's other work. */
+#define DAEMON_INDEX_SLICE	256
+
+static void
+daemon_index_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval tv = { 0, 1000 };
+
+	if (tindex_scan_step(d, DAEMON_INDEX_SLICE))
+		evtimer_add(d->ev_index, &tv);
+	else
+		log_info("task index: %zu task(s) listed from memory",
+		    tindex_count(queue_index(d->queue)));
+}
+
 static void
 daemon_take_pending(struct daemon *d)
 {
@@ -413,6 +430,10 @@ daemon_run(const struct daemon_opts *opts)
 	}
 	if (d->api == NULL)
 		log_warn("HTTP API not served: %s", e.msg);
+	d->api_index = xcalloc(1, sizeof *d->api_index);
+	tindex_api(d, d->api_index);
+	if (d->api != NULL)
+		api_set_index(d->api, d->api_index);
 	gpus_load_state(d);
 	gpus_rescan(d);
 	if (llmd_open(d, &e) != 0) {
@@ -432,6 +453,9 @@ daemon_run(const struct daemon_opts *opts)
 	    "queued, %zu running re-adopted", GPUMGR_VERSION, d->root,
 	    d->ngpus, gpu_source_name(d->gsrc), queue_count(d->queue),
 	    d->njobs);
+	d->ev_index = evtimer_new(d->base, daemon_index_cb, d);
+	event_priority_set(d->ev_index, 1);
+	event_active(d->ev_index, EV_TIMEOUT, 0);
 	control_read(d);
 	lease_scan(d);
 	if (workers_open(d, &e) != 0)
@@ -461,6 +485,8 @@ out:
 		event_free(d->ev_state);
 	if (d->ev_rescan != NULL)
 		event_free(d->ev_rescan);
+	if (d->ev_index != NULL)
+		event_free(d->ev_index);
 	workers_close(d);
 	llmd_close(d);
 	jobs_free(d);
@@ -481,6 +507,7 @@ out:
 	config_free(&d->cfg);
 	free(d->pending);
 	free(d->batches);
+	free(d->api_index);
 	free(d->root);
 	free(d->config_path);
 	free(d);

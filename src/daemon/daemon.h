@@ -122,6 +122,8 @@ struct daemon {
 	struct daemon_dir	 leases_dir;
 	bool			 leases_changed, workers_changed;
 	struct event		*ev_decide, *ev_wake, *ev_rescan, *ev_state;
+	struct event		*ev_index;	/* indexes old finished tasks */
+	struct api_index	*api_index;	/* lists served from memory */
 	int64_t			 last_state_write_ms;
 	struct event		*ev_signals[4];
 	struct pending_file	*pending;
@@ -300,5 +302,26 @@ struct queue_entry	*queue_at(const struct queue *, size_t);
 size_t			 queue_depth(const struct queue *, enum task_class, int priority);
 void			 queue_resequence(struct queue *);
 const char		*queue_intern(struct queue *, const char *);
+const char		*queue_intern_find(const struct queue *, const char *);
+struct tindex		*queue_index(const struct queue *);
+
+/* tindex.c: every task the daemon knows, for the API (struct api_index) */
+struct tindex;
+struct api_index;
+struct tindex	*tindex_new(struct queue *);
+void		 tindex_free(struct tindex *);
+void		 tindex_queued(struct tindex *, struct queue_entry *);
+void		 tindex_unqueued(struct tindex *, struct queue_entry *);
+/* Task T, not queued, is now at STATUS (claimed, finished, adopted). */
+void		 tindex_task(struct tindex *, const struct task *,
+		    enum task_status);
+void		 tindex_set(struct tindex *, const char *id, enum task_status);
+/* Task ID moved behind the daemon's back: looks where it is now. */
+void		 tindex_locate(struct daemon *, const char *id);
+size_t		 tindex_count(const struct tindex *);
+void		 tindex_api(struct daemon *, struct api_index *);
+/* Indexes up to BUDGET files that finished before the start; false when
+ * all are. */
+bool		 tindex_scan_step(struct daemon *, int budget);
 
 #endif

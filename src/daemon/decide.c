@@ -113,6 +113,7 @@ decide_fail_task(struct daemon *d, const char *id, const char *reason)
 	} else {
 		log_warn("task %s failed: %s", id, reason);
 		queue_remove(d->queue, id);
+		tindex_set(queue_index(d->queue), id, TASK_FAILED);
 		d->tasks_failed++;
 	}
 	task_free(&t);

@@ -156,6 +156,7 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 		if (access(path, F_OK) != 0 && errno == ENOENT) {
 			log_info("task %s vanished from its queue before it "
 			    "started", id);
+			tindex_locate(d, id);
 			return -1;
 		}
 		snprintf(name, sizeof name, "%s.json", id);
@@ -164,6 +165,7 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 		    &e2) != 0)
 			log_error("could not move %s to failed/: %s", name,
 			    e2.msg);
+		tindex_locate(d, id);
 		return -1;
 	}
 	rc = spool_rename(d->spool, &from, &to, id, &e);
@@ -174,8 +176,10 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 			log_info("task %s left its queue (cancelled?) before it "
 			    "started", id);
 		task_free(t);
+		tindex_locate(d, id);
 		return -1;
 	}
+	tindex_set(queue_index(d->queue), id, TASK_RUNNING);
 	task_set_status(t, TASK_RUNNING);
 	task_set_time(t, "started_at", now);
 	t->attempts++;
@@ -429,6 +433,9 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 		    json_object_get(t.json, "error"), "message")));
 	if (retry)
 		queue_add(d->queue, &t, &to, intake_vram_mb(&d->cfg, &t));
+	else
+		tindex_task(queue_index(d->queue), &t, ok ? TASK_COMPLETE :
+		    TASK_FAILED);
 	if (ok)
 		d->tasks_completed++;
 	else if (!retry)
@@ -577,6 +584,7 @@ jobs_adopt_one(void *arg, const struct spool_loc *loc, const char *id)
 	if (uuid != NULL)
 		gpu = gpus_find_uuid(d, uuid);
 	j = jobs_from_task(d, &t, gpu);
+	tindex_task(queue_index(d->queue), &t, TASK_RUNNING);
 	j->adopted = true;
 	j->supervisor_pid = st.supervisor_pid;
 	if (time_parse_iso8601(json_string_value(json_object_get(t.json,

@@ -62,6 +62,7 @@ llmd_task_complete(struct daemon *d, struct task *t, const struct llm_result *r,
 		log_error("task %s: could not complete it: %s", t->id, e.msg);
 		return;
 	}
+	tindex_task(queue_index(d->queue), t, TASK_COMPLETE);
 	d->tasks_completed++;
 }
 
@@ -95,6 +96,7 @@ llmd_task_fail(struct daemon *d, struct task *t, bool retry, const char *code,
 		queue_add(d->queue, t, &to, intake_vram_mb(&d->cfg, t));
 	} else {
 		log_warn("task %s failed: %s", t->id, why);
+		tindex_task(queue_index(d->queue), t, TASK_FAILED);
 		d->tasks_failed++;
 	}
 }
