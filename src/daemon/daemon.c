@@ -123,7 +123,7 @@ daemon_rescan_cb(evutil_socket_t fd, short what, void *arg)
 	struct daemon *d = arg;
 
 	d->rescan_gpus = true;
-	lease_check(d, time_now_ms());
+	lease_check(d, time_mono_ms());
 	/* Runs adopted from an earlier daemon are not our children: their
 	 * end (the lock closed with the outcome in it) arrives by inotify,
 	 * but a supervisor killed outright leaves nothing; the slow poll
@@ -202,7 +202,7 @@ daemon_state_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 
-	d->last_state_write_ms = time_now_ms();
+	d->last_state_write_ms = time_mono_ms();
 	gpus_write_state(d, false);
 }
 
@@ -271,11 +271,11 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 	 * the core use it in the same iteration. */
 	for (rounds = 0; rounds < 4 && d->dirty; rounds++) {
 		d->dirty = false;
-		now = time_now_ms();
+		now = time_mono_ms();
 		if (decide_run(d, now, &next_wake) != 0)
 			break;
 	}
-	now = time_now_ms();
+	now = time_mono_ms();
 	daemon_write_state_soon(d, now);
 	daemon_arm_wake(d, next_wake, now);
 }

@@ -57,7 +57,9 @@ struct job {
 	int			 timeout_sec;
 	int			 attempts;
 	pid_t			 supervisor_pid;
-	int64_t			 started_ms;
+	int64_t			 started_ms;	/* monotonic */
+	int64_t			 beat_mtime, beat_ms;	/* a lease's last
+					 * renewal (file mtime), seen when */
 	bool			 launch_pending;	/* prepared, not yet forked */
 	bool			 poked;		/* look at its run folder */
 	bool			 adopted;	/* left by an earlier daemon */
@@ -85,7 +87,8 @@ struct daemon_batch {
 	const char	*id;		/* interned */
 	bool		 exclusive;	/* gpu_mode "exclusive" */
 	int		 items;		/* total_items */
-	int64_t		 created_ms;
+	int64_t		 created_ms;	/* created_at (wall clock) */
+	int64_t		 seen_ms;	/* the same, on the monotonic clock */
 	bool		 submitting;	/* its tasks are still being written */
 };
 struct llmd;
@@ -271,7 +274,9 @@ void		 watch_free(struct watch *);
 /* queue.c */
 struct queue_entry {
 	uint64_t	 seq;		/* arrival order */
-	int64_t		 created_ms;
+	int64_t		 created_ms;	/* created_at: wall clock, for order */
+	int64_t		 queued_ms;	/* the same, or when it was queued
+					 * again, on the monotonic clock */
 	long		 vram_mb;	/* max(requires, script's or model's) */
 	const char	*gpu_req;	/* interned; NULL: "any" */
 	const char	*cc;		/* interned; NULL: none */

@@ -181,7 +181,7 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 	}
 	tindex_set(queue_index(d->queue), id, TASK_RUNNING);
 	task_set_status(t, TASK_RUNNING);
-	task_set_time(t, "started_at", now);
+	task_set_time(t, "started_at", time_wall_of_mono(now));
 	t->attempts++;
 	if (gpu >= 0) {
 		json_object_set_new(t->json, "assigned_gpu",
@@ -382,7 +382,7 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 	    false, &out, &len, &e) == 0)
 		json_object_set_new(t.json, "output", json_stringn_nocheck(out, len));
 	json_object_set_new(t.json, "exit_code", json_integer(st->exit_code));
-	task_set_time(&t, "completed_at", now);
+	task_set_time(&t, "completed_at", time_wall_of_mono(now));
 	if (ok) {
 		task_set_status(&t, TASK_COMPLETE);
 		to.stage = STAGE_COMPLETE;
@@ -457,7 +457,7 @@ jobs_check(struct daemon *d)
 {
 	struct run_status st;
 	struct err e;
-	int64_t now = time_now_ms();
+	int64_t now = time_mono_ms();
 	size_t i;
 	bool any = false;
 
@@ -591,6 +591,8 @@ jobs_adopt_one(void *arg, const struct spool_loc *loc, const char *id)
 	    "started_at")) ? json_string_value(json_object_get(t.json,
 	    "started_at")) : "", &j->started_ms) != 0)
 		j->started_ms = st.started_ms;
+	if (j->started_ms > 0)
+		j->started_ms = time_mono_of_wall(j->started_ms);
 	j->poked = true;
 	if (d->watch != NULL && watch_add(d->watch, run_dir, &j->dir, &e) != 0)
 		log_warn("task %s: %s (its end is seen by polling)", id, e.msg);
@@ -705,7 +707,7 @@ jobs_requeue_prepared(struct daemon *d, struct job *j, const char *why)
 	struct err e;
 	int rc;
 
-	gpus_release(d, j->gpu, time_now_ms(), false);
+	gpus_release(d, j->gpu, time_mono_ms(), false);
 	if (spool_load(d->spool, &loc, j->id, &d->cfg, &t, &e) != 0) {
 		log_error("task %s: %s", j->id, e.msg);
 		jobs_forget(d, j);

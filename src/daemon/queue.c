@@ -188,6 +188,7 @@ queue_add(struct queue *q, const struct task *t, const struct spool_loc *loc,
 	qe->priority = (uint8_t)loc->priority;
 	qe->seq = q->next_seq++;
 	qe->created_ms = t->created_ms;
+	qe->queued_ms = time_mono_of_wall(t->created_ms);
 	qe->gpu_req = strcmp(t->gpu_req, "any") == 0 ? NULL :
 	    queue_intern(q, t->gpu_req);
 	qe->cc = queue_intern(q, t->req_cc);
@@ -219,6 +220,7 @@ queue_add_lease(struct queue *q, const char *id, int priority,
 	qe->priority = (uint8_t)priority;
 	qe->seq = q->next_seq++;
 	qe->created_ms = created_ms;
+	qe->queued_ms = time_mono_of_wall(created_ms);
 	qe->gpu_req = strcmp(gpu_req, "any") == 0 ? NULL : queue_intern(q, gpu_req);
 	qe->cc = queue_intern(q, cc);
 	qe->vram_mb = vram_mb;
