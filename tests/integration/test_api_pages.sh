@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 R=$GPUMGR_ROOT
-NQ=${GPUMGR_PAGES_N:-150}	# tasks in batch bA; the big run: more
+NQ=${GPUMGR_PAGES_N:-120}	# tasks in batch bA; the big run: more
 port=$(free_ports 1)
 write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0, \"api\": {\"port\": $port},
  \"scripts\": {\"noop\": {\"argv\": [\"true\"]}}}"
@@ -114,19 +114,19 @@ code, d = req("POST", "/v1/batches", {"batch_id": "bA", "script": "noop",
               "priority": 2, "gpu_mode": "shared", "items": [{} for _ in range(nq)]})
 if code != 201: fail("batch bA: %d %s" % (code, d))
 code, d = req("POST", "/v1/batches", {"batch_id": "bB", "task_class": "llm",
-              "priority": 4, "gpu_mode": "shared", "items": ["p%d" % i for i in range(100)]})
+              "priority": 4, "gpu_mode": "shared", "items": ["p%d" % i for i in range(60)]})
 if code != 201: fail("batch bB: %d %s" % (code, d))
 for i in range(50):
     code, d = req("POST", "/v1/tasks", {"task_id": "one-%02d" % i, "script": "noop"})
     if code != 201: fail("submit one-%02d: %d %s" % (i, code, d))
 bA = ["bA-%d" % i for i in range(nq)]
-bB = ["bB-%d" % i for i in range(100)]
+bB = ["bB-%d" % i for i in range(60)]
 ones = ["one-%02d" % i for i in range(50)]
 old = ["old-%02d" % i for i in range(30)]
 bad = ["bad-%02d" % i for i in range(10)]
 
-# Walk queued script tasks while another client submits 60 more.
-new = ["new-%02d" % i for i in range(60)]
+# Walk queued script tasks while another client submits 40 more.
+new = ["new-%02d" % i for i in range(40)]
 def submitter():
     for t in new:
         code, d = req("POST", "/v1/tasks", {"task_id": t, "script": "noop"})
@@ -138,11 +138,11 @@ th.join()
 once("queued script tasks, walked during submissions", ids, bA + ones)
 if set(ids) - set(bA + ones + new):
     fail("queued script walk listed strangers: %s" % sorted(set(ids) - set(bA + ones + new))[:5])
-print("ok: %d queued script tasks in %d pages, each once, during 60 submissions" % (len(ids), pages))
+print("ok: %d queued script tasks in %d pages, each once, during 40 submissions" % (len(ids), pages))
 
 ids, _ = walk("batch=bB", 9)
 once("batch bB", ids, bB)
-if len(ids) != 100: fail("batch bB: %d rows" % len(ids))
+if len(ids) != 60: fail("batch bB: %d rows" % len(ids))
 ids, _ = walk("class=llm&status=queued", 1000)
 if sorted(ids) != sorted(bB): fail("queued llm: %s" % ids[:5])
 
