@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "spool/spool.h"
+#include "tui/tui.h"
 
 const double api_buckets[API_NBUCKETS] = {
 	0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600
@@ -187,8 +188,14 @@ static void
 route_metrics(struct api *a, struct api_reply *r)
 {
 	free(r->body);
+	struct status_queues q;
+	bool counted = a->index != NULL && a->index->counts != NULL &&
+	    a->index->complete(a->index->arg);
+
+	if (counted)
+		a->index->counts(a->index->arg, &q);
 	r->body = api_metrics_render(a->root, a->mc, &a->counters, &a->boot,
-	    &r->len);
+	    counted ? &q : NULL, &r->len);
 	r->code = 200;
 	r->ctype = "text/plain; version=0.0.4; charset=utf-8";
 }

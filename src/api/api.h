@@ -28,6 +28,8 @@ struct spool;
 struct spool_loc;
 struct task;
 struct api_mcache;
+struct status_queues;
+struct status_model;
 
 /* Histogram buckets (seconds) shared by boot, wait and run time. */
 #define API_NBUCKETS	12
@@ -104,6 +106,9 @@ struct api_index {
 	/* Whether the tasks that had finished before the daemon started are
 	 * all indexed yet (NULL: always). */
 	bool	(*complete)(void *arg);
+	/* How many tasks wait in each queue, run, and finished (/v1/status,
+	 * /metrics); asked only once complete. */
+	void	(*counts)(void *arg, struct status_queues *q);
 };
 
 /* The state of one API; its fields are for src/api only. */
@@ -212,10 +217,13 @@ void	 api_workers_remove(struct api *, const char *id, struct api_reply *);
 /* api-metrics.c: GET /metrics. */
 struct api_mcache *api_mcache_new(void);
 void	 api_mcache_free(struct api_mcache *);
-/* Renders the Prometheus text (format 0.0.4) for ROOT; malloc'd. */
+/* Renders the Prometheus text (format 0.0.4) for ROOT; malloc'd. Queue
+ * depths from Q (the daemon's index), or NULL: the folders. */
 char	*api_metrics_render(const char *root, struct api_mcache *,
 	    const struct api_counters *, const struct api_hist *boot,
-	    size_t *len);
+	    const struct status_queues *q, size_t *len);
+/* api-gpus.c: the dashboard's model for ROOT, counts from the index. */
+int	 api_status_load(struct api *, struct status_model *, struct err *);
 void	 api_hist_add(struct api_hist *, double v);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "daemon/daemon.h"
+#include "tui/tui.h"
 
 struct tix_rec {
 	int64_t		 created_ms;
@@ -440,6 +441,44 @@ tix_api_complete(void *arg)
 	return queue_index(d->queue)->scan_stage >= 2;
 }
 
+static void
+tix_api_counts(void *arg, struct status_queues *q)
+{
+	struct daemon *d = arg;
+	struct tindex *ix = queue_index(d->queue);
+	const struct queue_entry *qe;
+	size_t i;
+
+	memset(q, 0, sizeof *q);
+	tix_merge(ix);
+	for (i = 0; i < ix->n; i++) {
+		if (TIX_IS_REC(ix->v[i])) {
+			switch (TIX_REC(ix->v[i])->status) {
+			case TASK_COMPLETE:
+				q->complete++;
+				break;
+			case TASK_FAILED:
+				q->failed++;
+				break;
+			default:
+				q->processing++;
+				break;
+			}
+			continue;
+		}
+		qe = TIX_QE(ix->v[i]);
+		if (qe->priority < 1 || qe->priority > STATUS_NPRIO)
+			continue;
+		if (qe->cls == TASK_LLM) {
+			q->llm[qe->priority - 1]++;
+			q->llm_total++;
+		} else {
+			q->script[qe->priority - 1]++;
+			q->script_total++;
+		}
+	}
+}
+
 void
 tindex_api(struct daemon *d, struct api_index *out)
 {
@@ -450,6 +489,7 @@ tindex_api(struct daemon *d, struct api_index *out)
 	out->queued = tix_api_queued;
 	out->moved = tix_api_moved;
 	out->complete = tix_api_complete;
+	out->counts = tix_api_counts;
 }
 
 /* --- the tasks that finished before the start */

@@ -156,7 +156,14 @@ ids, _ = walk("", 50)
 once("everything", ids, bA + bB + ones + new + old + bad)
 if len(ids) != len(set(bA + bB + ones + new + old + bad)):
     fail("everything: %d rows" % len(ids))
-print("ok: filters by batch, class and status; old finished tasks listed")
+# /v1/status counts the same tasks (from the index, not the folders).
+code, d = req("GET", "/v1/status")
+qs = d["queues"]
+got = (qs["llm"]["priority_4"], qs["script"]["priority_2"], qs["script"]["total"],
+       qs["complete"], qs["failed"], qs["processing"])
+if got != (len(bB), nq, nq + len(ones) + len(new), 30, 10, 0):
+    fail("/v1/status queues: %s" % (got,))
+print("ok: filters by batch, class and status; old finished tasks listed; status counts")
 
 # Cancel batch bB through the API: listed as failed at once.
 for t in bB:
