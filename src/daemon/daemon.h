@@ -2,7 +2,8 @@
  * The daemon: one libevent loop that watches the queue folders, supervises
  * runs, rescans the GPUs, and once per loop iteration asks the pure core
  * what to do and carries it out. Files: daemon.c (the loop), queue.c (the
- * index of queued tasks), watch.c (inotify).
+ * index of queued tasks), tindex.c (every task, for the API's lists),
+ * watch.c (inotify).
  */
 #ifndef GPUMGR_DAEMON_H
 #define GPUMGR_DAEMON_H
