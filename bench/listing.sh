@@ -94,9 +94,11 @@ full = [get("/v1/tasks?limit=100&status=queued&class=script", sock)[0] for _ in 
 
 # The baseline: the file walk, by api-serve on its own socket.
 bsock = os.path.join(work, "walk.sock")
-sp = subprocess.Popen([bin, "--root", root, "api-serve", "--socket", bsock],
-                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+sp = subprocess.Popen([bin, "--root", root, "api-serve", "--port", "-1", "--socket", bsock],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 while not os.path.exists(bsock):
+    if sp.poll() is not None:
+        raise SystemExit("api-serve: " + sp.stderr.read())
     time.sleep(0.05)
 base = [get("/v1/tasks?batch=bX", bsock)[0] for _ in range(3)]
 sp.terminate(); sp.wait()
