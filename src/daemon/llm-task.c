@@ -64,6 +64,8 @@ llmd_task_complete(struct daemon *d, struct task *t, const struct llm_result *r,
 	}
 	tindex_task(queue_index(d->queue), t, TASK_COMPLETE);
 	d->tasks_completed++;
+	daemon_task_ended(d, t->id, TASK_LLM, true);
+	daemon_ended_flush(d);
 }
 
 /* Back to its queue (RETRY) or to failed/. */
@@ -98,6 +100,8 @@ llmd_task_fail(struct daemon *d, struct task *t, bool retry, const char *code,
 		log_warn("task %s failed: %s", t->id, why);
 		tindex_task(queue_index(d->queue), t, TASK_FAILED);
 		d->tasks_failed++;
+		daemon_task_ended(d, t->id, TASK_LLM, false);
+		daemon_ended_flush(d);
 	}
 }
 

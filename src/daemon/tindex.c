@@ -341,6 +341,16 @@ tindex_locate(struct daemon *d, const char *id)
 	}
 }
 
+/* Task ID is gone for good (the retention purge): no longer listed. */
+void
+tindex_forget(struct tindex *ix, const char *id)
+{
+	struct tix_rec *r = tix_find_rec(ix, id);
+
+	if (r != NULL)
+		tix_drop_rec(ix, r);
+}
+
 size_t
 tindex_count(const struct tindex *ix)
 {
