@@ -57,6 +57,10 @@ void	 fatal(const char *, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* timeutil.c: the edges read the clock; src/core never does. */
 int64_t	 time_now_ms(void);		/* CLOCK_REALTIME, ms since the epoch */
 int64_t	 time_mono_ms(void);		/* CLOCK_MONOTONIC, ms */
+/* Between the two: a wall timestamp read from a file as a monotonic time
+ * (by the clocks' offset now), and a monotonic time to write as one. */
+int64_t	 time_mono_of_wall(int64_t wall_ms);
+int64_t	 time_wall_of_mono(int64_t mono_ms);
 /* "2025-02-05T10:30:00Z" (or with .123 when ms != 0); buf >= 32 bytes. */
 void	 time_iso8601(int64_t epoch_ms, char *buf, size_t len);
 int	 time_parse_iso8601(const char *, int64_t *epoch_ms);	/* 0 or -1 */

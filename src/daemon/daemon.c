@@ -147,6 +147,15 @@ daemon_timer_cb(evutil_socket_t fd, short what, void *arg)
 	daemon_mark_dirty(arg);
 }
 
+static void
+daemon_purged(void *arg, const char *id, int64_t mtime_ms)
+{
+	struct daemon *d = arg;
+
+	if (d->queue != NULL)	/* the purge at start runs before the index */
+		tindex_forget(queue_index(d->queue), id);
+}
+
 /* The retention policy (tasks.keep_days, tasks.keep_max) on complete/ and
  * failed/, at start and every DAEMON_PURGE_INTERVAL_MS. */
 static void
@@ -160,7 +169,7 @@ daemon_purge(struct daemon *d)
 	if (d->cfg.keep_days <= 0 && d->cfg.keep_max <= 0)
 		return;
 	if (spool_purge(d->spool, d->cfg.keep_days, d->cfg.keep_max, now,
-	    false, NULL, NULL, &ps, &e) != 0)
+	    false, daemon_purged, d, &ps, &e) != 0)
 		log_warn("retention: %s", e.msg);
 	else if (ps.removed[0] + ps.removed[1] > 0)
 		log_info("retention: removed %zu complete and %zu failed "
@@ -178,13 +187,30 @@ daemon_rescan_cb(evutil_socket_t fd, short what, void *arg)
 
 	d->rescan_gpus = true;
 	log_flush_repeats(false);
-	lease_check(d, time_now_ms());
+	lease_check(d, time_mono_ms());
 	/* Runs adopted from an earlier daemon are not our children: their
 	 * end (the lock closed with the outcome in it) arrives by inotify,
 	 * but a supervisor killed outright leaves nothing; the slow poll
 	 * catches that. */
 	jobs_poke_all(d);
 	daemon_mark_dirty(d);
+}
+
+/* Finished tasks from before the start join the index a slice at a time,
+ * between the loop's other work. */
+#define DAEMON_INDEX_SLICE	256
+
+static void
+daemon_index_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval tv = { 0, 1000 };
+
+	if (tindex_scan_step(d, DAEMON_INDEX_SLICE))
+		evtimer_add(d->ev_index, &tv);
+	else
+		log_info("task index: %zu task(s) listed from memory",
+		    tindex_count(queue_index(d->queue)));
 }
 
 static void
@@ -240,7 +266,7 @@ daemon_state_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 
-	d->last_state_write_ms = time_now_ms();
+	d->last_state_write_ms = time_mono_ms();
 	gpus_write_state(d, false);
 }
 
@@ -309,12 +335,12 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 	 * the core use it in the same iteration. */
 	for (rounds = 0; rounds < 4 && d->dirty; rounds++) {
 		d->dirty = false;
-		now = time_now_ms();
+		now = time_mono_ms();
 		if (decide_run(d, now, &next_wake) != 0)
 			break;
 	}
 	daemon_ended_flush(d);
-	now = time_now_ms();
+	now = time_mono_ms();
 	daemon_write_state_soon(d, now);
 	daemon_arm_wake(d, next_wake, now);
 }
@@ -470,6 +496,10 @@ daemon_run(const struct daemon_opts *opts)
 	}
 	if (d->api == NULL)
 		log_warn("HTTP API not served: %s", e.msg);
+	d->api_index = xcalloc(1, sizeof *d->api_index);
+	tindex_api(d, d->api_index);
+	if (d->api != NULL)
+		api_set_index(d->api, d->api_index);
 	gpus_load_state(d);
 	gpus_rescan(d);
 	if (llmd_open(d, &e) != 0) {
@@ -489,6 +519,9 @@ daemon_run(const struct daemon_opts *opts)
 	    "queued, %zu running re-adopted", GPUMGR_VERSION, d->root,
 	    d->ngpus, gpu_source_name(d->gsrc), queue_count(d->queue),
 	    d->njobs);
+	d->ev_index = evtimer_new(d->base, daemon_index_cb, d);
+	event_priority_set(d->ev_index, 1);
+	event_active(d->ev_index, EV_TIMEOUT, 0);
 	control_read(d);
 	lease_scan(d);
 	if (workers_open(d, &e) != 0)
@@ -530,6 +563,8 @@ out:
 		event_free(d->ev_state);
 	if (d->ev_rescan != NULL)
 		event_free(d->ev_rescan);
+	if (d->ev_index != NULL)
+		event_free(d->ev_index);
 	workers_close(d);
 	llmd_close(d);
 	jobs_free(d);
@@ -550,6 +585,7 @@ out:
 	config_free(&d->cfg);
 	free(d->pending);
 	free(d->batches);
+	free(d->api_index);
 	free(d->root);
 	free(d->config_path);
 	free(d);
