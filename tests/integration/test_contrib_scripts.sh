@@ -38,6 +38,18 @@ write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0,
                \"env\": {\"PYTHONPATH\": \"$STUBS/python\"}}}}"
 start_daemon --sim 2x24GB
 
+# contrib/config.example.json registers the shipped scripts (installed as
+# docs/real-gpus.md says), not scripts that do not exist.
+python3 - "$SRC/contrib/config.example.json" "$CONTRIB" <<'PY' || fail "config.example.json names a script not shipped"
+import json, os, sys
+c = json.load(open(sys.argv[1]))
+prefix = "/usr/local/lib/gpumgr/scripts/"
+named = {a[len(prefix):] for s in c["scripts"].values() for a in s["argv"] if a.startswith(prefix)}
+assert named == {"keyframes.sh", "transcribe.py", "embed.py"}, named
+for n in named:
+    assert os.access(os.path.join(sys.argv[2], n), os.X_OK), n
+PY
+
 # task_field ID PYTHON-EXPR: EXPR on the task t in complete/ or failed/.
 task_field() {
   python3 - "$GPUMGR_ROOT/tasks" "$1" "$2" <<'PY'
