@@ -3,9 +3,13 @@
 # its task id, its CUDA_VISIBLE_DEVICES and a nanosecond time stamp to a
 # ledger, sleeping MS milliseconds in between. Appends are atomic (O_APPEND).
 #   record.sh LEDGER MS [EXIT_CODE]
+# Bash builtins only, but for sleep: hundreds of these run in the suite,
+# and every process spawned costs on a loaded 2-core machine.
 ledger=$1 ms=${2:-0} code=${3:-0}
-echo "start $GPUMGR_TASK_ID ${CUDA_VISIBLE_DEVICES:-none} $(date +%s%N)" >>"$ledger"
-if [[ $ms -gt 0 ]]; then sleep "$(awk -v m="$ms" 'BEGIN { printf "%.3f", m / 1000 }')"; fi
-echo "end $GPUMGR_TASK_ID ${CUDA_VISIBLE_DEVICES:-none} $(date +%s%N)" >>"$ledger"
+t=$EPOCHREALTIME   # seconds.microseconds; the ledger has nanoseconds
+echo "start $GPUMGR_TASK_ID ${CUDA_VISIBLE_DEVICES:-none} ${t/./}000" >>"$ledger"
+if [[ $ms -gt 0 ]]; then sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"; fi
+t=$EPOCHREALTIME
+echo "end $GPUMGR_TASK_ID ${CUDA_VISIBLE_DEVICES:-none} ${t/./}000" >>"$ledger"
 echo "done $GPUMGR_TASK_ID"
 exit "$code"
