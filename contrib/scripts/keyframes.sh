@@ -16,7 +16,7 @@
 # it (CUDA_VISIBLE_DEVICES) where the ffmpeg build and the driver allow.
 set -uo pipefail
 
-me=$(basename "$0")
+me=${0##*/}
 usage() {
 	sed -n 's/^#   //p' "$0" >&2
 	echo "$me: $*" >&2
