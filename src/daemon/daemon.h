@@ -276,6 +276,7 @@ struct queue_entry {
 	const char	*model, *script, *batch_id;	/* interned, or NULL */
 	const char	*avoid_gpus;	/* interned "uuid,uuid" of the task's
 					 * avoid_gpus (llm.c), or NULL */
+	float		 est_sec;	/* estimated_duration_sec; 0: none */
 	uint32_t	 slot;		/* position in the queue's array */
 	pid_t		 lease_pid;	/* `gpumgr exec` client; 0: a task */
 	uint8_t		 cls;		/* enum task_class */

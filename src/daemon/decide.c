@@ -35,6 +35,7 @@ decide_learn_script(struct daemon *d, const char *script, double sec)
 static size_t
 decide_snapshot_tasks(struct daemon *d, struct core_task *v, size_t n)
 {
+	const struct config_script *sc;
 	size_t i;
 
 	size_t k = 0;
@@ -50,6 +51,13 @@ decide_snapshot_tasks(struct daemon *d, struct core_task *v, size_t n)
 		v[k].seq = qe->seq;
 		v[k].queued_ms = qe->created_ms;
 		v[k].gpu_req = qe->gpu_req != NULL ? qe->gpu_req : "any";
+		/* A script registered with "gpu": "none" runs without a GPU
+		 * whatever the task asks (DESIGN §5, as the simulator does). */
+		if (qe->cls == TASK_SCRIPT && !qe->lease && qe->script != NULL &&
+		    (sc = config_script(&d->cfg, qe->script)) != NULL &&
+		    strcmp(sc->gpu, "none") == 0)
+			v[k].gpu_req = "none";
+		v[k].est_sec = qe->est_sec;
 		v[k].vram_mb = qe->vram_mb;
 		v[k].cc_min = qe->cc;
 		v[k].model = qe->model;
