@@ -220,7 +220,7 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct err e;
-	int64_t now, next_wake = -1;
+	int64_t now, next_wake = -1, flush;
 	int rounds;
 
 	d->decide_scheduled = false;
@@ -259,6 +259,12 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 	}
 	now = time_now_ms();
+	flush = batches_flush(d, now);
+	if (flush >= 0 && (next_wake < 0 || flush < next_wake))
+		next_wake = flush;
+	flush = waits_flush(d, now);
+	if (flush >= 0 && (next_wake < 0 || flush < next_wake))
+		next_wake = flush;
 	daemon_write_state_soon(d, now);
 	daemon_arm_wake(d, next_wake, now);
 }
@@ -480,6 +486,8 @@ out:
 	core_stats_free(&d->stats);
 	config_free(&d->cfg);
 	free(d->pending);
+	batches_free(d);
+	waits_free(d);
 	free(d->batches);
 	free(d->root);
 	free(d->config_path);

@@ -22,6 +22,7 @@ daemon_params_from_config(struct daemon *d)
 		p->brain_model = NULL;
 	p->max_cpu_tasks = d->cfg.max_cpu_tasks > 0 ? d->cfg.max_cpu_tasks :
 	    (int)sysconf(_SC_NPROCESSORS_ONLN);
+	p->explain_waits = true;	/* waits.c publishes the reasons */
 	core_stats_seed_config(&d->stats, &d->cfg);
 }
 
@@ -120,6 +121,7 @@ decide_fail_task(struct daemon *d, const char *id, const char *reason)
 		log_error("task %s: could not fail it: %s", id, e.msg);
 	} else {
 		log_warn("task %s failed: %s", id, reason);
+		batches_note_json(d, t.json, id, BITEM_FAILED);
 		queue_remove(d->queue, id);
 		d->tasks_failed++;
 	}
@@ -144,6 +146,7 @@ decide_start_script(struct daemon *d, const struct core_action *a,
 	j = jobs_prepare(d, qe, pos, now);
 	if (j == NULL)
 		return;
+	batches_note(d, j->batch_id, j->id, BITEM_RUNNING);
 	if (pos >= 0 && core_gpu_start_script(&d->gpus[pos], j->script, j->id,
 	    now, &e) != 0)
 		log_error("BUG: %s", e.msg);
@@ -204,12 +207,13 @@ decide_act(struct daemon *d, const struct core_action *a,
 		llmd_act(d, a, pos, now);
 		break;
 	case ACT_WAIT:
+		waits_note(d, a->task_id, a->reason);
 		break;
 	}
 }
 
 /* The batch record of ID (interned), read once and cached. */
-static struct daemon_batch *
+struct daemon_batch *
 decide_batch(struct daemon *d, const char *id)
 {
 	struct daemon_batch *b;
@@ -356,6 +360,7 @@ decide_run(struct daemon *d, int64_t now, int64_t *next_wake)
 		 * says they are, and a restart re-reads them. */
 		log_error("committing task moves: %s", e.msg);
 	}
+	spool_batch_begin(d->spool);	/* their "running" marks, grouped */
 	for (i = 0; i < nstarted; i++) {
 		if (jobs_launch(d, started[i], &e) != 0) {
 			log_error("task %s: could not start: %s", started[i]->id,
@@ -363,6 +368,8 @@ decide_run(struct daemon *d, int64_t now, int64_t *next_wake)
 			jobs_requeue_prepared(d, started[i], e.msg);
 		}
 	}
+	if (spool_batch_commit(d->spool, &e) != 0)
+		log_error("committing task starts: %s", e.msg);
 	if (nacts > 0)
 		d->dirty = true;	/* look again: a start may free more */
 	*next_wake = wake;
