@@ -66,6 +66,17 @@ tasks_read(struct api *a, const struct spool_loc *loc, const char *id)
 	return j;
 }
 
+/* A queued task's "waiting": the daemon's reason and estimate
+ * (ROOT/waits.json), added to what the file says. */
+static void
+tasks_add_waiting(json_t *task, json_t *waits, const char *id)
+{
+	json_t *w = spool_waits_get(waits, id);
+
+	if (w != NULL)
+		json_object_set(task, "waiting", w);
+}
+
 struct list_ctx {
 	struct api	*api;
 	int		 status;	/* enum task_status, or -1 */
@@ -74,6 +85,7 @@ struct list_ctx {
 	long		 limit;
 	json_t		*out;
 	bool		 truncated;
+	json_t		*waits;		/* ROOT/waits.json's tasks, or NULL */
 };
 
 static const char *
@@ -119,6 +131,8 @@ list_one(void *arg, const struct spool_loc *loc, const char *id)
 		c->truncated = true;
 		return 1;
 	}
+	if (loc->stage == STAGE_QUEUE)
+		tasks_add_waiting(j, c->waits, id);
 	json_array_append_new(c->out, j);
 	return 0;
 }
@@ -249,7 +263,8 @@ out:
 void
 api_tasks_list(struct api *a, const char *query, struct api_reply *r)
 {
-	struct list_ctx c = { a, -1, -1, NULL, API_LIST_LIMIT, NULL, false };
+	struct list_ctx c = { a, -1, -1, NULL, API_LIST_LIMIT, NULL, false,
+	    NULL };
 	struct err err;
 
 	if (list_query(&c, query, r) == -1) {
@@ -257,6 +272,7 @@ api_tasks_list(struct api *a, const char *query, struct api_reply *r)
 		return;
 	}
 	c.out = json_array();
+	c.waits = spool_waits_load(a->root);
 	if (list_walk(&c, &err) == -1) {
 		api_error(r, 500, "internal", "%s", err.msg);
 		json_decref(c.out);
@@ -265,6 +281,7 @@ api_tasks_list(struct api *a, const char *query, struct api_reply *r)
 		    "count", (json_int_t)json_array_size(c.out), "truncated",
 		    c.truncated));
 	}
+	json_decref(c.waits);
 	free((char *)c.batch);
 }
 
@@ -304,6 +321,12 @@ api_tasks_get(struct api *a, const char *id, struct api_reply *r)
 		api_error(r, 500, "unreadable", "task '%s' cannot be read",
 		    id);
 		return;
+	}
+	if (loc.stage == STAGE_QUEUE) {
+		json_t *w = spool_waits_load(a->root);
+
+		tasks_add_waiting(j, w, id);
+		json_decref(w);
 	}
 	api_json(r, 200, j);
 }

@@ -23,6 +23,7 @@ struct ls_state {
 	enum task_status	 status;
 	enum task_class		 cls;
 	json_t			*array;
+	json_t			*waits;	/* ROOT/waits.json's tasks, or NULL */
 	size_t			 shown;
 };
 
@@ -58,13 +59,26 @@ ls_head(const char *s, char *buf, size_t len, size_t max)
 	buf[o] = '\0';
 }
 
+/* "  <- reason" after a queued task: why it waits (ROOT/waits.json). */
+static void
+ls_waiting(const struct ls_state *st, const struct spool_loc *loc,
+    const char *id)
+{
+	json_t *w = loc->stage == STAGE_QUEUE ?
+	    spool_waits_get(st->waits, id) : NULL;
+	const char *why = json_string_value(json_object_get(w, "reason"));
+
+	if (why != NULL)
+		printf("  <- %s", why);
+}
+
 static int
 ls_one(void *arg, const struct spool_loc *loc, const char *id)
 {
 	struct ls_state *st = arg;
 	char created[40], summary[256], dir[64];
 	const char *gpu;
-	json_t *ag;
+	json_t *ag, *w;
 	struct task t;
 	struct err err;
 
@@ -87,6 +101,9 @@ ls_one(void *arg, const struct spool_loc *loc, const char *id)
 	st->shown++;
 	if (st->json) {
 		free(task_dump(&t, NULL));	/* stable key order */
+		if (loc->stage == STAGE_QUEUE &&
+		    (w = spool_waits_get(st->waits, t.id)) != NULL)
+			json_object_set(t.json, "waiting", w);
 		json_array_append(st->array, t.json);
 		task_free(&t);
 		return 0;
@@ -104,9 +121,11 @@ ls_one(void *arg, const struct spool_loc *loc, const char *id)
 		ls_head(t.script, summary, sizeof summary, 48);
 	else
 		summary[0] = '\0';
-	printf("%-36s %-6s %-8s %3d %-6.40s %-20s %s\n", t.id,
+	printf("%-36s %-6s %-8s %3d %-6.40s %-20s %s", t.id,
 	    task_class_name(t.cls), task_status_name(t.status), t.priority,
 	    gpu, created, summary);
+	ls_waiting(st, loc, t.id);
+	printf("\n");
 	task_free(&t);
 	return 0;
 }
@@ -162,6 +181,7 @@ ls_exec(struct cli_ctx *ctx, int argc, char **argv)
 		    err.msg);
 	}
 	st.array = json_array();
+	st.waits = spool_waits_load(ctx->root);
 	if (spool_open(ctx->root, false, &st.sp, &err) == -1) {
 		if (errno != ENOENT) {
 			fprintf(stderr, "gpumgr ls: %s\n", err.msg);
@@ -184,6 +204,7 @@ ls_exec(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 out:
+	json_decref(st.waits);
 	json_decref(st.array);
 	spool_close(st.sp);
 	config_free(&cfg);

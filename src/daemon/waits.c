@@ -21,6 +21,7 @@ struct wait_entry {
 	char	*id;		/* first: the tree compares entries by id */
 	char	*reason;
 	char	*words;		/* the reason without its digits */
+	const char *batch;	/* its batch (interned by the queue), or NULL */
 	int64_t	 since_ms;	/* when this reason (in words) began */
 };
 
@@ -65,6 +66,7 @@ waits_entry_free(void *p)
 void
 waits_note(struct daemon *d, const char *id, const char *reason)
 {
+	struct queue_entry *qe = queue_find(d->queue, id);
 	struct wait_entry key, *e, **found;
 	struct waits *w;
 	char *words;
@@ -97,6 +99,7 @@ waits_note(struct daemon *d, const char *id, const char *reason)
 	e->reason = xstrdup(reason);
 	e->words = waits_words(reason);
 	e->since_ms = time_now_ms();
+	e->batch = qe != NULL ? qe->batch_id : NULL;
 	if (tsearch(e, &w->tree, waits_cmp) == NULL)
 		fatal("waits: out of memory");
 	w->n++;
@@ -150,6 +153,8 @@ waits_visit(const void *node, VISIT v, int depth)
 	o = json_pack("{s:s,s:s}", "reason", e->reason, "since", ts);
 	if ((est = waits_estimate(e->reason)) >= 0)
 		json_object_set_new(o, "estimate_sec", json_real(est));
+	if (e->batch != NULL)
+		json_object_set_new(o, "batch_id", json_string(e->batch));
 	json_object_set_new(walk.tasks, e->id, o);
 }
 

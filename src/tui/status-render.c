@@ -680,9 +680,15 @@ render_waits(struct status_frame *f, const struct status_model *m, int width)
 	if (m->nwaits == 0)
 		return;
 	frame_text(f, width, "", SC_NONE);
-	snprintf(buf, sizeof buf, "WAITING %ld task%s%s", m->waits_total,
-	    m->waits_total == 1 ? "" : "s", m->waits_total > (long)m->nwaits ?
-	    " (the longest waiting)" : "");
+	snprintf(buf, sizeof buf, "WAITING %ld task%s", m->waits_total,
+	    m->waits_total == 1 ? "" : "s");
+	if (m->waits_in_batch > 0)
+		snprintf(buf + strlen(buf), sizeof buf - strlen(buf),
+		    " (%ld of batch %s)", m->waits_in_batch,
+		    STATUS_SHOWN_BATCH(m));
+	if (m->waits_total - m->waits_in_batch > (long)m->nwaits)
+		snprintf(buf + strlen(buf), sizeof buf - strlen(buf),
+		    "; the longest waiting of the others:");
 	frame_text(f, width, buf, SC_TITLE);
 	for (i = 0; i < m->nwaits; i++) {
 		snprintf(buf, sizeof buf, "  %s  %s", m->waits[i].id,

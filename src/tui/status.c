@@ -172,7 +172,7 @@ static void
 status_load_waits(const char *root, struct status_model *m)
 {
 	json_t *tasks = spool_waits_load(root), *v, **all;
-	const char *id;
+	const char *id, *b, *shown = STATUS_SHOWN_BATCH(m);
 	size_t n = 0, i;
 
 	if (tasks == NULL)
@@ -181,11 +181,16 @@ status_load_waits(const char *root, struct status_model *m)
 	json_object_foreach(tasks, id, v) {
 		if (!json_is_string(json_object_get(v, "reason")))
 			continue;
+		b = json_string_value(json_object_get(v, "batch_id"));
+		if (b != NULL && shown != NULL && strcmp(b, shown) == 0) {
+			m->waits_in_batch++;	/* the batch block covers them */
+			continue;
+		}
 		json_object_set_new(v, "id", json_string(id));
 		all[n++] = v;
 	}
 	qsort(all, n, sizeof *all, status_wait_cmp);
-	m->waits_total = (long)n;
+	m->waits_total = (long)n + m->waits_in_batch;
 	for (i = 0; i < n && i < STATUS_NWAITS; i++) {
 		m->waits[i].id = status_str(all[i], "id");
 		m->waits[i].reason = status_str(all[i], "reason");

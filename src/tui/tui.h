@@ -97,7 +97,8 @@ struct status_model {
 	char		*gpu_count_warning;	/* config gpu_count vs discovery */
 	struct status_wait waits[STATUS_NWAITS];	/* the longest waiting */
 	size_t		 nwaits;
-	long		 waits_total;
+	long		 waits_total;	/* tasks waiting, the batch's too */
+	long		 waits_in_batch;	/* of the shown batch (not listed) */
 	bool		 has_updated;
 	int64_t		 updated_ms;
 	long long	 daemon_pid;	/* -1: not recorded */

@@ -95,6 +95,7 @@ if r.returncode != 0:
     fail("batch submit: " + r.stderr)
 rec_path = os.path.join(root, "batches", "vids.json")
 llm_ids, samples, lags, seen_excl, t_end = [], 0, {}, False, None
+other_sent, why_seen, why_deadline = False, False, time.time() + 60
 next_llm = time.time()
 deadline = time.time() + 240
 while True:
@@ -107,6 +108,32 @@ while True:
             fail("submit: " + r.stderr)
         llm_ids.append(r.stdout.split()[0])
         next_llm = now + 1.0
+    if len(llm_ids) == 2 and not why_seen:
+        if not other_sent:
+            r = run("submit", "--script", "whisper_transcribe", "--type",
+                    "transcribe", "--arg", "ms=10", "--id", "other1")
+            if r.returncode != 0:
+                fail("submit other1: " + r.stderr)
+            other_sent = True
+        # why it waits, in show, ls, the API and top (within a second or so)
+        w = json.loads(run("show", "other1").stdout).get("waiting", {})
+        if "behind exclusive batch vids" in w.get("reason", ""):
+            ls = run("ls", "--status", "queued").stdout
+            api = subprocess.run(["curl", "-sf", "--unix-socket",
+                os.path.join(root, "api.sock"), "http://localhost/v1/tasks/other1"],
+                capture_output=True, text=True).stdout
+            top_r = run("top", "--once")
+            top_w = top_r.stdout + top_r.stderr + " rc=%d" % top_r.returncode
+            if not re.search(r"other1 .*<- held: behind exclusive batch vids, \d+/%d done, about" % items, ls):
+                fail("ls does not say why other1 waits:\n" + ls)
+            if "behind exclusive batch vids" not in json.loads(api).get("waiting", {}).get("reason", ""):
+                fail("the API does not say why other1 waits: " + api)
+            if not re.search(r"other1  held: behind exclusive batch vids", top_w):
+                fail("top does not say why other1 waits:\n" + top_w)
+            print("ok: other1 waits, and says why: " + w["reason"])
+            why_seen = True
+        elif time.time() > why_deadline:
+            fail("other1's reason never showed: %r" % w)
     if len(llm_ids) == 3:
         r = run("submit", "--script", "embed_1536", "--type", "embed", "--id", "emb1")
         llm_ids.append(None)      # submitted once
@@ -143,6 +170,8 @@ while True:
     time.sleep(0.1)
 if not seen_excl:
     fail("never saw exclusive mode")
+if not why_seen:
+    fail("the batch ended before other1's reason was checked")
 if rec["completed"] != items or rec["failed"] != 0:
     fail("record at the end: %s" % {k: rec[k] for k in ("completed", "failed", "status")})
 if any(it["status"] != "complete" for it in rec["items"]):
