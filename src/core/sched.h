@@ -18,6 +18,8 @@ struct slot {
 	int			 inflight;
 	int			 max;
 	char			 model[CORE_MODEL_MAX];
+	signed char		 wanted;	/* its model queued for: 0 unknown,
+						 * 1 no, 2 yes (eviction's cache) */
 };
 
 struct model_wait {

@@ -145,8 +145,11 @@ steps_mode(struct dec *d)
 	d->exclusive = m->kind == CORE_MODE_EXCLUSIVE;
 	d->keep_brains = d->exclusive && !d->p->exclusive_takes_brains &&
 	    dec_nonempty(d->p->brain_model);
-	if (d->exclusive)
+	if (d->exclusive && d->p->explain_waits)
 		steps_excl_note(d);
+	else if (d->exclusive)
+		snprintf(d->excl_note, sizeof d->excl_note, "exclusive batch "
+		    "%s", m->batch_id);
 }
 
 static bool
@@ -310,8 +313,9 @@ lru_victim(struct dec *d, const struct core_task *t)
 		if (!evict_ok(d, sl) || !core_gpu_could_fit(sl->g, t) ||
 		    dec_avoided(d, t, sl))
 			continue;
-		idle = d->p->prefer_idle_llm_eviction &&
-		    !model_queued(d, sl->model);
+		if (d->p->prefer_idle_llm_eviction && sl->wanted == 0)
+			sl->wanted = model_queued(d, sl->model) ? 2 : 1;
+		idle = d->p->prefer_idle_llm_eviction && sl->wanted == 1;
 		if (best == NULL || (idle && !bidle) || (idle == bidle &&
 		    sl->g->last_used_ms < best->g->last_used_ms)) {
 			best = sl;
@@ -324,7 +328,7 @@ lru_victim(struct dec *d, const struct core_task *t)
 /* When the first GPU running a script should be free, in seconds from now
  * (learned run time of its script), or -1 when none runs one. */
 static double
-first_script_end(const struct dec *d, const struct core_task *t)
+first_script_end(const struct dec *d)
 {
 	double best = -1, left;
 	const struct slot *sl;
@@ -332,9 +336,8 @@ first_script_end(const struct dec *d, const struct core_task *t)
 
 	for (i = 0; i < d->n; i++) {
 		sl = &d->slots[i];
-		if ((sl->g->state != GPU_SCRIPT_BUSY &&
-		    sl->g->state != GPU_BOOTING_SCRIPT) ||
-		    !core_gpu_could_fit(sl->g, t) || dec_brain_held(d, sl))
+		if (sl->g->state != GPU_SCRIPT_BUSY &&
+		    sl->g->state != GPU_BOOTING_SCRIPT)
 			continue;
 		left = dec_run_est(d, sl->g->script) -
 		    (double)(d->now - sl->g->since_ms) / 1000.0;
@@ -353,7 +356,7 @@ steps_evict(struct dec *d)
 {
 	char why[CORE_REASON_MAX];
 	int depth = (int)d->npending, idle_llm = 0;
-	double wait_sum = 0;
+	double wait_sum = 0, end;
 	const struct core_task *t;
 	struct core_action *a;
 	struct slot *v;
@@ -364,23 +367,27 @@ steps_evict(struct dec *d)
 	for (i = 0; i < d->n; i++)
 		if (evict_ok(d, &d->slots[i]))
 			idle_llm++;
+	end = d->p->explain_waits ? first_script_end(d) : -1;
 	for (i = 0; i < d->npending; i++) {
 		char need[64], about[48], ahead[112];
-		double end;
 
 		t = d->pending[i];
-		if (t->vram_mb > 0)
-			snprintf(need, sizeof need, "no GPU with %ld MB free",
-			    t->vram_mb);
-		else
-			snprintf(need, sizeof need, "no idle GPU");
-		end = first_script_end(d, t);
-		if (end >= 0) {
-			dec_about(end + dec_task_est(d, t) * (double)i /
-			    (double)(d->n > 0 ? d->n : 1), about, sizeof about);
-			snprintf(ahead, sizeof ahead, "; %zu ahead, %s", i, about);
-		} else
-			ahead[0] = '\0';
+		need[0] = ahead[0] = '\0';
+		if (d->p->explain_waits) {
+			/* the reasons cost only when someone reads them */
+			if (t->vram_mb > 0)
+				snprintf(need, sizeof need, "no GPU with %ld MB "
+				    "free", t->vram_mb);
+			else
+				snprintf(need, sizeof need, "no idle GPU");
+			if (end >= 0) {
+				dec_about(end + dec_task_est(d, t) * (double)i /
+				    (double)(d->n > 0 ? d->n : 1), about,
+				    sizeof about);
+				snprintf(ahead, sizeof ahead, "; %zu ahead, %s",
+				    i, about);
+			}
+		}
 		v = d->exclusive || idle_llm <= 0 || !d->p->eviction_enabled ?
 		    NULL : lru_victim(d, t);
 		if (v == NULL) {
