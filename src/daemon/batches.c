@@ -59,8 +59,12 @@ track_load(struct daemon *d, struct daemon_batch *b)
 
 	if (b->track != NULL)
 		return b->track;
+	if (b->no_record)
+		return NULL;
 	if (batch_load(d->root, b->id, &rec, &e) != 0) {
+		/* said once: tasks may name a batch that has no record */
 		log_warn("batch %s: cannot follow its items: %s", b->id, e.msg);
+		b->no_record = true;
 		return NULL;
 	}
 	t = xcalloc(1, sizeof *t);

@@ -92,6 +92,7 @@ struct daemon_batch {
 	struct batch_track *track;	/* items' statuses while it runs */
 	bool		 dirty;		/* the record needs a rewrite */
 	bool		 shown;		/* written once: listed in gpu_state.json */
+	bool		 no_record;	/* its record could not be read: not followed */
 	int64_t		 written_ms;
 	int		 total, completed, failed, running, queued;
 	char		 status[16];	/* as last written */
