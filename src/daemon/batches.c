@@ -12,6 +12,8 @@
 
 #include "daemon/daemon.h"
 
+#define BATCHES_SUBMIT_POLL_MS	100	/* a record still "submitting" */
+
 struct batch_track {
 	char		**ids;		/* task id of item i, sorted by... */
 	size_t		 *order;	/* ...this permutation, for bsearch */
@@ -132,7 +134,8 @@ batches_note_json(struct daemon *d, json_t *task, const char *task_id,
 	    task_id, st);
 }
 
-/* Rewrites B's record with what the daemon knows; 0, or -1 (logged). */
+/* Rewrites B's record with what the daemon knows; 0, 1 when it must wait
+ * (still being submitted), or -1 (logged). */
 static int
 batches_write(struct daemon *d, struct daemon_batch *b)
 {
@@ -144,6 +147,11 @@ batches_write(struct daemon *d, struct daemon_batch *b)
 	size_t i, done;
 	int nc = 0, nf = 0, nr = 0, nq = 0;
 
+	/* `batch submit` writes the record again once its tasks are all
+	 * written: leave the record to it until then (decide.c sees that
+	 * write), since a rewrite now could undo it. */
+	if (b->submitting)
+		return 1;
 	if (batch_load(d->root, b->id, &rec, &e) != 0) {
 		log_warn("batch %s: cannot update its record: %s", b->id, e.msg);
 		return -1;
@@ -166,7 +174,7 @@ batches_write(struct daemon *d, struct daemon_batch *b)
 	done = (size_t)(nc + nf);
 	old = rec.status;
 	if (strcmp(old, "submitting") == 0 || strcmp(old, "invalid") == 0)
-		s = old;
+		s = old;	/* a submitter that died: `batch resume` */
 	else if (done == rec.nitems)
 		s = nf == 0 ? "complete" : strcmp(old, "cancelled") == 0 ?
 		    "cancelled" : "failed";
@@ -205,6 +213,7 @@ batches_flush(struct daemon *d, int64_t now)
 	struct daemon_batch *b;
 	int64_t gap, next = -1;
 	size_t i;
+	int rc;
 
 	for (i = 0; i < d->nbatches; i++) {
 		b = &d->batches[i];
@@ -222,7 +231,12 @@ batches_flush(struct daemon *d, int64_t now)
 		}
 		b->dirty = false;
 		b->written_ms = now;
-		if (batches_write(d, b) != 0)
+		if ((rc = batches_write(d, b)) == 1) {
+			b->dirty = true;	/* look again soon */
+			if (next < 0 || now + BATCHES_SUBMIT_POLL_MS < next)
+				next = now + BATCHES_SUBMIT_POLL_MS;
+		}
+		if (rc != 0)
 			continue;
 		b->shown = true;
 		d->state_dirty = true;

@@ -262,6 +262,8 @@ decide_batch_submitting(struct daemon *d, struct daemon_batch *b, int64_t now)
 		b->submitting = strcmp(rec.status, "submitting") == 0;
 		batch_free(&rec);
 	}
+	if (!b->submitting)
+		b->dirty = true;	/* its record takes the live counts now */
 	return b->submitting;
 }
 

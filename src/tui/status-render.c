@@ -501,6 +501,10 @@ render_title(struct status_frame *f, const struct status_model *m,
 		clock[10] = ' ';
 		b.pos = width - 20;
 		lb_put(&b, clock, SC_NONE);	/* "2025-02-05 10:30:05Z" */
+	} else if ((int)strlen(clock) == 20 && b.pos + 2 + 10 <= width) {
+		clock[10] = '\0';
+		b.pos = width - 10;
+		lb_put(&b, clock, SC_NONE);	/* the design's "2025-02-05" */
 	} else if ((int)strlen(clock) > 11 && b.pos + 2 + 9 <= width) {
 		b.pos = width - 9;
 		lb_put(&b, clock + 11, SC_NONE);	/* "10:30:05Z" */

@@ -79,9 +79,9 @@ longest=$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$TEST_TM
 grep -q '\x1b' "$TEST_TMP/frame1" && fail "escape codes in --once output"
 
 grep -q "^gpumgr  mode EXCLUSIVE  daemon up (pid $$)" <<<"$frame" || fail "title line"
-grep -Eq '^  0 llm_ready      brain1 qwen2\.5:14b     idle 12m0[345]s +47   6\.0/24G$' <<<"$frame" \
+grep -Eq '^  0 llm_ready      brain1 qwen2\.5:14b     idle 12m([0-5][0-9])s +47   6\.0/24G$' <<<"$frame" \
   || fail "GPU 0 line"
-grep -Eq '^  1 script_busy    worker whisper_transc~ \[##\.\.\.\]  50% eta 1m0[0-3]s +3  20\.0/24G$' <<<"$frame" \
+grep -Eq '^  1 script_busy    worker whisper_transc~ \[##\.\.\.\]  50% eta 1m[0-5][0-9]s +3  20\.0/24G$' <<<"$frame" \
   || fail "GPU 1 line"
 grep -Eq '^  2 offline        -      -               xid:79 +- +-$' <<<"$frame" || fail "GPU 2 line"
 grep -Eq '^llm        1     0     3     0     0        4            1         5       1$' <<<"$frame" \
