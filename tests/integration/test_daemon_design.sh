@@ -108,7 +108,7 @@ while True:
             fail("submit: " + r.stderr)
         llm_ids.append(r.stdout.split()[0])
         next_llm = now + 1.0
-    if len(llm_ids) == 2 and not why_seen:
+    if len(llm_ids) >= 2 and not why_seen:
         if not other_sent:
             r = run("submit", "--script", "whisper_transcribe", "--type",
                     "transcribe", "--arg", "ms=10", "--id", "other1")
