@@ -120,7 +120,7 @@ expect_eq "stages" "$(json_get "$J" '[j["queues"][k] for k in ("processing", "co
 expect_eq "daemon" "$(json_get "$J" '(j["daemon"]["pid"], j["daemon"]["running"])')" "($$, True)"
 expect_eq "batch" "$(json_get "$J" '[j["batch"][k] for k in ("batch_id", "total_items", "completed", "failed", "done")]')" \
   "['b-001', 500, 117, 3, 120]"
-expect_eq "batch rate" "$(json_get "$J" '11.5 <= j["batch"]["rate_per_min"] <= 12.1')" True
+expect_eq "batch rate" "$(json_get "$J" '10.5 <= j["batch"]["rate_per_min"] <= 12.1')" True
 pass "status --json"
 
 gpumgr status > "$TEST_TMP/status.txt"
