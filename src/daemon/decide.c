@@ -124,6 +124,7 @@ decide_fail_task(struct daemon *d, const char *id, const char *reason)
 		batches_note_json(d, t.json, id, BITEM_FAILED);
 		queue_remove(d->queue, id);
 		d->tasks_failed++;
+		daemon_task_ended(d, id, t.cls, false);
 	}
 	task_free(&t);
 }
@@ -361,6 +362,8 @@ decide_run(struct daemon *d, int64_t now, int64_t *next_wake)
 		/* Nothing was reported done: the tasks stay where the disk
 		 * says they are, and a restart re-reads them. */
 		log_error("committing task moves: %s", e.msg);
+	} else {
+		daemon_ended_flush(d);
 	}
 	spool_batch_begin(d->spool);	/* their "running" marks, grouped */
 	for (i = 0; i < nstarted; i++) {

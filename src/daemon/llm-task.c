@@ -66,6 +66,8 @@ llmd_task_complete(struct daemon *d, struct task *t, const struct llm_result *r,
 	}
 	batches_note_json(d, t->json, t->id, BITEM_COMPLETE);
 	d->tasks_completed++;
+	daemon_task_ended(d, t->id, TASK_LLM, true);
+	daemon_ended_flush(d);
 }
 
 /* Back to its queue (RETRY) or to failed/. */
@@ -101,6 +103,8 @@ llmd_task_fail(struct daemon *d, struct task *t, bool retry, const char *code,
 	} else {
 		log_warn("task %s failed: %s", t->id, why);
 		d->tasks_failed++;
+		daemon_task_ended(d, t->id, TASK_LLM, false);
+		daemon_ended_flush(d);
 	}
 }
 

@@ -46,7 +46,7 @@ struct status_gpu {
 	int64_t		 since_ms;
 	double		 boot_sec;	/* learned boot time of its model, or -1 */
 	long long	 paired_with;	/* brain GPUs: the first other brain GPU, or -1 */
-	bool		 drained;
+	bool		 drained;	/* an operator's drain: takes nothing new */
 };
 
 /* A queued task and why it waits (ROOT/waits.json). */
@@ -105,6 +105,10 @@ struct status_model {
 	bool		 daemon_alive;	/* kill(pid, 0) succeeded */
 	struct status_queues q;
 	struct status_batch batch;
+	/* The daemon's counters of ended tasks (gpu_state.json's
+	 * tasks_completed_total / tasks_failed_total, summed over the
+	 * classes): they never go down. -1: not recorded. */
+	long long	 completed_total, failed_total;
 };
 
 /* The batch shown (a model filled by hand may set batch_id only). */
