@@ -158,6 +158,7 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 		if (access(path, F_OK) != 0 && errno == ENOENT) {
 			log_info("task %s vanished from its queue before it "
 			    "started", id);
+			tindex_locate(d, id);
 			return -1;
 		}
 		snprintf(name, sizeof name, "%s.json", id);
@@ -168,6 +169,7 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 			    e2.msg);
 		else
 			daemon_task_ended(d, id, from.cls, false);
+		tindex_locate(d, id);
 		return -1;
 	}
 	rc = spool_rename(d->spool, &from, &to, id, &e);
@@ -178,13 +180,17 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 			log_info("task %s left its queue (cancelled?) before it "
 			    "started", id);
 		task_free(t);
+		tindex_locate(d, id);
 		return -1;
 	}
 	/* A script is "assigned" until its supervisor runs (jobs_launch
 	 * writes "running"); an LLM request is sent in this same pass, so
 	 * its task goes straight to "running". */
+	tindex_set(queue_index(d->queue), id, llm ? TASK_RUNNING :
+	    TASK_ASSIGNED);
 	task_set_status(t, llm ? TASK_RUNNING : TASK_ASSIGNED);
-	task_set_time(t, llm ? "started_at" : "assigned_at", now);
+	task_set_time(t, llm ? "started_at" : "assigned_at",
+	    time_wall_of_mono(now));
 	t->attempts++;
 	if (gpu >= 0) {
 		json_object_set_new(t->json, "assigned_gpu",
@@ -214,6 +220,7 @@ jobs_from_task(struct daemon *d, const struct task *t, int gpu)
 	    json_object_get(t->json, "batch_id")));
 	j->timeout_sec = t->timeout_sec;
 	j->attempts = t->attempts;
+	j->vram_mb = intake_vram_mb(&d->cfg, t);
 	return j;
 }
 
@@ -277,14 +284,15 @@ jobs_mark_running(struct daemon *d, struct job *j)
 	struct spool_loc loc = { STAGE_PROCESSING, j->cls, 0 };
 	struct task t;
 	struct err e;
-	int64_t now = time_now_ms();
+	int64_t now = time_mono_ms();
 
 	if (spool_load(d->spool, &loc, j->id, &d->cfg, &t, &e) != 0) {
 		log_warn("task %s: cannot record it running: %s", j->id, e.msg);
 		return;
 	}
 	task_set_status(&t, TASK_RUNNING);
-	task_set_time(&t, "started_at", now);
+	task_set_time(&t, "started_at", time_wall_of_mono(now));
+	tindex_set(queue_index(d->queue), j->id, TASK_RUNNING);
 	j->started_ms = now;
 	if (spool_update(d->spool, &t, &loc, &e) != 0)
 		log_warn("task %s: cannot record it running: %s", j->id, e.msg);
@@ -408,7 +416,7 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 	    false, &out, &len, &e) == 0)
 		json_object_set_new(t.json, "output", json_stringn_nocheck(out, len));
 	json_object_set_new(t.json, "exit_code", json_integer(st->exit_code));
-	task_set_time(&t, "completed_at", now);
+	task_set_time(&t, "completed_at", time_wall_of_mono(now));
 	if (j->started_ms > 0)
 		json_object_set_new(t.json, "duration",
 		    json_real((double)(now - j->started_ms) / 1000.0));
@@ -462,6 +470,9 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 		    json_object_get(t.json, "error"), "message")));
 	if (retry)
 		queue_add(d->queue, &t, &to, intake_vram_mb(&d->cfg, &t));
+	else
+		tindex_task(queue_index(d->queue), &t, ok ? TASK_COMPLETE :
+		    TASK_FAILED);
 	batches_note(d, j->batch_id, j->id, ok ? BITEM_COMPLETE : retry ?
 	    BITEM_QUEUED : BITEM_FAILED);
 	if (ok)
@@ -487,7 +498,7 @@ jobs_check(struct daemon *d)
 {
 	struct run_status st;
 	struct err e;
-	int64_t now = time_now_ms();
+	int64_t now = time_mono_ms();
 	size_t i;
 	bool any = false;
 
@@ -616,12 +627,15 @@ jobs_adopt_one(void *arg, const struct spool_loc *loc, const char *id)
 	if (uuid != NULL)
 		gpu = gpus_find_uuid(d, uuid);
 	j = jobs_from_task(d, &t, gpu);
+	tindex_task(queue_index(d->queue), &t, TASK_RUNNING);
 	j->adopted = true;
 	j->supervisor_pid = st.supervisor_pid;
 	if (time_parse_iso8601(json_string_value(json_object_get(t.json,
 	    "started_at")) ? json_string_value(json_object_get(t.json,
 	    "started_at")) : "", &j->started_ms) != 0)
 		j->started_ms = st.started_ms;
+	if (j->started_ms > 0)
+		j->started_ms = time_mono_of_wall(j->started_ms);
 	j->poked = true;
 	if (d->watch != NULL && watch_add(d->watch, run_dir, &j->dir, &e) != 0)
 		log_warn("task %s: %s (its end is seen by polling)", id, e.msg);
@@ -736,7 +750,7 @@ jobs_requeue_prepared(struct daemon *d, struct job *j, const char *why)
 	struct err e;
 	int rc;
 
-	gpus_release(d, j->gpu, time_now_ms(), false);
+	gpus_release(d, j->gpu, time_mono_ms(), false);
 	if (spool_load(d->spool, &loc, j->id, &d->cfg, &t, &e) != 0) {
 		log_error("task %s: %s", j->id, e.msg);
 		jobs_forget(d, j);

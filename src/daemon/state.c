@@ -69,7 +69,7 @@ state_gpu_json(const struct daemon *d, size_t pos)
 	struct job *j = g->task_id[0] ? jobs_find((struct daemon *)d, g->task_id) : NULL;
 
 	json_object_set_new(o, "state", json_string(core_state_name(g->state)));
-	state_set_time(o, "since", g->since_ms);
+	state_set_time(o, "since", time_wall_of_mono(g->since_ms));
 	if (g->model[0] != '\0')
 		json_object_set_new(o, "model", json_string(g->model));
 	if (g->script[0] != '\0')
@@ -87,8 +87,8 @@ state_gpu_json(const struct daemon *d, size_t pos)
 	if (g->state == GPU_BOOTING_LLM && g->model[0] != '\0') {
 		/* DESIGN's booting record: when it began, when it should be
 		 * ready (the model's learned boot time) */
-		state_set_time(o, "started_boot", g->since_ms);
-		state_set_time(o, "expected_ready", g->since_ms +
+		state_set_time(o, "started_boot", time_wall_of_mono(g->since_ms));
+		state_set_time(o, "expected_ready", time_wall_of_mono(g->since_ms) +
 		    (int64_t)(1000.0 * core_stats_get(&d->stats, CORE_STAT_BOOT,
 		    g->model, d->params.default_boot_sec)));
 	}

@@ -185,7 +185,7 @@ waits_flush(struct daemon *d, int64_t now)
 		w->n--;
 	}
 	free(walk.gone);
-	time_iso8601(now, ts, sizeof ts);
+	time_iso8601(time_now_ms(), ts, sizeof ts);	/* NOW is monotonic */
 	json_object_set_new(root, "updated_at", json_string(ts));
 	json_object_set_new(root, "tasks", walk.tasks);
 	text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
