@@ -153,6 +153,15 @@ api_tasks_get(struct api *a, const char *id, const char *query,
 		    id);
 		return;
 	}
+	if (loc.stage == STAGE_QUEUE) {
+		/* why it waits: the daemon's reason (ROOT/waits.json) */
+		json_t *waits = spool_waits_load(a->root);
+		json_t *w = spool_waits_get(waits, id);
+
+		if (w != NULL)
+			json_object_set(j, "waiting", w);
+		json_decref(waits);
+	}
 	api_json(r, 200, j);
 }
 

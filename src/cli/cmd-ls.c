@@ -33,6 +33,7 @@ struct ls_state {
 	enum task_status	 status;
 	enum task_class		 cls;
 	json_t			*array;
+	json_t			*waits;	/* ROOT/waits.json's tasks, or NULL */
 	size_t			 shown;
 	long			 limit;		/* -1: all */
 	int64_t			 since_ms;	/* 0: all */
@@ -182,6 +183,8 @@ ls_print(struct ls_state *st, struct ls_row *r)
 {
 	char created[40], summary[256], gpu[160];
 	struct task *tp = &r->t;
+	const char *why;
+	json_t *w;
 
 	st->shown++;
 	if (r->bad != NULL) {
@@ -189,16 +192,23 @@ ls_print(struct ls_state *st, struct ls_row *r)
 		    "(%s)\n", tp->id, "?", "?", "?", "?", "?", r->bad);
 		return;
 	}
+	/* why a queued task waits: the daemon's reason (ROOT/waits.json) */
+	w = !r->finished && tp->status == TASK_QUEUED ?
+	    spool_waits_get(st->waits, tp->id) : NULL;
 	if (st->json) {
 		free(task_dump(tp, NULL));	/* stable key order */
+		if (w != NULL)
+			json_object_set(tp->json, "waiting", w);
 		json_array_append(st->array, tp->json);
 		return;
 	}
 	ls_gpu(tp, gpu, sizeof gpu);
 	ls_row_text(tp, created, sizeof created, summary, sizeof summary);
-	printf("%-36s %-6s %-8s %3d %-6.40s %-20s %s\n", tp->id,
+	why = json_string_value(json_object_get(w, "reason"));
+	printf("%-36s %-6s %-8s %3d %-6.40s %-20s %s%s%s\n", tp->id,
 	    task_class_name(tp->cls), task_status_name(tp->status),
-	    tp->priority, gpu, created, summary);
+	    tp->priority, gpu, created, summary, why != NULL ? "  <- " : "",
+	    why != NULL ? why : "");
 }
 
 /* "--since": an ISO 8601 time, or an age such as 90s, 10m, 2h, 7d. The
@@ -299,6 +309,7 @@ ls_exec(struct cli_ctx *ctx, int argc, char **argv)
 		    err.msg);
 	}
 	st.array = json_array();
+	st.waits = spool_waits_load(ctx->root);
 	if (cli_spool_open(ctx->root, &st.sp, &err) == -1) {
 		if (errno != ENOENT) {
 			fprintf(stderr, "gpumgr ls: %s\n", err.msg);
@@ -330,6 +341,7 @@ out:
 		free(st.rows[i].bad);
 	}
 	free(st.rows);
+	json_decref(st.waits);
 	json_decref(st.array);
 	spool_close(st.sp);
 	config_free(&cfg);

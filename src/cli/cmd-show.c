@@ -63,6 +63,16 @@ show_exec(struct cli_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	doc = json_loadb(buf, len, 0, NULL);
+	if (json_is_object(doc) && loc.stage == STAGE_QUEUE) {
+		/* Why it waits: the daemon's reason and estimate, beside
+		 * what the file holds (docs/scheduling.md). */
+		json_t *waits = spool_waits_load(ctx->root);
+		json_t *w = spool_waits_get(waits, argv[1]);
+
+		if (w != NULL)
+			json_object_set(doc, "waiting", w);
+		json_decref(waits);
+	}
 	pretty = doc != NULL ? json_dumps(doc, JSON_INDENT(2)) : NULL;
 	if (pretty != NULL)
 		printf("%s\n", pretty);
@@ -84,7 +94,8 @@ const struct cli_cmd cli_cmd_show = {
 	    "show ID\n"
 	    "\n"
 	    "Prints the task ID as stored (pretty JSON), from whichever stage\n"
-	    "it is in.\n"
+	    "it is in. A queued task also shows \"waiting\": the daemon's reason\n"
+	    "and estimate (from ROOT/waits.json; not in the file).\n"
 	    "\n"
 	    "exit codes: 0 shown, 1 could not read it, 2 usage, 3 no such task",
 	.exec = show_exec,

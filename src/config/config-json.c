@@ -49,8 +49,8 @@ cjson_resource_manager(const struct config *c)
 	for (i = 0; i < c->nboot_times; i++)
 		json_object_set_new(boot, c->boot_times[i].name,
 		    json_real(c->boot_times[i].sec));
-	return json_pack("{s:i, s:o, s:o, s:{s:b, s:i, s:i, s:f, s:b},"
-	    " s:{s:i, s:b, s:i}}",
+	return json_pack("{s:i, s:o, s:o, s:{s:b, s:i, s:i, s:f, s:b, s:b, s:f},"
+	    " s:{s:i, s:b, s:i, s:b}}",
 	    "gpu_count", c->gpu_count,
 	    "gpu_roles", roles,
 	    "boot_times", boot,
@@ -60,10 +60,13 @@ cjson_resource_manager(const struct config *c)
 	    "script_queue_force_evict", c->script_queue_force_evict,
 	    "default_avg_script_sec", c->default_avg_script_sec,
 	    "never_evict_brain", c->never_evict_brain,
+	    "prefer_idle_llm_eviction", c->prefer_idle_llm_eviction,
+	    "min_residency_sec", c->min_residency_sec,
 	    "batch_settings",
 	    "auto_exclusive_threshold", c->auto_exclusive_threshold,
 	    "reload_llms_after_batch", c->reload_llms_after_batch,
-	    "reload_parallelism", c->reload_parallelism);
+	    "reload_parallelism", c->reload_parallelism,
+	    "exclusive_takes_brains", c->exclusive_takes_brains);
 }
 
 static json_t *

@@ -62,12 +62,12 @@ cload_roles(struct cread *cl, json_t *rm, struct config *c)
 		if (rc == -1)
 			break;
 		role = -1;
-		if (cread_choice(cl, o, key, config_role_names, &role) == -1) {
+		if (cread_choice(cl, o, key, config_role_inputs, &role) == -1) {
 			rc = -1;
 			break;
 		}
 		str_copy(c->roles[c->nroles].gpu, key, sizeof c->roles[0].gpu);
-		c->roles[c->nroles].role = (enum gpu_role)role;
+		c->roles[c->nroles].role = config_role_input(role);
 		c->nroles++;
 	}
 	config_path_pop(&cl->path);
@@ -115,9 +115,11 @@ cload_resource_manager(struct cread *cl, json_t *top, struct config *c)
 	    "boot_times", "eviction_policy", "batch_settings", NULL };
 	static const char *const ev_keys[] = { "enabled",
 	    "min_script_queue_for_evict", "script_queue_force_evict",
-	    "default_avg_script_sec", "never_evict_brain", NULL };
+	    "default_avg_script_sec", "never_evict_brain",
+	    "prefer_idle_llm_eviction", "min_residency_sec", NULL };
 	static const char *const bs_keys[] = { "auto_exclusive_threshold",
-	    "reload_llms_after_batch", "reload_parallelism", NULL };
+	    "reload_llms_after_batch", "reload_parallelism",
+	    "exclusive_takes_brains", NULL };
 	json_t *rm, *o;
 	int rc = -1;
 
@@ -139,7 +141,11 @@ cload_resource_manager(struct cread *cl, json_t *top, struct config *c)
 		    cread_num(cl, o, "default_avg_script_sec", true,
 		    &c->default_avg_script_sec) == -1 ||
 		    cread_bool(cl, o, "never_evict_brain",
-		    &c->never_evict_brain) == -1 ? -1 : 0;
+		    &c->never_evict_brain) == -1 ||
+		    cread_bool(cl, o, "prefer_idle_llm_eviction",
+		    &c->prefer_idle_llm_eviction) == -1 ||
+		    cread_num(cl, o, "min_residency_sec", false,
+		    &c->min_residency_sec) == -1 ? -1 : 0;
 		config_path_pop(&cl->path);
 		if (rc == -1)
 			goto out;
@@ -153,7 +159,9 @@ cload_resource_manager(struct cread *cl, json_t *top, struct config *c)
 		    cread_bool(cl, o, "reload_llms_after_batch",
 		    &c->reload_llms_after_batch) == -1 ||
 		    cread_int(cl, o, "reload_parallelism", 0, CONFIG_NO_MAX,
-		    &c->reload_parallelism) == -1 ? -1 : 0;
+		    &c->reload_parallelism) == -1 ||
+		    cread_bool(cl, o, "exclusive_takes_brains",
+		    &c->exclusive_takes_brains) == -1 ? -1 : 0;
 		config_path_pop(&cl->path);
 		if (rc == -1)
 			goto out;

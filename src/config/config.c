@@ -20,6 +20,19 @@ const char *const config_role_names[] = {
 	"worker", "brain_primary", "brain_secondary", NULL
 };
 
+/* The original design's configuration names its worker GPUs
+ * "worker_or_script": the same role as "worker". */
+const char *const config_role_inputs[] = {
+	"worker", "brain_primary", "brain_secondary", "worker_or_script", NULL
+};
+
+enum gpu_role
+config_role_input(int idx)
+{
+	return idx == ROLE_BRAIN_PRIMARY ? ROLE_BRAIN_PRIMARY :
+	    idx == ROLE_BRAIN_SECONDARY ? ROLE_BRAIN_SECONDARY : ROLE_WORKER;
+}
+
 static char **
 config_strv(const char *const *v)
 {
@@ -49,6 +62,8 @@ config_defaults(struct config *c)
 	c->default_avg_script_sec = 45;
 	c->never_evict_brain = true;
 	c->eviction_enabled = true;
+	c->prefer_idle_llm_eviction = true;
+	c->min_residency_sec = 30;
 	c->auto_exclusive_threshold = 50;
 	c->reload_llms_after_batch = true;
 	c->reload_parallelism = 0;

@@ -75,10 +75,16 @@ struct config {
 	double			 default_avg_script_sec;	/* 45 until learned */
 	bool			 never_evict_brain;		/* true */
 	bool			 eviction_enabled;		/* true */
+	bool			 prefer_idle_llm_eviction;	/* true: evict an LLM nobody
+								 * queues for before one in demand */
+	double			 min_residency_sec;		/* 30: a loaded LLM is not
+								 * evicted for scripts sooner */
 	/* resource_manager.batch_settings */
 	int			 auto_exclusive_threshold;	/* 50 */
 	bool			 reload_llms_after_batch;	/* true */
 	int			 reload_parallelism;		/* 0 = all at once */
+	bool			 exclusive_takes_brains;	/* false: brain GPUs keep their
+								 * model during an exclusive batch */
 
 	char			*gpu_backend;	/* "auto" | "nvml" | "nvidia-smi" | "sim" */
 	int			 rescan_interval_ms;	/* 2000 */
@@ -155,6 +161,10 @@ enum gpu_role	 config_gpu_role(const struct config *, int index, const char *uui
 const char	*config_role_name(enum gpu_role);
 /* "worker", "brain_primary", "brain_secondary", NULL: by enum gpu_role. */
 extern const char *const config_role_names[];
+/* Every name gpu_roles accepts (the design's "worker_or_script" is a
+ * worker), NULL-terminated; config_role_inputs_role maps a position. */
+extern const char *const config_role_inputs[];
+enum gpu_role	 config_role_input(int idx);
 /* Configured boot time of a model or script model; default_boot_sec if none. */
 double		 config_boot_sec(const struct config *, const char *name);
 

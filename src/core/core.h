@@ -60,6 +60,9 @@ struct core_gpu {
 	char		 script[64];		/* script running; "" */
 	char		 task_id[CORE_ID_MAX];	/* its task; "" */
 
+	int64_t		 loaded_ms;		/* when its LLM became ready (residency) */
+	bool		 brain_evicted;		/* a brain GPU evicted for scripts: a
+						 * worker until an LLM task wants it */
 	int64_t		 last_used_ms;		/* LRU for eviction */
 	int		 tasks_completed;
 	int		 consecutive_failures;
@@ -189,6 +192,7 @@ struct core_task {
 	const char	*model;		/* LLM tasks */
 	const char	*script;	/* script tasks */
 	const char	*batch_id;	/* NULL: none */
+	double		 est_sec;	/* estimated_duration_sec (a hint); 0: none */
 	const char	*avoid_gpus;	/* UUIDs, comma-separated, of the GPUs whose
 					 * LLM server failed it (NULL: none): any
 					 * other GPU that could ever take it goes
@@ -238,8 +242,14 @@ struct core_params {
 						 * model (CORE_STAT_RUN under its name), boot
 						 * another copy once the wait for the loaded
 						 * ones would exceed a boot of it */
-	bool		 exclusive_early_release; /* true: leave exclusive mode once nothing
-						   * of the batch is queued (reloads overlap its tail) */
+	bool		 exclusive_early_release; /* false: exclusive mode lasts until the
+						   * batch's last item ends; true: leave once
+						   * nothing of it is queued (reloads overlap its
+						   * tail; the simulator's option) */
+	bool		 prefer_idle_llm_eviction;	/* true: evict an LLM nobody queues for first */
+	double		 min_residency_sec;	/* 30: no eviction for scripts sooner after a load */
+	bool		 exclusive_takes_brains;	/* false: brain GPUs keep their model in
+						 * exclusive mode and answer its LLM tasks */
 };
 void	 core_params_defaults(struct core_params *);
 /* params.c: defaults, then every key the config has. P->models and the

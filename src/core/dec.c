@@ -52,7 +52,10 @@ core_params_defaults(struct core_params *p)
 	p->boot_abandon_min_sec = 60;
 	p->llm_swap = true;
 	p->llm_backlog_learned = true;
-	p->exclusive_early_release = true;
+	p->exclusive_early_release = false;
+	p->prefer_idle_llm_eviction = true;
+	p->min_residency_sec = 30;
+	p->exclusive_takes_brains = false;
 }
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -148,6 +151,34 @@ dec_run_est(const struct dec *d, const char *script)
 	    d->p->default_avg_script_sec);
 }
 
+double
+dec_task_est(const struct dec *d, const struct core_task *t)
+{
+	const struct core_stat *st;
+
+	if (t->cls == CORE_TASK_SCRIPT &&
+	    (st = core_stats_find(d->s->stats, CORE_STAT_RUN, t->script)) !=
+	    NULL && st->samples > 0)
+		return st->avg_sec;
+	if (t->est_sec > 0)
+		return t->est_sec;
+	return t->cls == CORE_TASK_SCRIPT ? dec_run_est(d, t->script) :
+	    core_stats_get(d->s->stats, CORE_STAT_RUN, t->model, 10);
+}
+
+void
+dec_about(double sec, char *buf, size_t len)
+{
+	if (!(sec >= 0) || sec > 1e9)
+		snprintf(buf, len, "time unknown");
+	else if (sec < 90)
+		snprintf(buf, len, "about %.0f s", sec < 1 ? 1 : sec);
+	else if (sec < 5400)
+		snprintf(buf, len, "about %.0f min", sec / 60);
+	else
+		snprintf(buf, len, "about %.1f h", sec / 3600);
+}
+
 bool
 dec_st_llm(enum gpu_state st)
 {
@@ -166,8 +197,15 @@ dec_in_batch(const struct dec *d, const struct core_task *t)
 bool
 dec_brain_held(const struct dec *d, const struct slot *sl)
 {
-	return !d->exclusive && core_gpu_is_brain(sl->g) &&
-	    dec_nonempty(d->p->brain_model) && !sl->g->script_reserved;
+	return dec_brain_kept(d, sl) && !sl->g->script_reserved &&
+	    !sl->g->brain_evicted;
+}
+
+bool
+dec_brain_kept(const struct dec *d, const struct slot *sl)
+{
+	return (!d->exclusive || d->keep_brains) && core_gpu_is_brain(sl->g) &&
+	    dec_nonempty(d->p->brain_model);
 }
 
 bool
@@ -182,7 +220,7 @@ dec_evictable(const struct dec *d, const struct slot *sl)
 	if (sl->st != GPU_LLM_READY || sl->inflight > 0 || sl->claimed ||
 	    sl->g->unloading || sl->g->drained || sl->g->external)
 		return false;
-	return d->exclusive || !core_gpu_is_brain(sl->g) ||
+	return (d->exclusive && !d->keep_brains) || !core_gpu_is_brain(sl->g) ||
 	    !d->p->never_evict_brain;
 }
 
@@ -195,7 +233,7 @@ dec_could_ever(const struct dec *d, const struct core_task *t,
 {
 	if (g->state == GPU_OFFLINE || g->drained || !core_gpu_could_fit(g, t))
 		return false;
-	if (d->exclusive || !core_gpu_is_brain(g) ||
+	if ((d->exclusive && !d->keep_brains) || !core_gpu_is_brain(g) ||
 	    !dec_nonempty(d->p->brain_model))
 		return true;
 	if (t->cls == CORE_TASK_LLM)

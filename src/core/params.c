@@ -24,6 +24,9 @@ core_params_from_config(struct core_params *p, const struct config *cfg)
 	p->auto_exclusive_threshold = cfg->auto_exclusive_threshold;
 	p->reload_llms_after_batch = cfg->reload_llms_after_batch;
 	p->reload_parallelism = cfg->reload_parallelism;
+	p->prefer_idle_llm_eviction = cfg->prefer_idle_llm_eviction;
+	p->min_residency_sec = cfg->min_residency_sec;
+	p->exclusive_takes_brains = cfg->exclusive_takes_brains;
 	p->brain_model = cfg->default_model;
 	models = xcalloc(cfg->nmodels + 1, sizeof *models);
 	for (i = 0; i < cfg->nmodels; i++) {

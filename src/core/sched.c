@@ -91,6 +91,10 @@ pick_idle(struct dec *d, const struct core_task *t, bool for_llm)
 		if (dec_brain_held(d, sl) && !(for_llm &&
 		    dec_same(t->model, d->p->brain_model)))
 			continue;
+		/* A brain GPU boots the brain's model and no other. */
+		if (for_llm && dec_brain_kept(d, sl) &&
+		    !dec_same(t->model, d->p->brain_model))
+			continue;
 		if (for_llm && sl->g->script_reserved &&
 		    d->script_gpu_queued > 0)
 			continue;
@@ -168,8 +172,9 @@ reserve(struct dec *d, const struct core_task *t)
 		    sl->g->external || !core_gpu_could_fit(sl->g, t) ||
 		    dec_avoided(d, t, sl))
 			continue;
-		if (!d->exclusive && core_gpu_is_brain(sl->g))
-			continue;	/* the brain's, outside exclusive mode */
+		if ((!d->exclusive || d->keep_brains) &&
+		    core_gpu_is_brain(sl->g))
+			continue;	/* the brain's */
 		switch (sl->st) {
 		case GPU_IDLE:		rank = 0; break;
 		case GPU_COOLING:	rank = 1; break;
@@ -285,6 +290,99 @@ absorbs(const struct dec *d, const char *model, int waiting, int gpus,
 	    dec_boot_est(d, model);
 }
 
+/* Why an LLM task waits for the GPUs that have (or boot) its model: the
+ * boot under way and when it should end, or the requests ahead of it. */
+static void
+llm_wait_reason(struct dec *d, const struct core_task *t, int gpus,
+    int waiting)
+{
+	const struct slot *sl, *boot = NULL;
+	double left, bleft = -1, per;
+	char about[48];
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		sl = &d->slots[i];
+		if (sl->st != GPU_BOOTING_LLM || !dec_same(sl->model, t->model) ||
+		    sl->abandoned)
+			continue;
+		left = dec_boot_est(d, t->model);
+		if (sl->g->state == GPU_BOOTING_LLM)
+			left -= (double)(d->now - sl->g->since_ms) / 1000.0;
+		if (left < 1)
+			left = 1;
+		if (boot == NULL || left < bleft) {
+			boot = sl;
+			bleft = left;
+		}
+	}
+	if (boot != NULL) {
+		dec_about(bleft, about, sizeof about);
+		dec_wait(d, t, "booting %s on GPU %d, ready in %s", t->model,
+		    boot->g->index, about);
+		return;
+	}
+	per = dec_task_est(d, t);
+	dec_about(per * (double)waiting / (double)(gpus > 0 ? gpus : 1), about,
+	    sizeof about);
+	dec_wait(d, t, "%s is loaded on %d GPU(s), all busy; %d task(s) wait "
+	    "for it, %s", t->model, gpus, waiting, about);
+}
+
+/* Exclusive mode that keeps the brains: an LLM task for the brain's model
+ * goes to a brain GPU that has it ready; nothing else of the batch's GPUs. */
+static void
+place_brain_llm(struct dec *d, const struct core_task *t)
+{
+	struct slot *best = NULL, *sl, *open = NULL;
+	int have = 0;
+	size_t i;
+
+	d->llm_waiting++;
+	for (i = 0; i < d->n; i++) {
+		sl = &d->slots[i];
+		if (!dec_brain_kept(d, sl) || sl->g->drained ||
+		    !core_gpu_could_fit(sl->g, t) || dec_avoided(d, t, sl))
+			continue;
+		if (dec_slot_open(sl) && sl->g->vram_free_mb >= t->vram_mb &&
+		    open == NULL)
+			open = sl;
+		if (!dec_st_llm(sl->st) || !dec_same(sl->model, t->model) ||
+		    sl->g->unloading)
+			continue;
+		have++;
+		if (sl->claimed || sl->st == GPU_BOOTING_LLM ||
+		    sl->inflight >= sl->max)
+			continue;
+		if (best == NULL || sl->inflight < best->inflight)
+			best = sl;
+	}
+	if (best != NULL) {
+		d->llm_waiting--;
+		dec_emit(d, ACT_START_LLM_TASK, best->g->index, t->id, "brain "
+		    "GPU %d has %s ready (%d of %d in flight) while %s has the "
+		    "other GPUs", best->g->index, t->model, best->inflight,
+		    best->max, d->excl_note);
+		best->inflight++;
+		best->st = GPU_LLM_BUSY;
+		return;
+	}
+	if (have == 0 && open != NULL) {
+		char why[CORE_REASON_MAX];
+
+		snprintf(why, sizeof why, "brain GPU %d boots %.64s for a "
+		    "waiting task during %.140s", open->g->index, t->model,
+		    d->excl_note);
+		dec_boot_on(d, open, t->model, false, why);
+	}
+	if (have == 0 && open == NULL)
+		dec_wait(d, t, "held: %s; no brain GPU can take %s now",
+		    d->excl_note, t->model);
+	else
+		llm_wait_reason(d, t, have > 0 ? have : 1,
+		    ++*model_waiting(d, t->model));
+}
+
 static void
 place_llm(struct dec *d, const struct core_task *t)
 {
@@ -319,20 +417,21 @@ place_llm(struct dec *d, const struct core_task *t)
 	gpus = model_gpus(d, t);
 	if (absorbs(d, t->model, *waiting, gpus, backlog)) {
 		(*waiting)++;
-		dec_wait(d, t, "%s is loaded or booting on %d GPU(s); %d "
-		    "task(s) wait for it (up to %d per GPU)", t->model, gpus,
-		    *waiting, backlog);
+		llm_wait_reason(d, t, gpus, *waiting);
 		return;
 	}
 	if ((sl = pick_idle(d, t, true)) != NULL) {
+		char about[48];
+
 		snprintf(why, sizeof why, "%d task(s) for %s beyond what %d "
 		    "GPU(s) absorb; GPU %d idle, %ld MB free >= %ld MB",
 		    *waiting + 1, t->model, gpus, sl->g->index,
 		    sl->g->vram_free_mb, t->vram_mb);
 		dec_boot_on(d, sl, t->model, false, why);
 		(*waiting)++;
-		dec_wait(d, t, "booting %s on GPU %d", t->model,
-		    sl->g->index);
+		dec_about(dec_boot_est(d, t->model), about, sizeof about);
+		dec_wait(d, t, "booting %s on GPU %d, ready in %s", t->model,
+		    sl->g->index, about);
 		return;
 	}
 	if ((sl = take_coming(d, t)) != NULL) {
@@ -462,10 +561,14 @@ core_decide(const struct core_snapshot *s, int64_t now_ms,
 			continue;
 		}
 		if (d.exclusive && !dec_in_batch(&d, t)) {
+			if (t->cls == CORE_TASK_LLM && d.keep_brains &&
+			    dec_same(t->model, d.p->brain_model)) {
+				place_brain_llm(&d, t);
+				continue;
+			}
 			if (t->cls == CORE_TASK_LLM)
 				d.llm_waiting++;
-			dec_wait(&d, t, "held: exclusive batch %s has the "
-			    "GPUs", d.mode->batch_id);
+			dec_wait(&d, t, "held: behind %s", d.excl_note);
 			continue;
 		}
 		if (d.n == 0) {

@@ -18,6 +18,8 @@ struct slot {
 	int			 inflight;
 	int			 max;
 	char			 model[CORE_MODEL_MAX];
+	signed char		 wanted;	/* its model queued for: 0 unknown,
+						 * 1 no, 2 yes (eviction's cache) */
 };
 
 struct model_wait {
@@ -35,6 +37,9 @@ struct dec {
 	struct core_action	*acts;
 	size_t			 nacts, cap;
 	bool			 exclusive;
+	bool			 keep_brains;	/* exclusive, brain GPUs keep their model */
+	char			 excl_note[CORE_REASON_MAX];	/* "batch X, 40/125
+						 * done, about 12 min" */
 	int			 cpu_running;
 	int			 script_gpu_queued;	/* GPU scripts in the queue */
 	int			 llm_waiting;		/* LLM tasks not started */
@@ -65,11 +70,19 @@ void	 dec_wait(struct dec *, const struct core_task *, const char *fmt, ...)
 long	 dec_model_vram(const struct core_params *, const char *model);
 double	 dec_boot_est(const struct dec *, const char *model);
 double	 dec_run_est(const struct dec *, const char *script);
+/* A task's expected run time: learned for its script, else its own
+ * estimated_duration_sec, else the default. */
+double	 dec_task_est(const struct dec *, const struct core_task *);
+/* "about 12 min", "about 90 s" for a wait of SEC seconds. */
+void	 dec_about(double sec, char *buf, size_t len);
 bool	 dec_st_llm(enum gpu_state);
 bool	 dec_in_batch(const struct dec *, const struct core_task *);
 bool	 dec_brain_held(const struct dec *, const struct slot *);
 bool	 dec_slot_open(const struct slot *);
 bool	 dec_evictable(const struct dec *, const struct slot *);
+/* A brain GPU kept for the brain's model now (normal mode, or exclusive
+ * mode that keeps the brains). */
+bool	 dec_brain_kept(const struct dec *, const struct slot *);
 /* The task avoids this GPU (its server failed it there) and another GPU
  * could ever take it: leave this one alone. */
 bool	 dec_avoided(const struct dec *, const struct core_task *,

@@ -119,8 +119,10 @@ core_gpu_set_state(struct core_gpu *g, enum gpu_state to, int64_t now_ms,
 		g->script_reserved = false;
 	if (from == GPU_OFFLINE)
 		g->offline_reason[0] = '\0';
-	if (to == GPU_LLM_READY && from == GPU_BOOTING_LLM)
+	if (to == GPU_LLM_READY && from == GPU_BOOTING_LLM) {
 		g->last_used_ms = now_ms;
+		g->loaded_ms = now_ms;
+	}
 	return 0;
 }
 
@@ -134,6 +136,7 @@ core_gpu_boot_llm(struct core_gpu *g, const char *model, int64_t now_ms,
 	if (core_gpu_set_state(g, GPU_BOOTING_LLM, now_ms, err) == -1)
 		return -1;
 	str_copy(g->model, model, sizeof g->model);
+	g->brain_evicted = false;
 	return 0;
 }
 
@@ -188,6 +191,8 @@ core_gpu_unload_begin(struct core_gpu *g, bool for_script)
 {
 	g->unloading = true;
 	g->script_reserved = for_script;
+	if (for_script && g->role != ROLE_WORKER)
+		g->brain_evicted = true;
 }
 
 int

@@ -56,6 +56,56 @@ steps_timers(struct dec *d)
 	}
 }
 
+/* "batch X, 40/125 done, about 12 min": how far the exclusive batch is
+ * and how long the rest should take on the GPUs it has, from the learned
+ * run times (or the items' estimated_duration_sec). */
+static void
+steps_excl_note(struct dec *d)
+{
+	const char *id = d->mode->batch_id;
+	const struct core_batch *b = NULL;
+	const struct core_task *t;
+	double work = 0, per = 0;
+	int queued = 0, running = 0, items = 0, done, gpus = 0;
+	char about[48];
+	size_t i;
+
+	for (i = 0; i < d->s->nbatches; i++)
+		if (dec_same(d->s->batches[i].id, id))
+			b = &d->s->batches[i];
+	for (i = 0; i < d->s->nqueued; i++) {
+		t = &d->s->queued[i];
+		if (!dec_same(t->batch_id, id))
+			continue;
+		queued++;
+		per = dec_task_est(d, t);
+		work += per;
+	}
+	if (b != NULL) {
+		running = b->running;
+		items = b->items;
+	}
+	work += running * per / 2;
+	for (i = 0; i < d->n; i++) {
+		const struct core_gpu *g = d->slots[i].g;
+
+		if (g->state == GPU_OFFLINE || g->drained || g->external ||
+		    (d->keep_brains && core_gpu_is_brain(g)))
+			continue;
+		gpus++;
+	}
+	done = items - queued - running;
+	if (done < 0)
+		done = 0;
+	dec_about(work / (gpus > 0 ? gpus : 1), about, sizeof about);
+	if (items > 0)
+		snprintf(d->excl_note, sizeof d->excl_note, "exclusive batch "
+		    "%s, %d/%d done, %s", id, done, items, about);
+	else
+		snprintf(d->excl_note, sizeof d->excl_note, "exclusive batch "
+		    "%s, %d queued, %s", id, queued, about);
+}
+
 void
 steps_mode(struct dec *d)
 {
@@ -86,11 +136,20 @@ steps_mode(struct dec *d)
 	    (b = core_mode_pick_batch(d->s, why, sizeof why)) != NULL) {
 		core_mode_enter(m, d->s->gpus, d->s->ngpus, b->id);
 		a = dec_emit(d, ACT_ENTER_EXCLUSIVE, -1, NULL, "%s: %d queued; "
-		    "LLMs are unloaded, %zu to reload after", why,
-		    core_mode_batch_queued(d->s, b->id), m->nreload);
+		    "%s are unloaded, %zu to reload after", why,
+		    core_mode_batch_queued(d->s, b->id),
+		    d->p->exclusive_takes_brains ? "all LLMs" :
+		    "the LLMs of non-brain GPUs", m->nreload);
 		str_copy(a->batch_id, b->id, sizeof a->batch_id);
 	}
 	d->exclusive = m->kind == CORE_MODE_EXCLUSIVE;
+	d->keep_brains = d->exclusive && !d->p->exclusive_takes_brains &&
+	    dec_nonempty(d->p->brain_model);
+	if (d->exclusive && d->p->explain_waits)
+		steps_excl_note(d);
+	else if (d->exclusive)
+		snprintf(d->excl_note, sizeof d->excl_note, "exclusive batch "
+		    "%s", m->batch_id);
 }
 
 static bool
@@ -108,7 +167,8 @@ batch_wants_model(const struct dec *d, const char *model)
 	return false;
 }
 
-/* Exclusive mode: every LLM goes, brain too, once nothing is in flight. */
+/* Exclusive mode: every LLM goes once nothing is in flight; the brain GPUs'
+ * too only with exclusive_takes_brains (else they keep answering). */
 void
 steps_exclusive_unload(struct dec *d)
 {
@@ -121,6 +181,9 @@ steps_exclusive_unload(struct dec *d)
 		if (sl->st != GPU_LLM_READY || sl->inflight > 0 ||
 		    sl->claimed || sl->g->unloading || sl->g->external ||
 		    batch_wants_model(d, sl->model))
+			continue;
+		if (dec_brain_kept(d, sl) && dec_same(sl->model,
+		    d->p->brain_model))
 			continue;
 		a = dec_emit(d, ACT_UNLOAD_LLM, sl->g->index, NULL, "exclusive "
 		    "batch %s: unload %s%s", d->mode->batch_id, sl->model,
@@ -141,12 +204,16 @@ steps_brain(struct dec *d)
 	long need;
 	size_t i;
 
-	if (d->exclusive || !dec_nonempty(model))
+	if ((d->exclusive && !d->keep_brains) || !dec_nonempty(model))
 		return;
 	need = dec_model_vram(d->p, model);
 	for (i = 0; i < d->n; i++) {
 		sl = &d->slots[i];
 		if (!dec_slot_open(sl) || !core_gpu_is_brain(sl->g))
+			continue;
+		/* Evicted for scripts (never_evict_brain false): it boots
+		 * again only when an LLM task waits for it (place_llm). */
+		if (sl->g->brain_evicted)
 			continue;
 		if (sl->g->script_reserved && d->script_gpu_queued > 0)
 			continue;
@@ -211,19 +278,73 @@ steps_reload(struct dec *d)
 
 /* ---- after the tasks ----------------------------------------------------- */
 
+static bool model_queued(const struct dec *, const char *);
+
+/* Whether an evictable GPU's LLM has stayed its min_residency_sec (a wake
+ * is asked for the moment it has). */
+static bool
+resident_enough(struct dec *d, const struct slot *sl)
+{
+	int64_t until = sl->g->loaded_ms + dec_sec_to_ms(d->p->min_residency_sec);
+
+	if (sl->g->loaded_ms <= 0 || d->now >= until)
+		return true;
+	dec_wake_at(d, until);
+	return false;
+}
+
+static bool
+evict_ok(struct dec *d, const struct slot *sl)
+{
+	return dec_evictable(d, sl) && resident_enough(d, sl);
+}
+
+/* The victim: with prefer_idle_llm_eviction, an LLM no queued task wants
+ * before one in demand; then the least recently used. */
 static struct slot *
 lru_victim(struct dec *d, const struct core_task *t)
 {
 	struct slot *best = NULL, *sl;
+	bool bidle = false, idle;
 	size_t i;
 
 	for (i = 0; i < d->n; i++) {
 		sl = &d->slots[i];
-		if (!dec_evictable(d, sl) || !core_gpu_could_fit(sl->g, t) ||
+		if (!evict_ok(d, sl) || !core_gpu_could_fit(sl->g, t) ||
 		    dec_avoided(d, t, sl))
 			continue;
-		if (best == NULL || sl->g->last_used_ms < best->g->last_used_ms)
+		if (d->p->prefer_idle_llm_eviction && sl->wanted == 0)
+			sl->wanted = model_queued(d, sl->model) ? 2 : 1;
+		idle = d->p->prefer_idle_llm_eviction && sl->wanted == 1;
+		if (best == NULL || (idle && !bidle) || (idle == bidle &&
+		    sl->g->last_used_ms < best->g->last_used_ms)) {
 			best = sl;
+			bidle = idle;
+		}
+	}
+	return best;
+}
+
+/* When the first GPU running a script should be free, in seconds from now
+ * (learned run time of its script), or -1 when none runs one. */
+static double
+first_script_end(const struct dec *d)
+{
+	double best = -1, left;
+	const struct slot *sl;
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		sl = &d->slots[i];
+		if (sl->g->state != GPU_SCRIPT_BUSY &&
+		    sl->g->state != GPU_BOOTING_SCRIPT)
+			continue;
+		left = dec_run_est(d, sl->g->script) -
+		    (double)(d->now - sl->g->since_ms) / 1000.0;
+		if (left < 1)
+			left = 1;
+		if (best < 0 || left < best)
+			best = left;
 	}
 	return best;
 }
@@ -235,7 +356,7 @@ steps_evict(struct dec *d)
 {
 	char why[CORE_REASON_MAX];
 	int depth = (int)d->npending, idle_llm = 0;
-	double wait_sum = 0;
+	double wait_sum = 0, end;
 	const struct core_task *t;
 	struct core_action *a;
 	struct slot *v;
@@ -244,21 +365,45 @@ steps_evict(struct dec *d)
 	for (i = 0; i < d->npending; i++)
 		wait_sum += dec_run_est(d, d->pending[i]->script);
 	for (i = 0; i < d->n; i++)
-		if (dec_evictable(d, &d->slots[i]))
+		if (evict_ok(d, &d->slots[i]))
 			idle_llm++;
+	end = d->p->explain_waits ? first_script_end(d) : -1;
 	for (i = 0; i < d->npending; i++) {
+		char need[64], about[48], ahead[112];
+
 		t = d->pending[i];
-		v = d->exclusive || idle_llm <= 0 ? NULL : lru_victim(d, t);
+		need[0] = ahead[0] = '\0';
+		if (d->p->explain_waits) {
+			/* the reasons cost only when someone reads them */
+			if (t->vram_mb > 0)
+				snprintf(need, sizeof need, "no GPU with %ld MB "
+				    "free", t->vram_mb);
+			else
+				snprintf(need, sizeof need, "no idle GPU");
+			if (end >= 0) {
+				dec_about(end + dec_task_est(d, t) * (double)i /
+				    (double)(d->n > 0 ? d->n : 1), about,
+				    sizeof about);
+				snprintf(ahead, sizeof ahead, "; %zu ahead, %s",
+				    i, about);
+			}
+		}
+		v = d->exclusive || idle_llm <= 0 || !d->p->eviction_enabled ?
+		    NULL : lru_victim(d, t);
 		if (v == NULL) {
-			dec_wait(d, t, "no idle GPU fits (%ld MB)%s", t->vram_mb,
-			    d->exclusive ? "" : " and no idle LLM GPU to evict");
+			if (d->exclusive && dec_in_batch(d, t))
+				dec_wait(d, t, "%s: %s%s", d->excl_note, need,
+				    ahead);
+			else
+				dec_wait(d, t, "%s%s%s", need, d->exclusive ? "" :
+				    " and no idle LLM GPU to evict", ahead);
 			continue;
 		}
 		if (!core_evict_policy(d->p, depth, idle_llm, d->llm_waiting,
 		    wait_sum, dec_boot_est(d, v->model), why, sizeof why)) {
-			dec_wait(d, t, "no idle GPU fits (%ld MB); eviction "
-			    "not warranted (script queue %d, %d idle LLM GPU(s))",
-			    t->vram_mb, depth, idle_llm);
+			dec_wait(d, t, "%s; eviction not warranted (script "
+			    "queue %d, %d idle LLM GPU(s))%s", need, depth,
+			    idle_llm, ahead);
 			continue;
 		}
 		a = dec_emit(d, ACT_UNLOAD_LLM, v->g->index, NULL, "evict GPU %d "

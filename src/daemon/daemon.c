@@ -301,7 +301,7 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct err e;
-	int64_t now, next_wake = -1, reap;
+	int64_t now, next_wake = -1, reap, flush;
 	int rounds;
 
 	d->decide_scheduled = false;
@@ -341,6 +341,12 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	daemon_ended_flush(d);
 	now = time_mono_ms();
+	flush = batches_flush(d, now);
+	if (flush >= 0 && (next_wake < 0 || flush < next_wake))
+		next_wake = flush;
+	flush = waits_flush(d, now);
+	if (flush >= 0 && (next_wake < 0 || flush < next_wake))
+		next_wake = flush;
 	daemon_write_state_soon(d, now);
 	/* A lost run being killed is looked at again soon. */
 	if ((reap = jobs_reap_next(d)) > 0) {
@@ -601,6 +607,8 @@ out:
 	core_stats_free(&d->stats);
 	config_free(&d->cfg);
 	free(d->pending);
+	batches_free(d);
+	waits_free(d);
 	free(d->batches);
 	free(d->api_index);
 	free(d->root);

@@ -89,7 +89,9 @@ struct daemon_opts {
 
 struct pending_file;
 
-/* What the daemon knows of a batch (its record is read once). */
+/* What the daemon knows of a batch (its record is read once), and the
+ * live counts it keeps in the record (batches.c). */
+struct batch_track;
 struct daemon_batch {
 	const char	*id;		/* interned */
 	bool		 exclusive;	/* gpu_mode "exclusive" */
@@ -97,6 +99,13 @@ struct daemon_batch {
 	int64_t		 created_ms;	/* created_at (wall clock) */
 	int64_t		 seen_ms;	/* the same, on the monotonic clock */
 	bool		 submitting;	/* its tasks are still being written */
+	struct batch_track *track;	/* items' statuses while it runs */
+	bool		 dirty;		/* the record needs a rewrite */
+	bool		 shown;		/* written once: listed in gpu_state.json */
+	bool		 no_record;	/* its record could not be read: not followed */
+	int64_t		 written_ms;
+	int		 total, completed, failed, running, queued;
+	char		 status[16];	/* as last written */
 };
 struct llmd;
 struct workers;
@@ -150,6 +159,9 @@ struct daemon {
 	struct daemon_dir	 workers_dir;
 	unsigned long		 tasks_completed, tasks_failed, tasks_rejected;
 	unsigned long		 evictions;	/* LLMs unloaded for scripts */
+	char			 gpu_count_warning[160];	/* config gpu_count vs
+								 * discovery; "" */
+	struct waits		*waits;		/* waits.c */
 	/* Tasks ended by class (enum task_class) and [0] complete, [1]
 	 * failed: counters that never go down, kept in gpu_state.json. */
 	unsigned long long	 ended_total[3][2];
@@ -237,7 +249,34 @@ bool	 gpus_job_on(const struct daemon *, int gpu);
 void	 gpus_write_state(struct daemon *, bool force);
 void	 gpus_load_state(struct daemon *);
 
+/* batches.c */
+enum batches_item { BITEM_UNKNOWN = 0, BITEM_QUEUED, BITEM_RUNNING,
+	BITEM_COMPLETE, BITEM_FAILED };
+/* Item TASK_ID of batch BATCH_ID (NULL: no batch) is now ST. */
+void	 batches_note(struct daemon *, const char *batch_id,
+	    const char *task_id, enum batches_item st);
+/* The same with the batch id read from the task's JSON. */
+void	 batches_note_json(struct daemon *, json_t *task, const char *task_id,
+	    enum batches_item st);
+/* Rewrites the changed records (throttled by size); returns when the next
+ * throttled one is due, or -1. */
+int64_t	 batches_flush(struct daemon *, int64_t now);
+/* "batches": the running batches' counts, for gpu_state.json. */
+void	 batches_json(const struct daemon *, json_t *root);
+void	 batches_free(struct daemon *);
+
+/* waits.c: why each queued task waits (docs/scheduling.md "Why a task
+ * waits"), kept in memory and published in ROOT/waits.json */
+struct waits;
+/* The core's reason for task ID this decision. */
+void	 waits_note(struct daemon *, const char *id, const char *reason);
+/* Writes waits.json if a reason changed meaningfully (at most once per
+ * WAITS_INTERVAL_MS); returns when the next write may happen, or -1. */
+int64_t	 waits_flush(struct daemon *, int64_t now);
+void	 waits_free(struct daemon *);
+
 /* decide.c */
+struct daemon_batch *decide_batch(struct daemon *, const char *interned_id);
 void	 daemon_params_from_config(struct daemon *);
 int	 decide_run(struct daemon *, int64_t now, int64_t *next_wake);
 void	 decide_learn_script(struct daemon *, const char *script, double sec);
@@ -322,6 +361,7 @@ struct queue_entry {
 	const char	*model, *script, *batch_id;	/* interned, or NULL */
 	const char	*avoid_gpus;	/* interned "uuid,uuid" of the task's
 					 * avoid_gpus (llm.c), or NULL */
+	float		 est_sec;	/* estimated_duration_sec; 0: none */
 	uint32_t	 slot;		/* position in the queue's array */
 	pid_t		 lease_pid;	/* `gpumgr exec` client; 0: a task */
 	uint8_t		 cls;		/* enum task_class */

@@ -22,6 +22,7 @@ daemon_params_from_config(struct daemon *d)
 		p->brain_model = NULL;
 	p->max_cpu_tasks = d->cfg.max_cpu_tasks > 0 ? d->cfg.max_cpu_tasks :
 	    (int)sysconf(_SC_NPROCESSORS_ONLN);
+	p->explain_waits = true;	/* waits.c publishes the reasons */
 	core_stats_seed_config(&d->stats, &d->cfg);
 }
 
@@ -35,6 +36,7 @@ decide_learn_script(struct daemon *d, const char *script, double sec)
 static size_t
 decide_snapshot_tasks(struct daemon *d, struct core_task *v, size_t n)
 {
+	const struct config_script *sc;
 	size_t i;
 
 	size_t k = 0;
@@ -50,6 +52,13 @@ decide_snapshot_tasks(struct daemon *d, struct core_task *v, size_t n)
 		v[k].seq = qe->seq;
 		v[k].queued_ms = qe->queued_ms;
 		v[k].gpu_req = qe->gpu_req != NULL ? qe->gpu_req : "any";
+		/* A script registered with "gpu": "none" runs without a GPU
+		 * whatever the task asks (DESIGN §5, as the simulator does). */
+		if (qe->cls == TASK_SCRIPT && !qe->lease && qe->script != NULL &&
+		    (sc = config_script(&d->cfg, qe->script)) != NULL &&
+		    strcmp(sc->gpu, "none") == 0)
+			v[k].gpu_req = "none";
+		v[k].est_sec = qe->est_sec;
 		v[k].vram_mb = qe->vram_mb;
 		v[k].cc_min = qe->cc;
 		v[k].model = qe->model;
@@ -112,6 +121,7 @@ decide_fail_task(struct daemon *d, const char *id, const char *reason)
 		log_error("task %s: could not fail it: %s", id, e.msg);
 	} else {
 		log_warn("task %s failed: %s", id, reason);
+		batches_note_json(d, t.json, id, BITEM_FAILED);
 		queue_remove(d->queue, id);
 		tindex_set(queue_index(d->queue), id, TASK_FAILED);
 		d->tasks_failed++;
@@ -138,6 +148,7 @@ decide_start_script(struct daemon *d, const struct core_action *a,
 	j = jobs_prepare(d, qe, pos, now);
 	if (j == NULL)
 		return;
+	batches_note(d, j->batch_id, j->id, BITEM_RUNNING);
 	if (pos >= 0 && core_gpu_start_script(&d->gpus[pos], j->script, j->id,
 	    now, &e) != 0)
 		log_error("BUG: %s", e.msg);
@@ -198,12 +209,13 @@ decide_act(struct daemon *d, const struct core_action *a,
 		llmd_act(d, a, pos, now);
 		break;
 	case ACT_WAIT:
+		waits_note(d, a->task_id, a->reason);
 		break;
 	}
 }
 
 /* The batch record of ID (interned), read once and cached. */
-static struct daemon_batch *
+struct daemon_batch *
 decide_batch(struct daemon *d, const char *id)
 {
 	struct daemon_batch *b;
@@ -253,6 +265,8 @@ decide_batch_submitting(struct daemon *d, struct daemon_batch *b, int64_t now)
 		b->submitting = strcmp(rec.status, "submitting") == 0;
 		batch_free(&rec);
 	}
+	if (!b->submitting)
+		b->dirty = true;	/* its record takes the live counts now */
 	return b->submitting;
 }
 
@@ -353,6 +367,7 @@ decide_run(struct daemon *d, int64_t now, int64_t *next_wake)
 	} else {
 		daemon_ended_flush(d);
 	}
+	spool_batch_begin(d->spool);	/* their "running" marks, grouped */
 	for (i = 0; i < nstarted; i++) {
 		if (jobs_launch(d, started[i], &e) != 0) {
 			log_error("task %s: could not start: %s", started[i]->id,
@@ -360,6 +375,8 @@ decide_run(struct daemon *d, int64_t now, int64_t *next_wake)
 			jobs_requeue_prepared(d, started[i], e.msg);
 		}
 	}
+	if (spool_batch_commit(d->spool, &e) != 0)
+		log_error("committing task starts: %s", e.msg);
 	if (nacts > 0)
 		d->dirty = true;	/* look again: a start may free more */
 	*next_wake = wake;

@@ -269,6 +269,33 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 	free(seen);
 }
 
+/* config gpu_count against what discovery found (usable GPUs: listed and
+ * not reported lost): gpumgr uses what it finds, and says so in the log
+ * (once per change), gpu_state.json and the dashboard. */
+static void
+gpus_check_count(struct daemon *d, const struct gpu_list *l)
+{
+	char msg[sizeof d->gpu_count_warning];
+	size_t i, found = 0;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].health, "lost") != 0)
+			found++;
+	msg[0] = '\0';
+	if (d->cfg.gpu_count > 0 && found != (size_t)d->cfg.gpu_count)
+		snprintf(msg, sizeof msg, "config gpu_count is %d but %zu "
+		    "GPU(s) found: using the %zu found", d->cfg.gpu_count,
+		    found, found);
+	if (strcmp(msg, d->gpu_count_warning) == 0)
+		return;
+	if (msg[0] != '\0')
+		log_warn("%s", msg);
+	else if (d->gpu_count_warning[0] != '\0')
+		log_info("%zu GPU(s) found, as config gpu_count says", found);
+	str_copy(d->gpu_count_warning, msg, sizeof d->gpu_count_warning);
+	d->state_dirty = true;
+}
+
 void
 gpus_rescan(struct daemon *d)
 {
@@ -290,6 +317,7 @@ gpus_rescan(struct daemon *d)
 		simvram_add_own(d, &l);
 	gpus_merge(d, &l, time_mono_ms());
 	foreign_update(d, &l);
+	gpus_check_count(d, &l);
 	gpu_list_free(&l);
 	llmd_sync_gpus(d);
 	daemon_mark_dirty(d);

@@ -149,6 +149,8 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 	char id[TASK_ID_MAX + 1], name[TASK_ID_MAX + 8], path[PATH_MAX];
 	int rc;
 
+	bool llm = qe->cls == TASK_LLM;
+
 	str_copy(id, qe->id, sizeof id);
 	queue_remove(d->queue, id);
 	if (spool_load(d->spool, &from, id, &d->cfg, t, &e) != 0) {
@@ -181,9 +183,14 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 		tindex_locate(d, id);
 		return -1;
 	}
-	tindex_set(queue_index(d->queue), id, TASK_RUNNING);
-	task_set_status(t, TASK_RUNNING);
-	task_set_time(t, "started_at", time_wall_of_mono(now));
+	/* A script is "assigned" until its supervisor runs (jobs_launch
+	 * writes "running"); an LLM request is sent in this same pass, so
+	 * its task goes straight to "running". */
+	tindex_set(queue_index(d->queue), id, llm ? TASK_RUNNING :
+	    TASK_ASSIGNED);
+	task_set_status(t, llm ? TASK_RUNNING : TASK_ASSIGNED);
+	task_set_time(t, llm ? "started_at" : "assigned_at",
+	    time_wall_of_mono(now));
 	t->attempts++;
 	if (gpu >= 0) {
 		json_object_set_new(t->json, "assigned_gpu",
@@ -269,6 +276,29 @@ jobs_argv(struct daemon *d, struct job *j, struct task *t, char ***argv,
 	return 0;
 }
 
+/* The supervisor runs: the task file says "running" from now (inside
+ * the caller's spool batch). Not fatal: the run goes on either way. */
+static void
+jobs_mark_running(struct daemon *d, struct job *j)
+{
+	struct spool_loc loc = { STAGE_PROCESSING, j->cls, 0 };
+	struct task t;
+	struct err e;
+	int64_t now = time_mono_ms();
+
+	if (spool_load(d->spool, &loc, j->id, &d->cfg, &t, &e) != 0) {
+		log_warn("task %s: cannot record it running: %s", j->id, e.msg);
+		return;
+	}
+	task_set_status(&t, TASK_RUNNING);
+	task_set_time(&t, "started_at", time_wall_of_mono(now));
+	tindex_set(queue_index(d->queue), j->id, TASK_RUNNING);
+	j->started_ms = now;
+	if (spool_update(d->spool, &t, &loc, &e) != 0)
+		log_warn("task %s: cannot record it running: %s", j->id, e.msg);
+	task_free(&t);
+}
+
 /* Step 2 of a start, after the batch committed: forks the supervisor. */
 int
 jobs_launch(struct daemon *d, struct job *j, struct err *e)
@@ -309,6 +339,7 @@ jobs_launch(struct daemon *d, struct job *j, struct err *e)
 	j->supervisor_pid = pid;
 	if (d->watch != NULL && watch_add(d->watch, j->run_dir, &j->dir, e) != 0)
 		log_warn("task %s: %s (its end is seen by polling)", j->id, e->msg);
+	jobs_mark_running(d, j);
 	rc = 0;
 out:
 	config_strv_free(argv);
@@ -442,6 +473,9 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 	else
 		json_object_del(t.json, "progress");
 	task_set_time(&t, "completed_at", time_wall_of_mono(now));
+	if (j->started_ms > 0)
+		json_object_set_new(t.json, "duration",
+		    json_real((double)(now - j->started_ms) / 1000.0));
 	if (ok) {
 		task_set_status(&t, TASK_COMPLETE);
 		to.stage = STAGE_COMPLETE;
@@ -500,6 +534,8 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 	else
 		tindex_task(queue_index(d->queue), &t, ok ? TASK_COMPLETE :
 		    TASK_FAILED);
+	batches_note(d, j->batch_id, j->id, ok ? BITEM_COMPLETE : retry ?
+	    BITEM_QUEUED : BITEM_FAILED);
 	if (ok)
 		d->tasks_completed++;
 	else if (!retry)
@@ -795,6 +831,7 @@ jobs_requeue_prepared(struct daemon *d, struct job *j, const char *why)
 	}
 	rc = jobs_requeue(d, &t, why, true);
 	task_free(&t);
+	batches_note(d, j->batch_id, j->id, BITEM_QUEUED);
 	run_remove(j->run_dir, &e);
 	jobs_forget(d, j);
 	return rc;

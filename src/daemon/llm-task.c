@@ -58,11 +58,14 @@ llmd_task_complete(struct daemon *d, struct task *t, const struct llm_result *r,
 	    "elapsed_ms", (json_int_t)r->elapsed_ms));
 	task_set_status(t, TASK_COMPLETE);
 	task_set_time(t, "completed_at", time_wall_of_mono(now));
+	json_object_set_new(t->json, "duration",
+	    json_real((double)r->elapsed_ms / 1000.0));
 	if (spool_move(d->spool, t, &from, &to, &e) != 0) {
 		log_error("task %s: could not complete it: %s", t->id, e.msg);
 		return;
 	}
 	tindex_task(queue_index(d->queue), t, TASK_COMPLETE);
+	batches_note_json(d, t->json, t->id, BITEM_COMPLETE);
 	d->tasks_completed++;
 	daemon_task_ended(d, t->id, TASK_LLM, true);
 	daemon_ended_flush(d);
@@ -93,6 +96,8 @@ llmd_task_fail(struct daemon *d, struct task *t, bool retry, const char *code,
 		log_error("task %s: could not move it: %s", t->id, e.msg);
 		return;
 	}
+	batches_note_json(d, t->json, t->id, retry ? BITEM_QUEUED :
+	    BITEM_FAILED);
 	if (retry) {
 		log_info("task %s requeued: %s", t->id, why);
 		queue_add(d->queue, t, &to, intake_vram_mb(&d->cfg, t));
@@ -248,6 +253,7 @@ llmd_task_start(struct daemon *d, const struct core_action *a, size_t pos,
 		return;
 	if (jobs_claim(d, qe, (int)pos, now, &t) != 0)
 		return;
+	batches_note_json(d, t.json, t.id, BITEM_RUNNING);
 	str_copy(id, t.id, sizeof id);
 	if (core_gpu_llm_begin(g, now, &e) != 0)
 		log_error("BUG: %s", e.msg);

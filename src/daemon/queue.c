@@ -193,6 +193,7 @@ queue_add(struct queue *q, const struct task *t, const struct spool_loc *loc,
 	    queue_intern(q, t->gpu_req);
 	qe->cc = queue_intern(q, t->req_cc);
 	qe->vram_mb = vram_mb;
+	qe->est_sec = t->est_duration_sec > 0 ? (float)t->est_duration_sec : 0;
 	qe->model = queue_intern(q, t->model);
 	qe->script = queue_intern(q, t->script);
 	b = json_object_get(t->json, "batch_id");

@@ -47,6 +47,19 @@ state_foreign_json(const struct gpu_extra *x, json_t *o)
 	json_object_set_new(o, "foreign_pids", a);
 }
 
+/* "paired_with": the other brain GPUs (the dashboard's "paired w/0"). */
+static void
+state_brain_pair(const struct daemon *d, size_t pos, json_t *o)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < d->ngpus; i++)
+		if (i != pos && d->gpus[i].role != ROLE_WORKER)
+			json_array_append_new(a, json_integer(d->gpus[i].index));
+	json_object_set_new(o, "paired_with", a);
+}
+
 static json_t *
 state_gpu_json(const struct daemon *d, size_t pos)
 {
@@ -71,6 +84,16 @@ state_gpu_json(const struct daemon *d, size_t pos)
 	}
 	if (x->progress >= 0)
 		json_object_set_new(o, "progress", json_real(x->progress));
+	if (g->state == GPU_BOOTING_LLM && g->model[0] != '\0') {
+		/* DESIGN's booting record: when it began, when it should be
+		 * ready (the model's learned boot time) */
+		state_set_time(o, "started_boot", time_wall_of_mono(g->since_ms));
+		state_set_time(o, "expected_ready", time_wall_of_mono(g->since_ms) +
+		    (int64_t)(1000.0 * core_stats_get(&d->stats, CORE_STAT_BOOT,
+		    g->model, d->params.default_boot_sec)));
+	}
+	if (g->role != ROLE_WORKER)
+		state_brain_pair(d, pos, o);
 	workers_stamp(d, (int)pos, o);
 	json_object_set_new(o, "tasks_completed", json_integer(g->tasks_completed));
 	json_object_set_new(o, "uuid", json_string(g->uuid));
@@ -203,6 +226,13 @@ gpus_write_state(struct daemon *d, bool force)
 	json_object_set_new(root, "boot_times", boot);
 	json_object_set_new(root, "script_times", runs);
 	decide_mode_json(d, root);
+	batches_json(d, root);
+	if (d->cfg.gpu_count > 0)
+		json_object_set_new(root, "gpu_count_expected",
+		    json_integer(d->cfg.gpu_count));
+	if (d->gpu_count_warning[0] != '\0')
+		json_object_set_new(root, "gpu_count_warning",
+		    json_string(d->gpu_count_warning));
 	json_object_set_new(root, "evictions", json_integer((json_int_t)d->evictions));
 	state_totals_json(d, root);
 	json_object_set_new(root, "daemon_pid", json_integer(getpid()));

@@ -182,6 +182,12 @@ batch_write(const char *root, json_t *rec, bool create, struct err *err)
 }
 
 int
+batch_rewrite(const char *root, json_t *rec, struct err *err)
+{
+	return batch_write(root, rec, false, err);
+}
+
+int
 batch_load(const char *root, const char *id, struct batch *b, struct err *err)
 {
 	char path[4096], *buf;

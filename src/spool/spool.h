@@ -150,6 +150,15 @@ void		 durable_set_batching(struct durable *, bool on);
  * finished from the record alone (batch_resume).
  * --------------------------------------------------------------------- */
 
+/* waits.c: ROOT/waits.json, the daemon's reason (and estimate) for each
+ * queued task: {"updated_at", "tasks": {ID: {"reason", "since",
+ * "estimate_sec"}}}. A view rewritten by the daemon, not a record. */
+#define SPOOL_WAITS_FILE	"waits.json"
+/* The "tasks" object (a new reference), or NULL when there is none. */
+json_t	*spool_waits_load(const char *root);
+/* Task ID's entry in TASKS (borrowed), or NULL. */
+json_t	*spool_waits_get(json_t *tasks, const char *id);
+
 #define BATCH_ID_MAX	100	/* leaves room for "-NNNNNN" in task ids */
 
 enum batch_mode { BATCH_MODE_AUTO = 0, BATCH_MODE_EXCLUSIVE, BATCH_MODE_SHARED };
@@ -229,6 +238,9 @@ int	 batch_submit(struct spool *, const struct config *,
  * that are in no stage, then marks it "queued". A no-op on other states. */
 int	 batch_resume(struct spool *, const struct config *, const char *id,
 	    struct err *);
+/* Replaces ROOT/batches/<batch_id>.json with REC, durably (the daemon's
+ * live counts: src/daemon/batches.c). */
+int	 batch_rewrite(const char *root, json_t *rec, struct err *);
 /* Reads ROOT/batches/ID.json. errno ENOENT when there is none. */
 int	 batch_load(const char *root, const char *id, struct batch *,
 	    struct err *);

@@ -91,6 +91,7 @@ sj_gpu(const struct status_gpu *g, int64_t now)
 	json_object_set_new(o, "progress", has_p ? json_real(p) : json_null());
 	json_object_set_new(o, "eta_sec", sj_secs(has_p ? eta : -1));
 	json_object_set_new(o, "tasks_completed", sj_int(g->tasks_completed));
+	json_object_set_new(o, "paired_with", sj_int(g->paired_with));
 	json_object_set_new(o, "role", sj_str(g->role));
 	json_object_set_new(o, "uuid", sj_str(g->uuid));
 	json_object_set_new(o, "name", sj_str(g->name));
@@ -130,10 +131,10 @@ sj_batch(const struct status_model *m, int64_t now)
 	double p, per_min;
 	int64_t eta;
 
-	if (m->batch_id == NULL)
+	if (STATUS_SHOWN_BATCH(m) == NULL)
 		return json_null();
 	o = json_object();
-	json_object_set_new(o, "batch_id", sj_str(m->batch_id));
+	json_object_set_new(o, "batch_id", sj_str(STATUS_SHOWN_BATCH(m)));
 	json_object_set_new(o, "found", json_boolean(b->found));
 	if (!b->found) {
 		json_object_set_new(o, "error", sj_str(b->error));
@@ -160,7 +161,7 @@ sj_batch(const struct status_model *m, int64_t now)
 json_t *
 status_json(const struct status_model *m, int64_t now)
 {
-	json_t *o = json_object(), *d, *q, *gpus;
+	json_t *o = json_object(), *d, *q, *gpus, *w;
 	size_t i;
 
 	json_object_set_new(o, "now", sj_time(true, now));
@@ -200,5 +201,13 @@ status_json(const struct status_model *m, int64_t now)
 	    json_integer(m->failed_total) : json_null());
 
 	json_object_set_new(o, "batch", sj_batch(m, now));
+	json_object_set_new(o, "batches_running",
+	    json_integer(m->nbatches_running));
+	json_object_set_new(o, "gpu_count_warning", sj_str(m->gpu_count_warning));
+	w = json_array();
+	for (i = 0; i < m->nwaits; i++)
+		json_array_append_new(w, json_pack("{s:s,s:s}", "task_id",
+		    m->waits[i].id, "reason", m->waits[i].reason));
+	json_object_set_new(o, "waiting", w);
 	return o;
 }

@@ -366,7 +366,13 @@ render_activity(const struct status_gpu *g, int64_t now, int bar_w,
 	else
 		label = "for";
 	status_render_duration(elapsed, dur, sizeof dur);
-	snprintf(buf, len, "%s %s", label, dur);
+	/* the design's "idle 5m (paired w/0)" on the second brain GPU */
+	if (g->paired_with >= 0 && g->role != NULL &&
+	    strcmp(g->role, "brain_secondary") == 0)
+		snprintf(buf, len, "%s %s (paired w/%lld)", label, dur,
+		    g->paired_with);
+	else
+		snprintf(buf, len, "%s %s", label, dur);
 }
 
 /* Free and total VRAM in GiB: "18.2/24G". */
@@ -500,11 +506,21 @@ render_title(struct status_frame *f, const struct status_model *m,
 		lb_put(&b, buf, SC_NONE);
 	}
 	time_iso8601(now - now % 1000, clock, sizeof clock);
-	if ((int)strlen(clock) > 11 && b.pos + 2 + 9 <= width) {
+	if ((int)strlen(clock) == 20 && b.pos + 2 + 20 <= width) {
+		clock[10] = ' ';
+		b.pos = width - 20;
+		lb_put(&b, clock, SC_NONE);	/* "2025-02-05 10:30:05Z" */
+	} else if ((int)strlen(clock) == 20 && b.pos + 2 + 10 <= width) {
+		clock[10] = '\0';
+		b.pos = width - 10;
+		lb_put(&b, clock, SC_NONE);	/* the design's "2025-02-05" */
+	} else if ((int)strlen(clock) > 11 && b.pos + 2 + 9 <= width) {
 		b.pos = width - 9;
 		lb_put(&b, clock + 11, SC_NONE);	/* "10:30:05Z" */
 	}
 	frame_push(f, &b);
+	if (m->gpu_count_warning != NULL)
+		frame_text(f, width, m->gpu_count_warning, SC_BAD);
 }
 
 /* The queue depths per class and priority, and the other stages. */
@@ -607,7 +623,7 @@ render_batch(struct status_frame *f, const struct status_model *m,
 
 	lb_init(&b, width);
 	lb_put(&b, "BATCH ", SC_TITLE);
-	lb_put(&b, m->batch_id, SC_TITLE);
+	lb_put(&b, STATUS_SHOWN_BATCH(m), SC_TITLE);
 	if (!bt->found) {
 		lb_put(&b, "  ", SC_NONE);
 		lb_put(&b, bt->error != NULL ? bt->error : "no record", SC_BAD);
@@ -659,6 +675,48 @@ render_batch(struct status_frame *f, const struct status_model *m,
 	lb_span(&b, 1, filled, SC_BAR);
 	lb_put(&b, rest, SC_NONE);
 	frame_push(f, &b);
+	/* the design's dashboard line */
+	if (bt->total >= 0) {
+		snprintf(rest, sizeof rest, "Progress: %lld/%lld (%.1f%%)",
+		    bt->completed > 0 ? bt->completed : 0, bt->total,
+		    bt->total > 0 ? 100.0 * (double)(bt->completed > 0 ?
+		    bt->completed : 0) / (double)bt->total : 0.0);
+		if (m->nbatches_running > 1) {
+			snprintf(piece, sizeof piece, "  (%ld batches running)",
+			    m->nbatches_running);
+			str_copy(rest + strlen(rest), piece,
+			    sizeof rest - strlen(rest));
+		}
+		frame_text(f, width, rest, SC_NONE);
+	}
+}
+
+/* "WAITING 3 tasks" and the longest waiting, each with the scheduler's
+ * reason ("t-12  behind exclusive batch B, 40/125 done, about 12 min"). */
+static void
+render_waits(struct status_frame *f, const struct status_model *m, int width)
+{
+	char buf[512];
+	size_t i;
+
+	if (m->nwaits == 0)
+		return;
+	frame_text(f, width, "", SC_NONE);
+	snprintf(buf, sizeof buf, "WAITING %ld task%s", m->waits_total,
+	    m->waits_total == 1 ? "" : "s");
+	if (m->waits_in_batch > 0)
+		snprintf(buf + strlen(buf), sizeof buf - strlen(buf),
+		    " (%ld of batch %s)", m->waits_in_batch,
+		    STATUS_SHOWN_BATCH(m));
+	if (m->waits_total - m->waits_in_batch > (long)m->nwaits)
+		snprintf(buf + strlen(buf), sizeof buf - strlen(buf),
+		    "; the longest waiting of the others:");
+	frame_text(f, width, buf, SC_TITLE);
+	for (i = 0; i < m->nwaits; i++) {
+		snprintf(buf, sizeof buf, "  %s  %s", m->waits[i].id,
+		    m->waits[i].reason);
+		frame_text(f, width, buf, SC_NONE);
+	}
 }
 
 void
@@ -692,10 +750,11 @@ status_render_frame(const struct status_model *m, int64_t now, int width,
 	if (!m->has_tasks)
 		frame_text(f, width, "no tasks folder in ROOT", SC_BAD);
 	render_queues(f, m, width);
-	if (m->batch_id != NULL) {
+	if (STATUS_SHOWN_BATCH(m) != NULL) {
 		frame_text(f, width, "", SC_NONE);
 		render_batch(f, m, now, width);
 	}
+	render_waits(f, m, width);
 }
 
 void

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "spool/spool.h"
 #include "tui/tui.h"
 
 static char *
@@ -112,6 +113,10 @@ status_gpu_load(struct status_gpu *g, const char *index, json_t *o,
 	if (json_is_number(v) && json_number_value(v) >= 0 &&
 	    json_number_value(v) <= 1)
 		g->progress = json_number_value(v);
+	g->paired_with = -1;
+	v = json_array_get(json_object_get(o, "paired_with"), 0);
+	if (json_is_integer(v))
+		g->paired_with = json_integer_value(v);
 	g->boot_sec = -1;
 	key = g->model != NULL ? g->model : g->script;
 	if (key != NULL) {
@@ -144,6 +149,73 @@ status_gpu_cmp(const void *a, const void *b)
 	return strcmp(x->index, y->index);
 }
 
+/* The batches the daemon lists as running: the one shown is the mode's,
+ * else the first listed (they come oldest first). */
+static void
+status_running_batches(struct status_model *m, json_t *list)
+{
+	const char *id;
+	json_t *b;
+	size_t i;
+
+	json_array_foreach(list, i, b) {
+		id = json_string_value(json_object_get(b, "batch_id"));
+		if (id == NULL)
+			continue;
+		m->nbatches_running++;
+		if (m->shown_batch_id == NULL && m->batch_id == NULL)
+			m->shown_batch_id = xstrdup(id);
+	}
+	if (m->batch_id != NULL) {
+		free(m->shown_batch_id);
+		m->shown_batch_id = xstrdup(m->batch_id);
+	}
+}
+
+static int
+status_wait_cmp(const void *a, const void *b)
+{
+	const char *x = json_string_value(json_object_get(*(json_t *const *)a,
+	    "since"));
+	const char *y = json_string_value(json_object_get(*(json_t *const *)b,
+	    "since"));
+
+	return strcmp(x != NULL ? x : "", y != NULL ? y : "");
+}
+
+/* The longest waiting tasks and why (ROOT/waits.json, the daemon's). */
+static void
+status_load_waits(const char *root, struct status_model *m)
+{
+	json_t *tasks = spool_waits_load(root), *v, **all;
+	const char *id, *b, *shown = STATUS_SHOWN_BATCH(m);
+	size_t n = 0, i;
+
+	if (tasks == NULL)
+		return;
+	all = xcalloc(json_object_size(tasks) + 1, sizeof *all);
+	json_object_foreach(tasks, id, v) {
+		if (!json_is_string(json_object_get(v, "reason")))
+			continue;
+		b = json_string_value(json_object_get(v, "batch_id"));
+		if (b != NULL && shown != NULL && strcmp(b, shown) == 0) {
+			m->waits_in_batch++;	/* the batch block covers them */
+			continue;
+		}
+		json_object_set_new(v, "id", json_string(id));
+		all[n++] = v;
+	}
+	qsort(all, n, sizeof *all, status_wait_cmp);
+	m->waits_total = (long)n + m->waits_in_batch;
+	for (i = 0; i < n && i < STATUS_NWAITS; i++) {
+		m->waits[i].id = status_str(all[i], "id");
+		m->waits[i].reason = status_str(all[i], "reason");
+	}
+	m->nwaits = i;
+	free(all);
+	json_decref(tasks);
+}
+
 static void
 status_load_state(const char *root, struct status_model *m)
 {
@@ -171,6 +243,8 @@ status_load_state(const char *root, struct status_model *m)
 	}
 	m->mode = status_str(top, "mode");
 	m->batch_id = status_str(top, "batch_id");
+	m->gpu_count_warning = status_str(top, "gpu_count_warning");
+	status_running_batches(m, json_object_get(top, "batches"));
 	m->has_updated = status_time(top, "updated_at", &m->updated_ms);
 	m->daemon_pid = status_int(top, "daemon_pid");
 	m->completed_total = status_total(top, "tasks_completed_total");
@@ -271,13 +345,14 @@ status_load_batch(const char *root, struct status_model *m)
 	size_t i;
 
 	b->total = b->completed = b->failed = -1;
-	if (m->batch_id == NULL)
+	if (m->shown_batch_id == NULL)
 		return;
-	if (!status_batch_id_ok(m->batch_id)) {
+	if (!status_batch_id_ok(m->shown_batch_id)) {
 		b->error = xstrdup("not a valid batch id");
 		return;
 	}
-	snprintf(path, sizeof path, "%s/batches/%s.json", root, m->batch_id);
+	snprintf(path, sizeof path, "%s/batches/%s.json", root,
+	    m->shown_batch_id);
 	if ((top = json_load_file(path, 0, &jerr)) == NULL) {
 		if (access(path, F_OK) != 0 && errno == ENOENT)
 			b->error = xstrdup("no record");
@@ -350,6 +425,7 @@ status_load_counted(const char *root, const struct status_queues *q,
 		m->q = *q;
 	}
 	status_load_batch(root, m);
+	status_load_waits(root, m);
 	return 0;
 }
 
@@ -383,6 +459,12 @@ status_free(struct status_model *m)
 	free(m->state_error);
 	free(m->mode);
 	free(m->batch_id);
+	free(m->shown_batch_id);
+	free(m->gpu_count_warning);
+	for (i = 0; i < m->nwaits; i++) {
+		free(m->waits[i].id);
+		free(m->waits[i].reason);
+	}
 	free(m->batch.task_class);
 	free(m->batch.script);
 	free(m->batch.gpu_mode);

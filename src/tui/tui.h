@@ -45,8 +45,16 @@ struct status_gpu {
 	bool		 has_since;
 	int64_t		 since_ms;
 	double		 boot_sec;	/* learned boot time of its model, or -1 */
+	long long	 paired_with;	/* brain GPUs: the first other brain GPU, or -1 */
 	bool		 drained;	/* an operator's drain: takes nothing new */
 };
+
+/* A queued task and why it waits (ROOT/waits.json). */
+struct status_wait {
+	char		*id;
+	char		*reason;
+};
+#define STATUS_NWAITS	5
 
 /* Visible task files per folder. */
 struct status_queues {
@@ -80,7 +88,17 @@ struct status_model {
 	struct status_gpu *gpus;	/* sorted by index (numerically) */
 	size_t		 ngpus;
 	char		*mode;		/* "normal", "exclusive", or NULL */
-	char		*batch_id;
+	char		*batch_id;	/* the exclusive mode's batch, or NULL */
+	/* The batch shown: the exclusive one, else the oldest running
+	 * shared one (gpu_state.json "batches"), or NULL; m->batch is its
+	 * record. */
+	char		*shown_batch_id;
+	long		 nbatches_running;	/* batches gpu_state.json lists */
+	char		*gpu_count_warning;	/* config gpu_count vs discovery */
+	struct status_wait waits[STATUS_NWAITS];	/* the longest waiting */
+	size_t		 nwaits;
+	long		 waits_total;	/* tasks waiting, the batch's too */
+	long		 waits_in_batch;	/* of the shown batch (not listed) */
 	bool		 has_updated;
 	int64_t		 updated_ms;
 	long long	 daemon_pid;	/* -1: not recorded */
@@ -92,6 +110,10 @@ struct status_model {
 	 * classes): they never go down. -1: not recorded. */
 	long long	 completed_total, failed_total;
 };
+
+/* The batch shown (a model filled by hand may set batch_id only). */
+#define STATUS_SHOWN_BATCH(m) \
+	((m)->shown_batch_id != NULL ? (m)->shown_batch_id : (m)->batch_id)
 
 /* status.c: reading the model from ROOT (the only I/O here). */
 /* Fills M from ROOT. Missing files are not errors (the model says so);

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# `gpumgr simulate` on the design's own example: the `design` policy's
-# makespan is within 10% of the design's arithmetic (125 videos x 10 min at
-# 14x realtime over 3 GPUs, plus unload, whisper loads and the Qwen reload:
-# about 37 min), the three policies are reported side by side, the SVG
-# timeline is written, and a bad workload is refused with exit code 4.
+# `gpumgr simulate` on the design's own example (its 5 GPUs and roles): the
+# `design` policy's makespan is within 10% of the design's arithmetic (125
+# videos x 10 min at 14x realtime over GPUs 1, 2 and 4, plus unload, whisper
+# loads and the Qwen reload: about 37 min), the brain GPUs 0 and 3 keep Qwen
+# and answer the brain's requests during the batch, the three policies are
+# reported side by side, the SVG timeline is written, and a bad workload is
+# refused with exit code 4.
 . "$(dirname "$0")/lib.sh"
 
 SRC=${GPUMGR_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -23,17 +25,22 @@ jq -e --argjson d "$design_sec" --argjson g "$got" -n \
 pass "design policy: ${got}s vs the design's ${design_sec}s"
 
 # Every policy finished every task, none beats the lower bound, gpumgr
-# beats the design, and static (two script GPUs, no unload) is slowest.
+# does no worse than the design; the batch unloads Qwen from the three
+# worker GPUs only, and the brain's requests are answered during the batch
+# (not after its 35 minutes).
 jq -e '.policies | all(.tasks.done == 131 and .tasks.unfinished == 0)' \
     "$TEST_TMP/r.json" >/dev/null || fail "unfinished tasks"
 jq -e '.lower_bound_sec as $lb | .policies | all(.makespan_sec >= $lb)' \
     "$TEST_TMP/r.json" >/dev/null || fail "a makespan under the lower bound"
 jq -e '[.policies[] | {(.policy): .makespan_sec}] | add |
-    .gpumgr < .design and .design < .static' "$TEST_TMP/r.json" >/dev/null ||
-    fail "makespans not in the order gpumgr < design < static"
+    .gpumgr <= .design' "$TEST_TMP/r.json" >/dev/null ||
+    fail "gpumgr slower than the design"
 jq -e '.policies[] | select(.policy == "design") |
     .unloads == 3 and .gpu_time_sec.script > 0 and .gpu_time_sec.boot > 0' \
     "$TEST_TMP/r.json" >/dev/null || fail "design: unloads or GPU time split"
+jq -e '[.policies[] | select(.policy != "static") | .wait_sec.llm.max] |
+    all(. < 60)' "$TEST_TMP/r.json" >/dev/null ||
+    fail "the brain's LLM requests waited for the batch"
 pass "three policies side by side"
 
 grep -q '<svg' "$TEST_TMP/t.svg" || fail "no SVG written"

@@ -54,6 +54,58 @@ assert_contains(const char *hay, const char *needle)
 		fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
 }
 
+/* The original design's configuration block, exactly as it stands in
+ * original-design.md: every key known, every value accepted. */
+static const char design_block[] =
+    "{\n"
+    "  \"resource_manager\": {\n"
+    "    \"gpu_count\": 5,\n"
+    "    \"gpu_roles\": {\n"
+    "      \"0\": \"brain_primary\",\n"
+    "      \"1\": \"worker_or_script\",\n"
+    "      \"2\": \"worker_or_script\",\n"
+    "      \"3\": \"brain_secondary\",\n"
+    "      \"4\": \"worker_or_script\"\n"
+    "    },\n"
+    "    \"boot_times\": {\n"
+    "      \"qwen2.5:14b\": 160,\n"
+    "      \"qwen2.5:7b\": 120,\n"
+    "      \"whisper:small.en\": 5\n"
+    "    },\n"
+    "    \"eviction_policy\": {\n"
+    "      \"min_script_queue_for_evict\": 5,\n"
+    "      \"prefer_idle_llm_eviction\": true,\n"
+    "      \"never_evict_brain\": true\n"
+    "    },\n"
+    "    \"batch_settings\": {\n"
+    "      \"auto_exclusive_threshold\": 50,\n"
+    "      \"reload_llms_after_batch\": true\n"
+    "    }\n"
+    "  }\n"
+    "}\n";
+
+static void
+test_design_block_loads_as_written(void **state)
+{
+	struct config c;
+	struct warnings w = { .n = 0 };
+	struct err e;
+
+	(void)state;
+	if (load(design_block, &c, &w, &e) == -1)
+		fail_msg("%s", e.msg);
+	assert_int_equal(w.n, 0);
+	assert_int_equal(c.gpu_count, 5);
+	assert_int_equal(config_gpu_role(&c, 0, NULL), ROLE_BRAIN_PRIMARY);
+	assert_int_equal(config_gpu_role(&c, 1, NULL), ROLE_WORKER);
+	assert_int_equal(config_gpu_role(&c, 3, NULL), ROLE_BRAIN_SECONDARY);
+	assert_int_equal(config_gpu_role(&c, 4, NULL), ROLE_WORKER);
+	assert_true(c.prefer_idle_llm_eviction);
+	assert_true(c.never_evict_brain);
+	assert_int_equal(c.auto_exclusive_threshold, 50);
+	config_free(&c);
+}
+
 static void
 test_defaults(void **state)
 {
@@ -180,9 +232,11 @@ static const char every_key[] =
     "  \"boot_times\": {\"qwen2.5:14b\": 160, \"whisper:small.en\": 4.5},"
     "  \"eviction_policy\": {\"enabled\": false, \"min_script_queue_for_evict\": 7,"
     "    \"script_queue_force_evict\": 30, \"default_avg_script_sec\": 12.5,"
-    "    \"never_evict_brain\": false},"
+    "    \"never_evict_brain\": false, \"prefer_idle_llm_eviction\": false,"
+    "    \"min_residency_sec\": 12.5},"
     "  \"batch_settings\": {\"auto_exclusive_threshold\": 10,"
-    "    \"reload_llms_after_batch\": false, \"reload_parallelism\": 2}},"
+    "    \"reload_llms_after_batch\": false, \"reload_parallelism\": 2,"
+    "    \"exclusive_takes_brains\": true}},"
     " \"gpu_backend\": \"sim\", \"rescan_interval_ms\": 250, \"cooling_sec\": 0.5,"
     " \"scripts\": {\"w.x-1\": {\"argv\": [\"/bin/echo\", \"{a}\", \"--b={b}\"],"
     "   \"gpu\": \"none\", \"vram_mb\": 2048, \"model\": \"whisper:small.en\","
@@ -744,6 +798,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_design_block_loads_as_written),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_empty_is_defaults),
 		cmocka_unit_test(test_every_key_round_trips),

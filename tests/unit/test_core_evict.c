@@ -242,6 +242,93 @@ test_brain_evictable_when_never_evict_brain_is_false(void **state)
 	fx_free(f);
 }
 
+/* min_residency_sec: a model loaded a moment ago stays, whatever the
+ * policy says; the decision asks to be woken when it may go. */
+static void
+test_min_residency_keeps_a_fresh_model(void **state)
+{
+	struct fx *f = fx_new();
+	struct core_gpu *g;
+
+	(void)state;
+	f->params.min_script_queue_for_evict = 0;
+	f->params.min_residency_sec = 30;
+	g = fx_llm_gpu(f, 24576, "qwen2.5:7b", 90 * SEC);
+	g->loaded_ms = 90 * SEC;
+	fx_script(f, "s", 3, 1000);
+	fx_decide(f, 100 * SEC);
+	assert_null(fx_find(f, ACT_UNLOAD_LLM, NULL, 0));
+	assert_int_equal(f->wake, 120 * SEC);
+	fx_decide(f, 120 * SEC);
+	assert_non_null(fx_find(f, ACT_UNLOAD_LLM, NULL, 0));
+	fx_free(f);
+}
+
+/* prefer_idle_llm_eviction: an LLM nobody queues for goes before the
+ * least recently used one whose model a task waits for. */
+static void
+test_prefer_idle_llm_eviction(void **state)
+{
+	struct fx *f = fx_new();
+	const struct core_action *a;
+
+	(void)state;
+	f->params.min_script_queue_for_evict = 0;
+	f->params.llm_swap = false;
+	fx_llm_gpu(f, 8192, "qwen2.5:14b", 10 * SEC);	/* LRU, wanted */
+	fx_llm_gpu(f, 24576, "qwen2.5:7b", 90 * SEC);	/* nobody's */
+	fx_llm(f, "big", 3, "qwen2.5:14b", 20000);	/* fits GPU 1 only */
+	fx_script(f, "s", 3, 1000);
+	fx_decide(f, 100 * SEC);
+	fx_dump(f);
+	a = fx_find(f, ACT_UNLOAD_LLM, NULL, -1);
+	assert_non_null(a);
+	assert_int_equal(a->gpu, 1);
+	f->params.prefer_idle_llm_eviction = false;
+	fx_decide(f, 100 * SEC);
+	a = fx_find(f, ACT_UNLOAD_LLM, NULL, -1);
+	assert_non_null(a);
+	assert_int_equal(a->gpu, 0);		/* plain LRU */
+	fx_free(f);
+}
+
+/* never_evict_brain false: an evicted brain GPU is a worker until an LLM
+ * task for the brain's model waits; it does not boot its model back for
+ * nothing between two scripts (the thrash the issue measured). */
+static void
+test_evicted_brain_reloads_only_for_a_waiting_task(void **state)
+{
+	struct fx *f = fx_new();
+	struct core_gpu *g;
+
+	(void)state;
+	f->params.brain_model = "qwen2.5:14b";
+	f->params.never_evict_brain = false;
+	g = fx_gpu(f, 24576, "8.6");
+	g->role = ROLE_BRAIN_PRIMARY;
+	g->brain_evicted = true;
+	fx_decide(f, 100 * SEC);
+	assert_null(fx_find(f, ACT_BOOT_LLM, NULL, 0));	/* nobody asks */
+	fx_script(f, "s", 3, 1000);
+	fx_decide(f, 100 * SEC);
+	assert_non_null(fx_find(f, ACT_START_SCRIPT, "s", 0));
+	fx_dequeue(f, "s");
+	fx_llm(f, "ask", 3, "qwen2.5:14b", 0);
+	fx_decide(f, 110 * SEC);
+	fx_dump(f);
+	assert_non_null(fx_find(f, ACT_BOOT_LLM, NULL, 0));
+	assert_non_null(strstr(fx_find(f, ACT_WAIT, "ask", -1)->reason,
+	    "booting qwen2.5:14b on GPU 0, ready in about"));
+	/* a boot clears the mark; an eviction for scripts sets it */
+	assert_int_equal(core_gpu_boot_llm(g, "qwen2.5:14b", 110 * SEC,
+	    NULL), 0);
+	assert_false(g->brain_evicted);
+	g->state = GPU_LLM_READY;
+	core_gpu_unload_begin(g, true);
+	assert_true(g->brain_evicted);
+	fx_free(f);
+}
+
 int
 main(void)
 {
@@ -256,6 +343,9 @@ main(void)
 		cmocka_unit_test(test_victim_must_be_big_enough_for_the_script),
 		cmocka_unit_test(test_brain_gpu_boots_its_model_and_takes_no_script),
 		cmocka_unit_test(test_brain_evictable_when_never_evict_brain_is_false),
+		cmocka_unit_test(test_min_residency_keeps_a_fresh_model),
+		cmocka_unit_test(test_prefer_idle_llm_eviction),
+		cmocka_unit_test(test_evicted_brain_reloads_only_for_a_waiting_task),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

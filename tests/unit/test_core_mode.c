@@ -42,6 +42,7 @@ test_exclusive_batch_takes_every_gpu(void **state)
 	const struct core_action *a;
 
 	(void)state;
+	f->params.exclusive_takes_brains = true;	/* DESIGN §4's letter */
 	fx_decide(f, 100 * SEC);
 	fx_dump(f);
 	a = fx_find(f, ACT_ENTER_EXCLUSIVE, NULL, -1);
@@ -87,6 +88,65 @@ test_exclusive_batch_takes_every_gpu(void **state)
 	fx_dump(f);
 	assert_non_null(fx_find(f, ACT_START_SCRIPT, "b2", 0));
 	assert_null(fx_find(f, ACT_BOOT_LLM, NULL, 0));
+	fx_free(f);
+}
+
+/* The original design's worked example: the brain GPU keeps its model and
+ * answers the brain's LLM tasks during the batch; every other GPU goes to
+ * the batch; the mode lasts until the batch's last item ends. */
+static void
+test_exclusive_batch_keeps_the_brain_thinking(void **state)
+{
+	struct fx *f = setup(true, 3);
+	const struct core_action *a;
+
+	(void)state;
+	fx_decide(f, 100 * SEC);
+	fx_dump(f);
+	assert_non_null(fx_find(f, ACT_ENTER_EXCLUSIVE, NULL, -1));
+	/* the brain answers "ask" (the brain's model) at once, keeps it */
+	assert_non_null(fx_find(f, ACT_START_LLM_TASK, "ask", 0));
+	assert_null(fx_find(f, ACT_UNLOAD_LLM, NULL, 0));
+	/* the batch takes the idle worker; the busy LLM finishes first */
+	assert_non_null(fx_find(f, ACT_START_SCRIPT, "b1", 2));
+	assert_null(fx_find(f, ACT_UNLOAD_LLM, NULL, 1));
+	/* other GPU work waits, and says behind what, how far, how long */
+	a = fx_find(f, ACT_WAIT, "other", -1);
+	assert_non_null(a);
+	assert_non_null(strstr(a->reason, "behind exclusive batch B, 0/3 "
+	    "done, about"));
+
+	/* the worker's LLM is done: it goes; the brain never does */
+	fx_dequeue(f, "ask");
+	fx_dequeue(f, "b1");
+	f->batches[0].running = 1;
+	f->gpus[0].state = GPU_LLM_READY;
+	f->gpus[0].llm_inflight = 0;
+	f->gpus[1].state = GPU_LLM_READY;
+	f->gpus[1].llm_inflight = 0;
+	f->gpus[2].state = GPU_SCRIPT_BUSY;
+	fx_decide(f, 110 * SEC);
+	fx_dump(f);
+	assert_non_null(fx_find(f, ACT_UNLOAD_LLM, NULL, 1));
+	assert_null(fx_find(f, ACT_UNLOAD_LLM, NULL, 0));
+	f->gpus[1].state = GPU_IDLE;
+	f->gpus[1].model[0] = '\0';
+	fx_decide(f, 111 * SEC);
+	fx_dump(f);
+	assert_non_null(fx_find(f, ACT_START_SCRIPT, "b2", 1));
+	assert_null(fx_find(f, ACT_START_SCRIPT, "b3", 0));
+
+	/* nothing of B queued, one item still running: the mode stays */
+	fx_dequeue(f, "b2");
+	fx_dequeue(f, "b3");
+	f->batches[0].running = 1;
+	fx_decide(f, 120 * SEC);
+	assert_null(fx_find(f, ACT_LEAVE_EXCLUSIVE, NULL, -1));
+	assert_int_equal(f->mode.kind, CORE_MODE_EXCLUSIVE);
+	/* the last item ended: now it leaves */
+	f->batches[0].running = 0;
+	fx_decide(f, 130 * SEC);
+	assert_non_null(fx_find(f, ACT_LEAVE_EXCLUSIVE, NULL, -1));
 	fx_free(f);
 }
 
@@ -201,6 +261,7 @@ test_batch_llm_tasks_keep_their_model_in_exclusive_mode(void **state)
 	struct core_task *t;
 
 	(void)state;
+	f->params.exclusive_takes_brains = true;
 	t = fx_llm(f, "b-ask", 3, "qwen2.5:7b", 5000);
 	t->batch_id = "B";
 	f->gpus[1].state = GPU_LLM_READY;
@@ -281,6 +342,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exclusive_batch_takes_every_gpu),
+		cmocka_unit_test(test_exclusive_batch_keeps_the_brain_thinking),
 		cmocka_unit_test(test_auto_exclusive_at_threshold),
 		cmocka_unit_test(test_leave_exclusive_and_reload_what_was_loaded),
 		cmocka_unit_test(test_no_reload_when_reload_llms_after_batch_is_false),

@@ -101,8 +101,9 @@ test_script_model_load_then_run(void **state)
 	sim_workload_free(&w);
 }
 
-#define LLM_CFG \
-	"\"config\": {\"cooling_sec\": 2, \"resource_manager\": {" \
+#define LLM_CFG LLM_CFG_X("")
+#define LLM_CFG_X(rm) \
+	"\"config\": {\"cooling_sec\": 2, \"resource_manager\": {" rm \
 	" \"gpu_roles\": {\"0\": \"brain_primary\"}," \
 	" \"boot_times\": {\"qwen\": 100, \"wh\": 5}}," \
 	" \"scripts\": {\"wh\": {\"argv\": [\"wh\"], \"vram_mb\": 2560," \
@@ -123,6 +124,15 @@ static const char *batch_workload =
 	"  {\"type\": \"poisson\", \"class\": \"llm\", \"rate_per_min\": 2,"
 	"   \"count\": 4, \"start\": 30, \"service_sec\": 10}]}";
 
+/* The same with DESIGN §4's letter: the batch takes the brain GPU too. */
+static const char *batch_workload_takes =
+	"{" LLM_CFG_X(" \"batch_settings\": {\"exclusive_takes_brains\": true},") ", \"seed\": 5,"
+	" \"generators\": ["
+	"  {\"type\": \"batch\", \"at\": 0, \"items\": 60, \"script\": \"wh\","
+	"   \"service_sec\": {\"dist\": \"uniform\", \"min\": 15, \"max\": 25}},"
+	"  {\"type\": \"poisson\", \"class\": \"llm\", \"rate_per_min\": 2,"
+	"   \"count\": 4, \"start\": 30, \"service_sec\": 10}]}";
+
 static void
 test_exclusive_batch_unloads_runs_and_reloads(void **state)
 {
@@ -131,7 +141,7 @@ test_exclusive_batch_unloads_runs_and_reloads(void **state)
 	double expect;
 
 	(void)state;
-	load(batch_workload, &w);
+	load(batch_workload_takes, &w);
 	run(&w, SIM_POLICY_DESIGN, &r);
 	assert_int_equal(r.done, 64);
 	assert_int_equal(r.unloads, 3);		/* every LLM, the brain's too */
@@ -148,6 +158,32 @@ test_exclusive_batch_unloads_runs_and_reloads(void **state)
 	sim_workload_free(&w);
 }
 
+/* The worked example's rule (the default): the brain GPU keeps its model
+ * and answers the LLM tasks that come during the batch; the batch runs on
+ * the two other GPUs, whose LLMs alone are unloaded and reloaded. */
+static void
+test_exclusive_batch_keeps_the_brain(void **state)
+{
+	struct sim_result r;
+	struct sim_workload w;
+	int p;
+
+	(void)state;
+	load(batch_workload, &w);
+	for (p = SIM_POLICY_DESIGN; p <= SIM_POLICY_GPUMGR; p++) {
+		run(&w, (enum sim_policy)p, &r);
+		assert_int_equal(r.done, 64);
+		assert_int_equal(r.unloads, 2);
+		assert_int_equal(r.evictions, 0);
+		assert_int_equal(r.boots, 2);
+		assert_int_equal(r.nspans, 1);
+		/* answered during the batch, not after it (~800 s) */
+		assert_true(r.waits[CORE_TASK_LLM].max < 30);
+		sim_result_free(&r);
+	}
+	sim_workload_free(&w);
+}
+
 static void
 test_policies_in_their_expected_order(void **state)
 {
@@ -156,7 +192,7 @@ test_policies_in_their_expected_order(void **state)
 	int p;
 
 	(void)state;
-	load(batch_workload, &w);
+	load(batch_workload_takes, &w);
 	for (p = 0; p < SIM_NPOLICIES; p++)
 		run(&w, (enum sim_policy)p, &r[p]);
 	/* static runs the batch on its 2 script GPUs only, never unloads */
@@ -164,12 +200,10 @@ test_policies_in_their_expected_order(void **state)
 	assert_int_equal(r[SIM_POLICY_STATIC].nspans, 0);
 	assert_true(r[SIM_POLICY_STATIC].makespan_ms >
 	    r[SIM_POLICY_DESIGN].makespan_ms);
-	/* gpumgr reloads as the batch's last tasks end, so the held LLM
-	 * tasks start sooner */
-	assert_true(r[SIM_POLICY_GPUMGR].makespan_ms <
+	/* with the brain taken too, the LLM tasks wait for the batch in
+	 * design and gpumgr alike (the mode lasts until its last item) */
+	assert_true(r[SIM_POLICY_GPUMGR].makespan_ms <=
 	    r[SIM_POLICY_DESIGN].makespan_ms);
-	assert_true(r[SIM_POLICY_GPUMGR].waits[CORE_TASK_LLM].p95 <
-	    r[SIM_POLICY_DESIGN].waits[CORE_TASK_LLM].p95);
 	/* static answers LLM tasks at once on its LLM GPU */
 	assert_true(r[SIM_POLICY_STATIC].waits[CORE_TASK_LLM].p95 <
 	    r[SIM_POLICY_GPUMGR].waits[CORE_TASK_LLM].p95);
@@ -398,6 +432,7 @@ main(void)
 		cmocka_unit_test(test_four_scripts_on_two_gpus_take_twenty_seconds_plus_cooling),
 		cmocka_unit_test(test_script_model_load_then_run),
 		cmocka_unit_test(test_exclusive_batch_unloads_runs_and_reloads),
+		cmocka_unit_test(test_exclusive_batch_keeps_the_brain),
 		cmocka_unit_test(test_policies_in_their_expected_order),
 		cmocka_unit_test(test_same_seed_same_report),
 		cmocka_unit_test(test_early_release_leaves_exclusive_mode_when_nothing_is_queued),

@@ -348,9 +348,10 @@ test_title_modes_and_daemon(void **state)
 	m.has_updated = true;
 	m.updated_ms = NOW - 2000;
 	out = render(&m, 80);
+	/* the date too, as the design's dashboard has it */
 	assert_string_equal(line_of(out, "gpumgr"),
 	    "gpumgr  mode normal  daemon up (pid 4242)  updated 2s ago"
-	    "              10:30:00Z");
+	    "   2025-02-05 10:30:00Z");
 	free(out);
 
 	free(m.mode);
@@ -432,6 +433,9 @@ test_batch_progress_line(void **state)
 	assert_int_equal(strlen(l), 80);
 	/* 24% of the 33 cells the line leaves for the bar */
 	assert_memory_equal(l, "[#######.", 9);
+	/* and the design's own progress line */
+	assert_string_equal(line_of(out, "Progress:"),
+	    "Progress: 117/500 (23.4%)");
 	free(out);
 
 	j = status_json(&m, NOW);
