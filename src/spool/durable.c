@@ -272,6 +272,9 @@ durable_link(struct durable *d, int fromfd, const char *from, int tofd,
 		unlinkat(tofd, tmp, 0);
 		return -1;
 	}
+	/* TO already a link to the same file (an earlier try): rename(2)
+	 * then does nothing and leaves the temporary. */
+	unlinkat(tofd, tmp, 0);
 	return durable_finish(d, tofd, err);
 }
 
