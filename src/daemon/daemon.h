@@ -91,6 +91,7 @@ struct daemon_batch {
 	int		 items;		/* total_items */
 	int64_t		 created_ms;
 	bool		 submitting;	/* its tasks are still being written */
+	bool		 unread;	/* an I/O error kept its record unread */
 };
 struct llmd;
 struct workers;
