@@ -60,6 +60,9 @@ struct api_conn {
 	bool			 chunked;	/* any Transfer-Encoding */
 	bool			 bad_expect;
 	unsigned long long	 body_left;
+	/* a close hook of the routes' own (api_conn_set_closecb) */
+	void			(*user_cb)(struct evhttp_connection *, void *);
+	void			*user_arg;
 	struct api_conn		*prev, *next;
 };
 
@@ -503,8 +506,11 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	switch (c->state) {
 	case CS_IDLE:
-		/* A reply still being written is evhttp's to time out. */
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		/* A reply still being written is evhttp's to time out; a
+		 * request still being answered (a long poll parked, evhttp
+		 * reading nothing meanwhile) is the route's. */
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 ||
+		    (bufferevent_get_enabled(c->bev) & EV_READ) == 0) {
 			conn_arm(c, conn_idle_ms(c));
 			return;
 		}
@@ -529,6 +535,8 @@ conn_closed(struct evhttp_connection *evcon, void *arg)
 	struct api_listener *l = c->l;
 
 	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	if (c->user_cb != NULL)
+		c->user_cb(evcon, c->user_arg);
 	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->cbent);
 	event_free(c->timer);
 	if (c->prev != NULL)
@@ -689,6 +697,26 @@ api_listen_on(struct api *a, struct evhttp *http, int fd,
 	conn_all = l;
 	conn_update_listener(l);
 	return l;
+}
+
+void
+api_conn_set_closecb(struct evhttp_connection *evcon,
+    void (*cb)(struct evhttp_connection *, void *), void *arg)
+{
+	struct api_listener *l;
+	struct api_conn *c;
+
+	for (l = conn_all; l != NULL; l = l->next_all) {
+		for (c = l->conns; c != NULL; c = c->next) {
+			if (c->evcon == evcon) {
+				c->user_cb = cb;
+				c->user_arg = arg;
+				return;
+			}
+		}
+	}
+	/* not one of ours (evhttp made its own bufferevent) */
+	evhttp_connection_set_closecb(evcon, cb, arg);
 }
 
 int

@@ -35,8 +35,6 @@ api_request(struct evhttp_request *req, void *arg)
 {
 	struct api *a = arg;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	struct evbuffer *out = evhttp_request_get_output_buffer(req);
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct api_reply r;
 	enum api_method m;
 	size_t len = evbuffer_get_length(in);
@@ -66,14 +64,27 @@ api_request(struct evhttp_request *req, void *arg)
 		body[len] = '\0';
 		api_handle(a, m, evhttp_request_get_uri(req), body, len, &r);
 	}
-	evhttp_add_header(h, "Content-Type", r.ctype != NULL ? r.ctype :
-	    "application/json");
-	if (r.allow != NULL)
-		evhttp_add_header(h, "Allow", r.allow);
-	evbuffer_add(out, r.body, r.len);
-	evhttp_send_reply(req, r.code, NULL, NULL);
-	api_reply_free(&r);
 	free(body);
+	if (r.park_id != NULL && r.park_ms > 0) {
+		api_park(a, req, &r);
+		return;
+	}
+	api_send(req, &r);
+}
+
+void
+api_send(struct evhttp_request *req, struct api_reply *r)
+{
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Content-Type", r->ctype != NULL ? r->ctype :
+	    "application/json");
+	if (r->allow != NULL)
+		evhttp_add_header(h, "Allow", r->allow);
+	evbuffer_add(out, r->body, r->len);
+	evhttp_send_reply(req, r->code, NULL, NULL);
+	api_reply_free(r);
 }
 
 /* Binds a listening unix socket at PATH, replacing a stale socket there
@@ -249,6 +260,7 @@ api_stop(struct api *a)
 {
 	if (a == NULL)
 		return;
+	api_park_stop(a);
 	if (a->lst_tcp != NULL)
 		api_listener_detach(a->lst_tcp);
 	if (a->lst_unix != NULL)

@@ -158,6 +158,8 @@ reject:
 	}
 	log_warn("rejected %s: %s", name, e.msg);
 	d->tasks_rejected++;
+	if (id[0] != '\0')
+		daemon_task_ended(d, id, loc->cls, false);
 	return 1;
 }
 

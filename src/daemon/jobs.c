@@ -165,6 +165,7 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 			intake_defer(d, &from, name, e2.msg);
 		} else {
 			log_warn("rejected %s: %s", name, e.msg);
+			daemon_task_ended(d, id, from.cls, false);
 		}
 		return -1;
 	}
@@ -435,6 +436,8 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 		d->tasks_completed++;
 	else if (!retry)
 		d->tasks_failed++;
+	if (!retry)
+		daemon_task_ended(d, j->id, t.cls, ok);
 	gpus_release(d, j->gpu, now, ok);
 	if (ok && j->script[0] != '\0' && j->started_ms > 0)
 		decide_learn_script(d, j->script, (now - j->started_ms) / 1000.0);
@@ -485,6 +488,8 @@ jobs_check(struct daemon *d)
 	}
 	if (spool_batch_commit(d->spool, &e) != 0)
 		log_error("committing finished tasks: %s", e.msg);
+	else
+		daemon_ended_flush(d);
 	for (i = 0; i < d->njobs; i++) {
 		struct job *j = d->jobs[i];
 
