@@ -167,6 +167,7 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 			log_warn("rejected %s: %s", name, e.msg);
 			daemon_task_ended(d, id, from.cls, false);
 		}
+		tindex_locate(d, id);
 		return -1;
 	}
 	rc = spool_rename(d->spool, &from, &to, id, &e);
@@ -177,10 +178,12 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 			log_info("task %s left its queue (cancelled?) before it "
 			    "started", id);
 		task_free(t);
+		tindex_locate(d, id);
 		return -1;
 	}
+	tindex_set(queue_index(d->queue), id, TASK_RUNNING);
 	task_set_status(t, TASK_RUNNING);
-	task_set_time(t, "started_at", now);
+	task_set_time(t, "started_at", time_wall_of_mono(now));
 	t->attempts++;
 	if (gpu >= 0) {
 		json_object_set_new(t->json, "assigned_gpu",
@@ -210,6 +213,7 @@ jobs_from_task(struct daemon *d, const struct task *t, int gpu)
 	    json_object_get(t->json, "batch_id")));
 	j->timeout_sec = t->timeout_sec;
 	j->attempts = t->attempts;
+	j->vram_mb = intake_vram_mb(&d->cfg, t);
 	return j;
 }
 
@@ -381,7 +385,7 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 	    false, &out, &len, &e) == 0)
 		json_object_set_new(t.json, "output", json_stringn_nocheck(out, len));
 	json_object_set_new(t.json, "exit_code", json_integer(st->exit_code));
-	task_set_time(&t, "completed_at", now);
+	task_set_time(&t, "completed_at", time_wall_of_mono(now));
 	if (ok) {
 		task_set_status(&t, TASK_COMPLETE);
 		to.stage = STAGE_COMPLETE;
@@ -432,6 +436,9 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 		    json_object_get(t.json, "error"), "message")));
 	if (retry)
 		queue_add(d->queue, &t, &to, intake_vram_mb(&d->cfg, &t));
+	else
+		tindex_task(queue_index(d->queue), &t, ok ? TASK_COMPLETE :
+		    TASK_FAILED);
 	if (ok)
 		d->tasks_completed++;
 	else if (!retry)
@@ -455,7 +462,7 @@ jobs_check(struct daemon *d)
 {
 	struct run_status st;
 	struct err e;
-	int64_t now = time_now_ms();
+	int64_t now = time_mono_ms();
 	size_t i;
 	bool any = false;
 
@@ -584,12 +591,15 @@ jobs_adopt_one(void *arg, const struct spool_loc *loc, const char *id)
 	if (uuid != NULL)
 		gpu = gpus_find_uuid(d, uuid);
 	j = jobs_from_task(d, &t, gpu);
+	tindex_task(queue_index(d->queue), &t, TASK_RUNNING);
 	j->adopted = true;
 	j->supervisor_pid = st.supervisor_pid;
 	if (time_parse_iso8601(json_string_value(json_object_get(t.json,
 	    "started_at")) ? json_string_value(json_object_get(t.json,
 	    "started_at")) : "", &j->started_ms) != 0)
 		j->started_ms = st.started_ms;
+	if (j->started_ms > 0)
+		j->started_ms = time_mono_of_wall(j->started_ms);
 	j->poked = true;
 	if (d->watch != NULL && watch_add(d->watch, run_dir, &j->dir, &e) != 0)
 		log_warn("task %s: %s (its end is seen by polling)", id, e.msg);
@@ -704,7 +714,7 @@ jobs_requeue_prepared(struct daemon *d, struct job *j, const char *why)
 	struct err e;
 	int rc;
 
-	gpus_release(d, j->gpu, time_now_ms(), false);
+	gpus_release(d, j->gpu, time_mono_ms(), false);
 	if (spool_load(d->spool, &loc, j->id, &d->cfg, &t, &e) != 0) {
 		log_error("task %s: %s", j->id, e.msg);
 		jobs_forget(d, j);
