@@ -277,7 +277,7 @@ api_tasks_cancel(struct api *a, const char *id, struct api_reply *r)
 		tasks_cancel_queued(a, id, r);
 		return;
 	case STAGE_PROCESSING:
-		snprintf(dir, sizeof dir, "%s/run/%s", a->root, id);
+		run_task_dir(a->root, id, dir, sizeof dir);
 		if (run_cancel(dir, &err) == -1) {
 			api_error(r, 409, "not_cancellable", "task '%s' is "
 			    "being started and has no run folder yet (%s); "

@@ -296,7 +296,7 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct err e;
-	int64_t now, next_wake = -1;
+	int64_t now, next_wake = -1, reap;
 	int rounds;
 
 	d->decide_scheduled = false;
@@ -337,6 +337,12 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 	daemon_ended_flush(d);
 	now = time_mono_ms();
 	daemon_write_state_soon(d, now);
+	/* A lost run being killed is looked at again soon. */
+	if ((reap = jobs_reap_next(d)) > 0) {
+		reap = now + (reap - time_mono_ms());
+		if (next_wake < 0 || reap < next_wake)
+			next_wake = reap;
+	}
 	daemon_arm_wake(d, next_wake, now);
 }
 
@@ -443,6 +449,7 @@ daemon_run(const struct daemon_opts *opts)
 {
 	struct daemon *d = xcalloc(1, sizeof *d);
 	struct spool_recovery rec;
+	struct run_layout lay;
 	struct err e;
 	int rc = 1;
 	size_t i;
@@ -495,6 +502,15 @@ daemon_run(const struct daemon_opts *opts)
 		log_info("recovery: removed %zu stale temporaries and %zu "
 		    "older copies of tasks found in two stages",
 		    rec.temps_removed, rec.duplicates_removed);
+	if (run_layout_prepare(d->root, &lay, &e) != 0) {
+		log_error("%s", e.msg);
+		goto out;
+	}
+	if (lay.migrated || lay.links_removed || lay.left)
+		log_info("run folders: %zu moved from run/<id> to "
+		    "run/tasks/<id>, %zu symbolic link(s) in run/ removed, %zu "
+		    "left (the name is taken in run/tasks/)", lay.migrated,
+		    lay.links_removed, lay.left);
 	daemon_purge(d);
 	d->queue = queue_new();
 	if (gpus_open(d, opts->sim_spec, &e) != 0) {
@@ -530,6 +546,7 @@ daemon_run(const struct daemon_opts *opts)
 		log_error("re-adopting running work: %s", e.msg);
 		goto out;
 	}
+	jobs_sweep_runs(d);
 	if (intake_scan_queues(d, &e) != 0) {
 		log_error("reading the queues: %s", e.msg);
 		goto out;

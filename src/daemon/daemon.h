@@ -21,6 +21,7 @@
 #include "spool/task.h"
 
 struct queue_entry;
+struct run_status;
 
 /* What a watched folder is, for the inotify callback. */
 enum daemon_dir_kind { DIR_QUEUE, DIR_RUN, DIR_CONTROL, DIR_LEASES, DIR_WORKERS };
@@ -73,6 +74,10 @@ struct job {
 	pid_t			 lease_pid;
 	double			 progress;
 	struct daemon_dir	 dir;		/* watch cookie */
+	/* A lost run's processes being killed (jobs-reap.c); mono ms. */
+	int64_t			 reap_since, reap_next, reap_warned;
+	int			 reap_wait_ms;
+	bool			 stragglers_logged;
 };
 
 struct daemon_opts {
@@ -215,6 +220,15 @@ void		 jobs_gpu_lost(struct daemon *, int gpu, int64_t now);
 bool		 jobs_script_loads_model(const struct daemon *, const struct job *);
 const char	*jobs_gpu_name(const struct daemon *, const struct job *);
 int		 jobs_requeue_prepared(struct daemon *, struct job *, const char *why);
+
+/* jobs-reap.c */
+bool		 jobs_reap_lost(struct daemon *, struct job *,
+		    const struct run_status *);
+void		 jobs_reap_due(struct daemon *, int64_t mono_now);
+int64_t		 jobs_reap_next(const struct daemon *);
+void		 jobs_stragglers(struct daemon *, struct job *,
+		    const struct run_status *);
+void		 jobs_sweep_runs(struct daemon *);
 
 /* foreign.c */
 void	 foreign_update(struct daemon *, const struct gpu_list *);

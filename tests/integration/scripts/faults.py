@@ -317,8 +317,8 @@ def main():
     def running_child():
         # The supervisor's record: in the run folder's lock (older layout:
         # supervisor.json); status.json and exit.json repeat the child pid.
-        for p in glob.glob(os.path.join(ROOT, "run", "t*", "lock")) + \
-                glob.glob(os.path.join(ROOT, "run", "t*", "*.json")):
+        for p in glob.glob(os.path.join(ROOT, "run", "tasks", "t*", "lock")) + \
+                glob.glob(os.path.join(ROOT, "run", "tasks", "t*", "*.json")):
             try:
                 with open(p) as f:
                     pid = json.load(f).get("child_pid")
