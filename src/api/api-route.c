@@ -81,6 +81,9 @@ api_error(struct api_reply *r, int code, const char *ecode,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	/* Messages quote what a client sent (a JSON parser's "near '...'"),
+	 * which need not be UTF-8; a JSON string must be. */
+	str_utf8_sanitize(msg);
 	api_json(r, code, json_pack("{s:{s:s,s:s}}", "error", "code", ecode,
 	    "message", msg));
 }

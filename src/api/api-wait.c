@@ -51,7 +51,7 @@ park_answer(struct api_park *p)
 	struct api_reply r;
 
 	if (conn != NULL)
-		evhttp_connection_set_closecb(conn, NULL, NULL);
+		api_conn_set_closecb(conn, NULL, NULL);
 	memset(&r, 0, sizeof r);
 	api_tasks_get(a, p->id, "", &r);
 	park_unlink(p);
@@ -133,7 +133,7 @@ api_park(struct api *a, struct evhttp_request *req, struct api_reply *r)
 		event_add(a->park_check, &tv);
 	}
 	if (conn != NULL)
-		evhttp_connection_set_closecb(conn, park_closed_cb, p);
+		api_conn_set_closecb(conn, park_closed_cb, p);
 	api_reply_free(r);
 }
 

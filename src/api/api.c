@@ -1,9 +1,9 @@
 /*
- * The API's listeners: one libevent evhttp serving on loopback TCP and on
- * the unix socket ROOT/<api_socket> (mode 0660). Each request is reduced to
- * (method, URI, body) and answered by api_handle; evhttp itself enforces
- * the body (413) and header size limits, so nothing a client sends reaches
- * a handler unbounded.
+ * The API's listeners: an evhttp on loopback TCP and another on the unix
+ * socket ROOT/<api_socket> (mode 0660), each behind api-conn.c (its own
+ * connection cap, deadlines, accept backoff, and the gate that keeps sizes
+ * bounded and answers malformed requests in JSON). Each request is reduced
+ * to (method, URI, body) and answered by api_handle.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -24,8 +25,10 @@
 
 #include "api/api.h"
 
-#define API_MAX_HEADERS	(64 * 1024)
+/* evhttp's own read/write timeout: a backstop for a reply the client does
+ * not read (api-conn.c times requests and idle connections itself). */
 #define API_TIMEOUT_SEC	30
+#define API_BACKLOG	128
 
 static void
 api_request(struct evhttp_request *req, void *arg)
@@ -116,10 +119,32 @@ api_unix_socket(const char *path, struct err *err)
 	return fd;
 }
 
+/* An evhttp answering every request with api_request. */
+static struct evhttp *
+api_http_new(struct api *a, struct err *err)
+{
+	struct evhttp *http = evhttp_new(a->base);
+
+	if (http == NULL) {
+		err_set(err, "evhttp_new failed");
+		return NULL;
+	}
+	/* The gate (api-conn.c) enforces the real limits and answers in
+	 * JSON first; evhttp's own, looser ones never trip. */
+	evhttp_set_max_body_size(http, API_MAX_BODY);
+	evhttp_set_max_headers_size(http, 2 * API_MAX_HEADERS);
+	evhttp_set_timeout(http, API_TIMEOUT_SEC);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+	    EVHTTP_REQ_CONNECT);
+	evhttp_set_gencb(http, api_request, a);
+	return http;
+}
+
 static int
 api_bind_unix(struct api *a, struct err *err)
 {
-	struct evconnlistener *l;
 	char *path;
 	int fd;
 
@@ -133,15 +158,12 @@ api_bind_unix(struct api *a, struct err *err)
 		free(path);
 		return -1;
 	}
-	l = evconnlistener_new(a->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE |
-	    LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	if (l == NULL || evhttp_bind_listener(a->http, l) == NULL) {
-		if (l != NULL)
-			evconnlistener_free(l);
-		else
+	if ((a->http_unix = api_http_new(a, err)) == NULL ||
+	    (a->lst_unix = api_listen_on(a, a->http_unix, fd, path,
+	    err)) == NULL) {
+		if (a->http_unix == NULL)
 			close(fd);
 		unlink(path);
-		err_set(err, "cannot serve on %s", path);
 		free(path);
 		return -1;
 	}
@@ -149,29 +171,65 @@ api_bind_unix(struct api *a, struct err *err)
 	return 0;
 }
 
+/* A listening TCP socket on HOST:PORT (port 0: any free one). */
+static int
+api_tcp_socket(const char *host, int port, struct err *err)
+{
+	struct addrinfo hints, *res = NULL;
+	char serv[16];
+	int fd, one = 1, rc;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(serv, sizeof serv, "%d", port);
+	if ((rc = getaddrinfo(host, serv, &hints, &res)) != 0)
+		return err_set(err, "cannot listen on %s:%d: %s", host, port,
+		    gai_strerror(rc));
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, res->ai_protocol);
+	if (fd == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, API_BACKLOG) == -1) {
+		err_errno(err, "cannot listen on %s:%d", host, port);
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
 static int
 api_bind_tcp(struct api *a, struct err *err)
 {
-	struct evhttp_bound_socket *s;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	const char *host = a->cfg->api_listen != NULL ?
 	    a->cfg->api_listen : "127.0.0.1";
+	char what[300];
+	int fd;
 
 	if (a->cfg->api_port < 0)
 		return 0;
-	s = evhttp_bind_socket_with_handle(a->http, host,
-	    (ev_uint16_t)a->cfg->api_port);
-	if (s == NULL)
-		return err_errno(err, "cannot listen on %s:%d", host,
-		    a->cfg->api_port);
-	if (getsockname(evhttp_bound_socket_get_fd(s), (struct sockaddr *)&ss,
-	    &sl) == 0) {
+	if ((fd = api_tcp_socket(host, a->cfg->api_port, err)) == -1)
+		return -1;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET)
 			a->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		else if (ss.ss_family == AF_INET6)
 			a->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	}
+	snprintf(what, sizeof what, "%s:%d", host, a->port);
+	if ((a->http_tcp = api_http_new(a, err)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	if ((a->lst_tcp = api_listen_on(a, a->http_tcp, fd, what, err)) == NULL)
+		return -1;
 	return 0;
 }
 
@@ -184,18 +242,6 @@ api_start(struct event_base *base, const char *root,
 	if ((a = api_new(root, cfg, err)) == NULL)
 		return NULL;
 	a->base = base;
-	if ((a->http = evhttp_new(base)) == NULL) {
-		err_set(err, "evhttp_new failed");
-		api_free(a);
-		return NULL;
-	}
-	evhttp_set_max_body_size(a->http, API_MAX_BODY);
-	evhttp_set_max_headers_size(a->http, API_MAX_HEADERS);
-	evhttp_set_timeout(a->http, API_TIMEOUT_SEC);
-	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-	evhttp_set_gencb(a->http, api_request, a);
 	if (api_bind_tcp(a, err) == -1 || api_bind_unix(a, err) == -1) {
 		err_prefix(err, "api");
 		api_stop(a);
@@ -215,8 +261,16 @@ api_stop(struct api *a)
 	if (a == NULL)
 		return;
 	api_park_stop(a);
-	if (a->http != NULL)
-		evhttp_free(a->http);
+	if (a->lst_tcp != NULL)
+		api_listener_detach(a->lst_tcp);
+	if (a->lst_unix != NULL)
+		api_listener_detach(a->lst_unix);
+	if (a->http_tcp != NULL)
+		evhttp_free(a->http_tcp);
+	if (a->http_unix != NULL)
+		evhttp_free(a->http_unix);
+	api_listener_free(a->lst_tcp);
+	api_listener_free(a->lst_unix);
 	if (a->sock_path != NULL) {
 		unlink(a->sock_path);
 		free(a->sock_path);

@@ -18,12 +18,20 @@
 #include "config/config.h"
 
 #define API_MAX_BODY	(1024 * 1024)	/* larger bodies get 413 */
+#define API_MAX_HEADERS	(64 * 1024)	/* request line and headers: 431 */
+/* Defaults of api.max_connections (per listening socket),
+ * api.idle_timeout_sec and api.request_timeout_sec (head and body). */
+#define API_DEFAULT_MAX_CONNECTIONS	256
+#define API_DEFAULT_IDLE_TIMEOUT_SEC	15
+#define API_DEFAULT_REQUEST_TIMEOUT_SEC	10
 #define API_LIST_LIMIT	100		/* GET /v1/tasks default limit */
 #define API_LIST_MAX	10000		/* and the largest one allowed */
 
 struct event_base;
 struct evhttp;
 struct evhttp_bound_socket;
+struct api_listener;
+struct evhttp_connection;
 struct spool;
 struct spool_loc;
 struct task;
@@ -132,9 +140,10 @@ struct api {
 	struct api_park	*parked;
 	size_t		 nparked;
 	struct event	*park_check;
-	/* api.c: the listeners */
+	/* api.c: the listeners, each with its own evhttp */
 	struct event_base *base;
-	struct evhttp	*http;
+	struct evhttp	*http_tcp, *http_unix;
+	struct api_listener *lst_tcp, *lst_unix;
 	char		*sock_path;	/* to unlink at stop */
 	int		 port;
 };
@@ -150,6 +159,22 @@ int	 api_port(const struct api *);
 struct api_counters *api_counters(struct api *);
 /* A measured LLM/script boot, for the boot-time histogram. */
 void	 api_observe_boot(struct api *, double seconds);
+
+/* api-conn.c: connections (cap, deadlines, accept backoff, the gate that
+ * answers malformed requests in JSON). Serves HTTP on the listening socket
+ * FD (taken over) through HTTP, whose bufferevent callback it sets. */
+struct api_listener *api_listen_on(struct api *, struct evhttp *, int fd,
+	    const char *what, struct err *);
+int	 api_listener_fd(const struct api_listener *);
+/* Connections open now. */
+size_t	 api_listener_conns(const struct api_listener *);
+/* The one way for the routes to learn that the connection EVCON closes
+ * (CB NULL: no longer): evhttp's own close callback is this file's. */
+void	 api_conn_set_closecb(struct evhttp_connection *,
+	    void (*cb)(struct evhttp_connection *, void *), void *arg);
+/* Before evhttp_free of its evhttp; then api_listener_free. */
+void	 api_listener_detach(struct api_listener *);
+void	 api_listener_free(struct api_listener *);
 
 /* api-route.c: the dispatcher, without a socket. */
 /* Creates the state api_handle needs (no listener). */

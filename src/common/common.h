@@ -52,6 +52,15 @@ void	 log_msg(enum log_level, const char *, ...)
 #define log_info(...)	log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...)	log_msg(LOG_ERROR, __VA_ARGS__)
+/* A log line that can repeat at machine speed (an accept() or open()
+ * failing while descriptors run out) goes through one of these: at most
+ * one line per INTERVAL_MS, saying how many were left out. */
+struct log_limit {
+	int64_t		 next_ms;	/* monotonic */
+	unsigned long	 suppressed;
+};
+void	 log_limited(struct log_limit *, int64_t interval_ms, enum log_level,
+	    const char *, ...) __attribute__((format(printf, 4, 5)));
 void	 fatal(const char *, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 /* timeutil.c: the edges read the clock; src/core never does. */
@@ -79,5 +88,9 @@ bool	 str_has_prefix(const char *, const char *);
 bool	 str_has_suffix(const char *, const char *);
 /* Parses "6G", "6144M", "6144", "24GB" as MiB; -1 on error. */
 long	 str_parse_mb(const char *);
+/* Replaces in place every byte of S that is not part of a valid UTF-8
+ * sequence with '?', so that S can go into a JSON string (messages that
+ * quote a client's bytes). */
+void	 str_utf8_sanitize(char *s);
 
 #endif

@@ -234,6 +234,30 @@ log_msg(enum log_level level, const char *fmt, ...)
 }
 
 void
+log_limited(struct log_limit *l, int64_t interval_ms, enum log_level level,
+    const char *fmt, ...)
+{
+	char msg[1024];
+	int64_t now = time_mono_ms();
+	va_list ap;
+
+	if (now < l->next_ms) {
+		l->suppressed++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (l->suppressed > 0)
+		log_msg(level, "%s (and %lu more like it since the last "
+		    "such line)", msg, l->suppressed);
+	else
+		log_msg(level, "%s", msg);
+	l->suppressed = 0;
+	l->next_ms = now + interval_ms;
+}
+
+void
 fatal(const char *fmt, ...)
 {
 	va_list ap;

@@ -121,8 +121,10 @@ cjson_llm(const struct config *c)
 json_t *
 config_to_json(const struct config *c)
 {
-	return json_pack("{s:o, s:s, s:i, s:f, s:o, s:o, s:{s:s, s:i, s:s},"
-	    " s:{s:i, s:i, s:I, s:i, s:i, s:I}, s:{s:s, s:f}, s:{s:o}, s:{s:i}, s:{s:i, s:i, s:i}}",
+	return json_pack("{s:o, s:s, s:i, s:f, s:o, s:o,"
+	    " s:{s:s, s:i, s:s, s:i, s:i, s:i},"
+	    " s:{s:i, s:i, s:I, s:i, s:i, s:I}, s:{s:s, s:f}, s:{s:o}, s:{s:i},"
+	    " s:{s:i, s:i, s:i}}",
 	    "resource_manager", cjson_resource_manager(c),
 	    "gpu_backend", c->gpu_backend,
 	    "rescan_interval_ms", c->rescan_interval_ms,
@@ -133,6 +135,9 @@ config_to_json(const struct config *c)
 	    "listen", c->api_listen,
 	    "port", c->api_port,
 	    "socket", c->api_socket,
+	    "max_connections", c->api_max_connections,
+	    "idle_timeout_sec", c->api_idle_timeout_sec,
+	    "request_timeout_sec", c->api_request_timeout_sec,
 	    "tasks",
 	    "default_timeout_sec", c->default_timeout_sec,
 	    "default_max_retries", c->default_max_retries,

@@ -363,6 +363,7 @@ static int
 cload_small_sections(struct cread *cl, json_t *top, struct config *c)
 {
 	static const char *const api_keys[] = { "listen", "port", "socket",
+	    "max_connections", "idle_timeout_sec", "request_timeout_sec",
 	    NULL };
 	static const char *const task_keys[] = { "default_timeout_sec",
 	    "default_max_retries", "output_max_bytes", "max_cpu_tasks",
@@ -384,7 +385,13 @@ cload_small_sections(struct cread *cl, json_t *top, struct config *c)
 		    &c->api_listen) == -1 ||
 		    cread_int(cl, o, "port", 1, 65535, &c->api_port) == -1 ||
 		    cread_str(cl, o, "socket", false, false,
-		    &c->api_socket) == -1 ? -1 : 0;
+		    &c->api_socket) == -1 ||
+		    cread_int(cl, o, "max_connections", 1, 65536,
+		    &c->api_max_connections) == -1 ||
+		    cread_int(cl, o, "idle_timeout_sec", 1, 3600,
+		    &c->api_idle_timeout_sec) == -1 ||
+		    cread_int(cl, o, "request_timeout_sec", 1, 3600,
+		    &c->api_request_timeout_sec) == -1 ? -1 : 0;
 		config_path_pop(&cl->path);
 		if (rc == -1)
 			return -1;

@@ -90,6 +90,9 @@ config_defaults(struct config *c)
 	c->api_listen = xstrdup("127.0.0.1");
 	c->api_port = 7878;
 	c->api_socket = xstrdup("api.sock");
+	c->api_max_connections = 256;
+	c->api_idle_timeout_sec = 15;
+	c->api_request_timeout_sec = 10;
 	c->default_timeout_sec = 3600;
 	c->default_max_retries = 2;
 	c->output_max_bytes = 65536;

@@ -105,6 +105,9 @@ struct config {
 	char			*api_listen;	/* "127.0.0.1" */
 	int			 api_port;	/* 7878 */
 	char			*api_socket;	/* "api.sock", relative to ROOT */
+	int			 api_max_connections;	/* 256, per socket */
+	int			 api_idle_timeout_sec;	/* 15 */
+	int			 api_request_timeout_sec;	/* 10: head and body */
 
 	/* tasks */
 	int			 default_timeout_sec;	/* 3600 */

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,12 +22,6 @@
 #include "api/api.h"
 #include "daemon/daemon.h"
 #include "run/run.h"
-
-/* A file name that arrived in a watched queue folder. */
-struct pending_file {
-	struct spool_loc	 loc;
-	char			*name;
-};
 
 static void daemon_decide_cb(evutil_socket_t, short, void *);
 
@@ -430,6 +425,30 @@ daemon_config_warn(void *arg, const char *msg)
 	log_warn("config: %s", msg);
 }
 
+/*
+ * Every client connection, task file and run costs a descriptor; the soft
+ * limit (often 1,024) is a default for interactive shells, not a budget for
+ * a server. Raise it to the hard limit, which an administrator sets.
+ */
+static void
+daemon_raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
+		return;
+	was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_warn("cannot raise the descriptor limit from %llu to %llu: "
+		    "%s", (unsigned long long)was,
+		    (unsigned long long)rl.rlim_max, strerror(errno));
+	else
+		log_info("descriptor limit raised from %llu to %llu",
+		    (unsigned long long)was, (unsigned long long)rl.rlim_max);
+}
+
 /* Runs the daemon until SIGTERM. Returns an exit code. */
 int
 daemon_run(const struct daemon_opts *opts)
@@ -463,6 +482,7 @@ daemon_run(const struct daemon_opts *opts)
 		log_open(d->cfg.log_file, LOG_INFO);
 	else if (opts->log_file != NULL)
 		log_open(opts->log_file, LOG_INFO);
+	daemon_raise_nofile();
 	d->llm_enabled = true;
 	daemon_params_from_config(d);
 	if (spool_open(d->root, true, &d->spool, &e) != 0) {
@@ -570,6 +590,7 @@ out:
 	free(d->ended);
 	if (d->api != NULL)
 		api_stop(d->api);
+	intake_free(d);
 	if (d->watch != NULL) {
 		/* jobs_free below must not unwatch through it */
 		watch_free(d->watch);

@@ -87,7 +87,11 @@ struct daemon_opts {
 	const char	*log_file;
 };
 
-struct pending_file;
+/* A file name that arrived in a watched queue folder. */
+struct pending_file {
+	struct spool_loc	 loc;
+	char			*name;
+};
 
 /* What the daemon knows of a batch (its record is read once), and the
  * live counts it keeps in the record (batches.c). */
@@ -106,6 +110,7 @@ struct daemon_batch {
 	int64_t		 written_ms;
 	int		 total, completed, failed, running, queued;
 	char		 status[16];	/* as last written */
+	bool		 unread;	/* an I/O error kept its record unread */
 };
 struct llmd;
 struct workers;
@@ -147,6 +152,12 @@ struct daemon {
 	struct event		*ev_signals[4];
 	struct pending_file	*pending;
 	size_t			 npending, cappending;
+	/* intake.c: files an I/O error kept from being read, retried */
+	struct pending_file	*retry;
+	size_t			 nretry, capretry;
+	struct event		*ev_retry;
+	int64_t			 retry_delay_ms;
+	struct log_limit	 retry_log;
 
 	bool			 dirty;		/* the core should look again */
 	bool			 decide_scheduled;
@@ -198,6 +209,10 @@ void	 daemon_ended_flush(struct daemon *);
 long	 intake_vram_mb(const struct config *, const struct task *);
 int	 intake_file(struct daemon *, const struct spool_loc *, const char *name);
 int	 intake_scan_queues(struct daemon *, struct err *);
+/* Keeps LOC/NAME to be read again later (an I/O error, not a verdict). */
+void	 intake_defer(struct daemon *, const struct spool_loc *, const char *name,
+	    const char *why);
+void	 intake_free(struct daemon *);
 
 /* jobs.c */
 int		 jobs_claim(struct daemon *, struct queue_entry *, int gpu,

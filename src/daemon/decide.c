@@ -5,6 +5,7 @@
  * one decision moves to processing/ under one spool batch (one folder fsync
  * for all), and the supervisors are forked only after that commit.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -214,33 +215,57 @@ decide_act(struct daemon *d, const struct core_action *a,
 	}
 }
 
-/* The batch record of ID (interned), read once and cached. */
-struct daemon_batch *
-decide_batch(struct daemon *d, const char *id)
+/* Reads batch B's record. An I/O error (out of descriptors, say) is no
+ * verdict on it: its tasks wait as if it were still being submitted (at
+ * most DECIDE_SUBMIT_GRACE_MS) and the record is read again next time. */
+static void
+decide_batch_read(struct daemon *d, struct daemon_batch *b)
 {
-	struct daemon_batch *b;
+	static struct log_limit lim;
 	struct batch rec;
 	struct err e;
-	size_t i;
 
-	for (i = 0; i < d->nbatches; i++)
-		if (d->batches[i].id == id)
-			return &d->batches[i];
-	d->batches = xrealloc(d->batches, (d->nbatches + 1) * sizeof *d->batches);
-	b = &d->batches[d->nbatches++];
-	memset(b, 0, sizeof *b);
-	b->id = id;
-	if (batch_load(d->root, id, &rec, &e) == 0) {
+	if (batch_load(d->root, b->id, &rec, &e) == 0) {
 		b->exclusive = rec.exclusive;
 		b->items = (int)rec.nitems;
 		b->created_ms = rec.created_ms;
 		b->seen_ms = time_mono_of_wall(rec.created_ms);
 		b->submitting = strcmp(rec.status, "submitting") == 0;
+		b->unread = false;
 		batch_free(&rec);
-	} else {
+	} else if (errno == ENOENT || errno == EINVAL) {
 		log_warn("batch %s: no usable record (%s): scheduled as shared",
-		    id, e.msg);
+		    b->id, e.msg);
+		b->unread = false;
+	} else {
+		log_limited(&lim, 30000, LOG_WARN, "batch %s: record not "
+		    "readable for now (%s): its tasks wait", b->id, e.msg);
+		if (!b->unread)
+			b->seen_ms = time_mono_ms();
+		b->unread = true;
+		b->submitting = true;
 	}
+}
+
+/* The batch record of ID (interned), read once and cached. */
+struct daemon_batch *
+decide_batch(struct daemon *d, const char *id)
+{
+	struct daemon_batch *b;
+	size_t i;
+
+	for (i = 0; i < d->nbatches; i++) {
+		if (d->batches[i].id == id) {
+			if (d->batches[i].unread)
+				decide_batch_read(d, &d->batches[i]);
+			return &d->batches[i];
+		}
+	}
+	d->batches = xrealloc(d->batches, (d->nbatches + 1) * sizeof *d->batches);
+	b = &d->batches[d->nbatches++];
+	memset(b, 0, sizeof *b);
+	b->id = id;
+	decide_batch_read(d, b);
 	return b;
 }
 
@@ -254,6 +279,8 @@ decide_batch_submitting(struct daemon *d, struct daemon_batch *b, int64_t now)
 	struct batch rec;
 	struct err e;
 
+	if (b->unread)
+		decide_batch_read(d, b);
 	if (!b->submitting)
 		return false;
 	if (now - b->seen_ms > DECIDE_SUBMIT_GRACE_MS) {

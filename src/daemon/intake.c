@@ -1,14 +1,96 @@
 /*
  * Intake: turns task files found in the queue folders into entries of the
- * queue index. A file that does not parse or breaks the schema goes to
- * failed/ with a precise error; nothing a submitter writes stops the daemon.
+ * queue index. A file whose bytes were read whole and break the schema goes
+ * to failed/ with a precise error; a file that could not be read (out of
+ * descriptors or memory, an I/O error) stays where it is and is read again
+ * later, with backoff and a rate-limited log line: an accident of the
+ * machine is never a verdict on a task.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "daemon/daemon.h"
+
+#define INTAKE_RETRY_MIN_MS	200
+#define INTAKE_RETRY_MAX_MS	5000
+#define INTAKE_LOG_EVERY_MS	30000
+
+static void
+intake_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct pending_file *v = d->retry;
+	size_t i, n = d->nretry;
+
+	d->retry = NULL;
+	d->nretry = d->capretry = 0;
+	for (i = 0; i < n; i++) {
+		intake_file(d, &v[i].loc, v[i].name);
+		free(v[i].name);
+	}
+	free(v);
+	if (d->nretry == 0) {
+		d->retry_delay_ms = 0;
+		if (n > 0)
+			log_info("intake: the %zu task file(s) kept back by I/O "
+			    "errors were read", n);
+	}
+	daemon_mark_dirty(d);
+}
+
+void
+intake_defer(struct daemon *d, const struct spool_loc *loc, const char *name,
+    const char *why)
+{
+	struct timeval tv;
+	size_t i;
+
+	for (i = 0; i < d->nretry; i++)
+		if (d->retry[i].loc.cls == loc->cls &&
+		    d->retry[i].loc.priority == loc->priority &&
+		    d->retry[i].loc.stage == loc->stage &&
+		    strcmp(d->retry[i].name, name) == 0)
+			return;
+	if (d->nretry == d->capretry) {
+		d->capretry = d->capretry ? 2 * d->capretry : 16;
+		d->retry = xrealloc(d->retry, d->capretry * sizeof *d->retry);
+	}
+	d->retry[d->nretry].loc = *loc;
+	d->retry[d->nretry].name = xstrdup(name);
+	d->nretry++;
+	log_limited(&d->retry_log, INTAKE_LOG_EVERY_MS, LOG_WARN,
+	    "intake: %s left in its queue, to be read again: %s", name, why);
+	if (d->ev_retry == NULL && d->base != NULL)
+		d->ev_retry = evtimer_new(d->base, intake_retry_cb, d);
+	if (d->ev_retry == NULL || evtimer_pending(d->ev_retry, NULL))
+		return;
+	d->retry_delay_ms = d->retry_delay_ms == 0 ? INTAKE_RETRY_MIN_MS :
+	    d->retry_delay_ms * 2;
+	if (d->retry_delay_ms > INTAKE_RETRY_MAX_MS)
+		d->retry_delay_ms = INTAKE_RETRY_MAX_MS;
+	tv.tv_sec = d->retry_delay_ms / 1000;
+	tv.tv_usec = (d->retry_delay_ms % 1000) * 1000;
+	evtimer_add(d->ev_retry, &tv);
+}
+
+void
+intake_free(struct daemon *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nretry; i++)
+		free(d->retry[i].name);
+	free(d->retry);
+	d->retry = NULL;
+	d->nretry = d->capretry = 0;
+	if (d->ev_retry != NULL)
+		event_free(d->ev_retry);
+	d->ev_retry = NULL;
+}
 
 /* The VRAM a task needs: its own request, or its script's or model's. */
 long
@@ -29,15 +111,15 @@ intake_vram_mb(const struct config *cfg, const struct task *t)
 
 /*
  * Reads the queued file NAME at LOC into the index. Returns 0 when indexed,
- * 1 when the file was rejected (moved to failed/) or is gone, -1 on an I/O
- * failure that leaves the file where it is.
+ * 1 when the file was rejected (moved to failed/) or is gone, -1 when an
+ * I/O failure left the file where it is (it is read again later).
  */
 int
 intake_file(struct daemon *d, const struct spool_loc *loc, const char *name)
 {
 	struct task t;
 	struct err e, e2;
-	char id[TASK_ID_MAX + 1], path[4096];
+	char id[TASK_ID_MAX + 1];
 	size_t n = strlen(name);
 	int rc;
 
@@ -54,22 +136,27 @@ intake_file(struct daemon *d, const struct spool_loc *loc, const char *name)
 	if (queue_find(d->queue, id) != NULL)
 		return 0;
 	memset(&e, 0, sizeof e);
-	rc = spool_load(d->spool, loc, id, &d->cfg, &t, &e);
+	rc = spool_load_check(d->spool, loc, id, &d->cfg, &t, &e);
 	if (rc == 0) {
 		queue_add(d->queue, &t, loc, intake_vram_mb(&d->cfg, &t));
 		task_free(&t);
 		d->dirty = true;
 		return 0;
 	}
-	spool_path(d->spool, loc, id, path, sizeof path);
-	if (access(path, F_OK) != 0 && errno == ENOENT)
+	if (rc == SPOOL_GONE)
 		return 1;	/* taken away before or while we read it */
-reject:
-	log_warn("rejected %s: %s", name, e.msg);
-	if (spool_reject(d->spool, loc, name, "invalid_task", &e, &e2) != 0) {
-		log_error("could not move %s to failed/: %s", name, e2.msg);
+	if (rc == SPOOL_IO) {
+		intake_defer(d, loc, name, e.msg);
 		return -1;
 	}
+reject:
+	if (spool_reject(d->spool, loc, name, "invalid_task", &e, &e2) != 0) {
+		if (errno == ENOENT)
+			return 1;
+		intake_defer(d, loc, name, e2.msg);
+		return -1;
+	}
+	log_warn("rejected %s: %s", name, e.msg);
 	d->tasks_rejected++;
 	if (id[0] != '\0')
 		daemon_task_ended(d, id, loc->cls, false);

@@ -146,29 +146,29 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 	struct spool_loc from = queue_loc(qe);
 	struct spool_loc to = { STAGE_PROCESSING, from.cls, 0 };
 	struct err e, e2;
-	char id[TASK_ID_MAX + 1], name[TASK_ID_MAX + 8], path[PATH_MAX];
+	char id[TASK_ID_MAX + 1], name[TASK_ID_MAX + 8];
 	int rc;
 
 	bool llm = qe->cls == TASK_LLM;
 
 	str_copy(id, qe->id, sizeof id);
 	queue_remove(d->queue, id);
-	if (spool_load(d->spool, &from, id, &d->cfg, t, &e) != 0) {
-		spool_path(d->spool, &from, id, path, sizeof path);
-		if (access(path, F_OK) != 0 && errno == ENOENT) {
+	snprintf(name, sizeof name, "%s.json", id);
+	rc = spool_load_check(d->spool, &from, id, &d->cfg, t, &e);
+	if (rc != 0) {
+		if (rc == SPOOL_GONE) {
 			log_info("task %s vanished from its queue before it "
 			    "started", id);
-			tindex_locate(d, id);
-			return -1;
-		}
-		snprintf(name, sizeof name, "%s.json", id);
-		log_warn("rejected %s: %s", name, e.msg);
-		if (spool_reject(d->spool, &from, name, "invalid_task", &e,
-		    &e2) != 0)
-			log_error("could not move %s to failed/: %s", name,
-			    e2.msg);
-		else
+		} else if (rc == SPOOL_IO) {
+			/* Not a verdict: back to the index once it reads. */
+			intake_defer(d, &from, name, e.msg);
+		} else if (spool_reject(d->spool, &from, name, "invalid_task",
+		    &e, &e2) != 0) {
+			intake_defer(d, &from, name, e2.msg);
+		} else {
+			log_warn("rejected %s: %s", name, e.msg);
 			daemon_task_ended(d, id, from.cls, false);
+		}
 		tindex_locate(d, id);
 		return -1;
 	}

@@ -207,9 +207,12 @@ batch_load(const char *root, const char *id, struct batch *b, struct err *err)
 	}
 	b->json = json_loadb(buf, len, 0, &je);
 	free(buf);
-	if (b->json == NULL)
-		return err_set(err, "%s (line %d, column %d): %s", path,
-		    je.line, je.column, je.text);
+	if (b->json == NULL) {
+		err_set(err, "%s (line %d, column %d): %s", path, je.line,
+		    je.column, je.text);
+		errno = EINVAL;
+		return -1;
+	}
 	if (batch_from_json(b, path, err) == -1) {
 		batch_free(b);
 		errno = EINVAL;

@@ -259,6 +259,26 @@ durable_rename(struct durable *d, int fromfd, const char *from, int tofd,
 }
 
 int
+durable_link(struct durable *d, int fromfd, const char *from, int tofd,
+    const char *to, struct err *err)
+{
+	char tmp[64];
+
+	durable_tmp_name(tmp, sizeof tmp);
+	if (linkat(fromfd, from, tofd, tmp, 0) == -1)
+		return err_errno(err, "link %s", from);
+	if (renameat(tofd, tmp, tofd, to) == -1) {
+		err_errno(err, "rename %s to %s", tmp, to);
+		unlinkat(tofd, tmp, 0);
+		return -1;
+	}
+	/* TO already a link to the same file (an earlier try): rename(2)
+	 * then does nothing and leaves the temporary. */
+	unlinkat(tofd, tmp, 0);
+	return durable_finish(d, tofd, err);
+}
+
+int
 durable_flush(struct durable *d, struct err *err)
 {
 	size_t i;

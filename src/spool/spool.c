@@ -388,8 +388,14 @@ spool_read(struct spool *sp, const struct spool_loc *loc, const char *name,
 	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1)
 		return err_errno(err, "open %s", name);
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) == -1) {
+		err_errno(err, "stat %s", name);
 		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = 0;
 		return err_set(err, "%s: not a regular file", name);
 	}
 	cap = 4096;
@@ -421,9 +427,20 @@ spool_read(struct spool *sp, const struct spool_loc *loc, const char *name,
 	return 0;
 }
 
+/* Whether a failed open/read of a task file says something about the file
+ * itself (a verdict) rather than about the machine at that moment. */
+static bool
+spool_errno_is_verdict(int e)
+{
+	/* ELOOP: a symlink (opened O_NOFOLLOW); ENXIO: a socket or FIFO
+	 * without a writer; EISDIR: a folder. */
+	return e == ELOOP || e == ENXIO || e == EISDIR;
+}
+
 int
-spool_load(struct spool *sp, const struct spool_loc *loc, const char *id,
-    const struct config *cfg, struct task *t, struct err *err)
+spool_load_check(struct spool *sp, const struct spool_loc *loc,
+    const char *id, const struct config *cfg, struct task *t,
+    struct err *err)
 {
 	struct task_origin origin = { TASK_CLASS_NONE, 0, id };
 	char name[TASK_ID_MAX + 8], dir[64];
@@ -433,11 +450,20 @@ spool_load(struct spool *sp, const struct spool_loc *loc, const char *id,
 
 	memset(t, 0, sizeof *t);
 	if (spool_name(id, name, sizeof name, err) == -1)
-		return -1;
+		return SPOOL_INVALID;
 	spool_dir(loc, dir, sizeof dir);
+	errno = 0;
 	if (spool_read(sp, loc, name, TASK_MAX_BYTES, &buf, &len, err) == -1) {
+		int e = errno;
+
 		err_prefix(err, "%s", dir);
-		return -1;
+		errno = e;
+		if (e == ENOENT)
+			return SPOOL_GONE;
+		/* errno 0: spool_read's own verdict (not a regular file). */
+		if (e == 0 || spool_errno_is_verdict(e))
+			return SPOOL_INVALID;
+		return SPOOL_IO;
 	}
 	if (loc->stage == STAGE_QUEUE) {
 		origin.cls = loc->cls;
@@ -445,16 +471,25 @@ spool_load(struct spool *sp, const struct spool_loc *loc, const char *id,
 	}
 	rc = task_parse(buf, len, &origin, cfg, time_now_ms(), t, err);
 	free(buf);
-	if (rc == -1)
+	if (rc == -1) {
 		err_prefix(err, "%s/%s", dir, name);
-	return rc;
+		return SPOOL_INVALID;
+	}
+	return 0;
+}
+
+int
+spool_load(struct spool *sp, const struct spool_loc *loc, const char *id,
+    const struct config *cfg, struct task *t, struct err *err)
+{
+	return spool_load_check(sp, loc, id, cfg, t, err) == 0 ? 0 : -1;
 }
 
 int
 spool_reject(struct spool *sp, const struct spool_loc *from, const char *name,
     const char *reason_code, const struct err *why, struct err *err)
 {
-	char orig[300], dir[64], stem[256], stamp[40];
+	char orig[300], dir[64], stem[256], stamp[40], msg[ERR_LEN];
 	struct task t;
 	size_t n = strlen(name), len;
 	char *buf;
@@ -469,12 +504,23 @@ spool_reject(struct spool *sp, const struct spool_loc *from, const char *name,
 	snprintf(orig, sizeof orig, "%s.orig", name);
 	snprintf(stem, sizeof stem, "%.*s", (int)(n - 5), name);
 
-	/* The original bytes first: until its record is written, a crash
-	 * leaves only a .orig, never a lost file. */
-	if (durable_rename(sp->dur, spool_fd(sp, from), name, sp->failedfd,
-	    orig, true, err) == -1) {
-		err_prefix(err, "reject %s", dir);
-		return -1;
+	/* The original bytes first, as a second name in failed/ (the
+	 * queue's entry stays); then the record; only then does the queue's
+	 * entry go. An error at any step leaves the task where it was, and a
+	 * crash after the record leaves two copies, which recovery settles
+	 * in favour of failed/ (the original is already kept). */
+	if (durable_link(sp->dur, spool_fd(sp, from), name, sp->failedfd,
+	    orig, err) == -1) {
+		if (errno != EPERM) {
+			err_prefix(err, "reject %s", dir);
+			return -1;
+		}
+		/* Not a file (a folder): it can only be moved. */
+		if (durable_rename(sp->dur, spool_fd(sp, from), name,
+		    sp->failedfd, orig, true, err) == -1) {
+			err_prefix(err, "reject %s", dir);
+			return -1;
+		}
 	}
 	memset(&t, 0, sizeof t);
 	t.json = json_object();
@@ -487,8 +533,10 @@ spool_reject(struct spool *sp, const struct spool_loc *from, const char *name,
 	time_iso8601(time_now_ms(), stamp, sizeof stamp);
 	json_object_set_new(t.json, "created_at", json_string(stamp));
 	json_object_set_new(t.json, "completed_at", json_string(stamp));
+	str_copy(msg, why != NULL ? why->msg : "", sizeof msg);
+	str_utf8_sanitize(msg);
 	json_object_set_new(t.json, "error", json_pack("{s:s, s:s}", "code",
-	    reason_code, "message", why != NULL ? why->msg : ""));
+	    reason_code, "message", msg));
 	json_object_set_new(t.json, "rejected_from", json_string(dir));
 	json_object_set_new(t.json, "original", json_string(orig));
 	buf = json_dumps(t.json, JSON_INDENT(2));
@@ -500,6 +548,7 @@ spool_reject(struct spool *sp, const struct spool_loc *from, const char *name,
 	free(buf);
 	if (rc == -1)
 		return -1;
+	durable_unlink_later(sp->dur, spool_fd(sp, from), name);
 	return spool_flush(sp, err);
 }
 

@@ -51,10 +51,12 @@ int	 spool_move(struct spool *, struct task *, const struct spool_loc *from,
 int	 spool_update(struct spool *, struct task *, const struct spool_loc *,
 	    struct err *);
 /* Moves a file that could not be parsed to failed/: the original file is
- * renamed to failed/<name>.orig (never copied, never followed), then a
+ * hard-linked as failed/<name>.orig (never copied, never followed), a
  * record {"task_id", "status": "failed", "error": {"code": REASON_CODE,
  * "message": WHY}, "rejected_from", "original", times} is written as
- * failed/<name>. NAME is a file name in FROM ("x.json"). */
+ * failed/<name>, and only then is FROM/<name> removed: a crash or an I/O
+ * error at any step leaves the original where it was (retried) or the
+ * record written. NAME is a file name in FROM ("x.json"). */
 int	 spool_reject(struct spool *, const struct spool_loc *from,
 	    const char *name, const char *reason_code, const struct err *why,
 	    struct err *);
@@ -82,6 +84,16 @@ int	 spool_find(struct spool *, const char *id, struct spool_loc *,
 /* Reads and parses the task file at LOC. */
 int	 spool_load(struct spool *, const struct spool_loc *, const char *id,
 	    const struct config *, struct task *, struct err *);
+/* The same, telling a verdict from an accident: returns 0 when loaded,
+ * SPOOL_INVALID when the file is there and is not a valid task (its
+ * bytes were read whole, or it is not a regular file, or its name is not
+ * an id), SPOOL_GONE when there is no such file, and SPOOL_IO (errno
+ * kept) when reading failed for a cause that says nothing about the file
+ * (EMFILE, ENFILE, ENOMEM, EIO, ...): try again later. */
+enum { SPOOL_INVALID = -2, SPOOL_IO = -1, SPOOL_GONE = 1 };
+int	 spool_load_check(struct spool *, const struct spool_loc *,
+	    const char *id, const struct config *, struct task *,
+	    struct err *);
 
 /* Calls FN for every visible task file name (id) in the stage folder, in
  * name order. Skips names starting with '.' or not ending in ".json". The
@@ -132,6 +144,10 @@ int		 durable_create(struct durable *, int dirfd, const char *name,
  * fsyncs both folders (at the flush when batching). */
 int		 durable_rename(struct durable *, int fromfd, const char *from,
 		    int tofd, const char *to, bool replace, struct err *);
+/* Makes TOFD/TO a second name of FROMFD/FROM (a hard link through a
+ * temporary, replacing TO), durably; FROM stays. */
+int		 durable_link(struct durable *, int fromfd, const char *from,
+		    int tofd, const char *to, struct err *);
 /* Schedules the removal of DIRFD/NAME after the next flush. */
 void		 durable_unlink_later(struct durable *, int dirfd, const char *name);
 /* Fsyncs every folder written since the last flush, then performs the

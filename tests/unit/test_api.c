@@ -2,6 +2,8 @@
  * The API without a socket: routing (404, 405 with Allow, query rules),
  * submitting through api_handle, and /metrics — histogram buckets, and the
  * per-file cache that reads a finished task once and forgets removed ones.
+ * Every error is the documented {"error": {"code", "message"}}, even when
+ * the JSON parser's message quotes bytes that are not UTF-8.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -92,6 +94,35 @@ test_routes(void **state)
 	assert_int_equal(r.code, 200);
 	assert_string_equal(r.ctype, "application/json");
 	api_reply_free(&r);
+}
+
+/* fuzz_api_workers found a JSON error quoting half a UTF-8 character
+ * ("invalid escape near '\"\\\xe2'"): the reply was 400 "{}". */
+static void
+test_error_quotes_bad_utf8(void **state)
+{
+	static const char body[] = "\"\\\xe2\x82\xac\xa9u}";
+	static const char *const uris[] = { "/v1/tasks", "/v1/workers",
+	    "/v1/leases", "/v1/batches", NULL };
+	struct fx *fx = *state;
+	struct api_reply r;
+	json_t *j, *e;
+	size_t i;
+
+	for (i = 0; uris[i] != NULL; i++) {
+		api_handle(fx->api, API_POST, uris[i], body, sizeof body - 1,
+		    &r);
+		assert_int_equal(r.code, 400);
+		j = json_loadb(r.body, r.len, 0, NULL);
+		assert_non_null(j);
+		e = json_object_get(j, "error");
+		assert_string_equal(json_string_value(json_object_get(e,
+		    "code")), "invalid_json");
+		assert_non_null(strstr(json_string_value(json_object_get(e,
+		    "message")), "invalid escape"));
+		json_decref(j);
+		api_reply_free(&r);
+	}
 }
 
 /* ?wait= on a task: parsed and bounded; a task not ended asks to be
@@ -329,6 +360,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_error_quotes_bad_utf8,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_poll_request, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_submit_and_get, setup,

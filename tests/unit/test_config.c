@@ -146,6 +146,9 @@ test_defaults(void **state)
 	assert_string_equal(c.api_listen, "127.0.0.1");
 	assert_int_equal(c.api_port, 7878);
 	assert_string_equal(c.api_socket, "api.sock");
+	assert_int_equal(c.api_max_connections, 256);
+	assert_int_equal(c.api_idle_timeout_sec, 15);
+	assert_int_equal(c.api_request_timeout_sec, 10);
 	assert_int_equal(c.default_timeout_sec, 3600);
 	assert_int_equal(c.default_max_retries, 2);
 	assert_int_equal(c.output_max_bytes, 65536);
@@ -248,7 +251,8 @@ static const char every_key[] =
     "     \"env\": {\"GGML_X\": \"{gpu_uuid}\"}, \"health_path\": \"/health\","
     "     \"health_timeout_ms\": 500, \"max_concurrent\": 4, \"fail_offline_after\": 5,"
     "     \"release_timeout_ms\": 45000}},"
-    " \"api\": {\"listen\": \"::1\", \"port\": 9000, \"socket\": \"/run/g.sock\"},"
+    " \"api\": {\"listen\": \"::1\", \"port\": 9000, \"socket\": \"/run/g.sock\","
+    "   \"max_connections\": 64, \"idle_timeout_sec\": 5, \"request_timeout_sec\": 3},"
     " \"tasks\": {\"default_timeout_sec\": 10, \"default_max_retries\": 0,"
     "   \"output_max_bytes\": 1000, \"max_cpu_tasks\": 6, \"keep_days\": 7,"
     "   \"keep_max\": 500},"
@@ -348,6 +352,10 @@ static const struct bad_case bad_cases[] = {
 	    { "api.port (line 1, column 18)", "from 1 to 65535", "got 70000" } },
 	{ "{\"api\": {\"port\": 80.5}}",
 	    { "api.port", "integer", "got 80.5" } },
+	{ "{\"api\": {\"max_connections\": 0}}",
+	    { "api.max_connections", "from 1 to 65536", "got 0" } },
+	{ "{\"api\": {\"request_timeout_sec\": 0}}",
+	    { "api.request_timeout_sec", "from 1 to 3600", "got 0" } },
 	{ "{\"llm\": {\"base_port\": \"11434\"}}",
 	    { "llm.base_port", "from 1 to 65535", "got \"11434\"" } },
 	{ "{\"gpu_backend\": \"cuda\"}",

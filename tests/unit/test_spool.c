@@ -2,8 +2,9 @@
  * The spool on a real temporary ROOT: the layout, submit (ids unique across
  * stages), moves and in-place updates, rejects that keep the original
  * bytes, recovery (duplicates in every stage combination, the temp sweep
- * that spares a submitter's dot-file), batches, and a failed write that
- * leaves the old copy intact.
+ * that spares a submitter's dot-file), batches, a failed write that
+ * leaves the old copy intact, and a read or reject that runs out of
+ * descriptors, which is an accident (SPOOL_IO), never a verdict.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -296,6 +297,74 @@ test_reject_keeps_orig(void **state)
 	spool_close(sp);
 }
 
+/* Lowers the soft descriptor limit so that no new descriptor can be
+ * opened; returns the old limit. */
+static struct rlimit
+no_more_fds(void)
+{
+	struct rlimit old, rl;
+	int fd;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	fd = open("/dev/null", O_RDONLY);
+	assert_true(fd >= 0);
+	close(fd);
+	rl = old;
+	rl.rlim_cur = (rlim_t)fd;	/* the lowest free one is fd: none left */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	return old;
+}
+
+static void
+test_io_error_is_no_verdict(void **state)
+{
+	static const char good[] = "{\"prompt\": \"p\"}";
+	static const char junk[] = "{\"prompt\": \xff\xfe";
+	struct spool *sp = open_spool();
+	struct err why, err;
+	struct rlimit old;
+	struct task t;
+	char *s;
+
+	put("tasks/llm_queue/priority_3/good.json", good);
+	put("tasks/llm_queue/priority_3/junk.json", junk);
+	assert_int_equal(spool_load_check(sp, &Q3, "none", &cfg, &t, &err),
+	    SPOOL_GONE);
+	assert_int_equal(spool_load_check(sp, &Q3, "junk", &cfg, &t, &why),
+	    SPOOL_INVALID);
+
+	old = no_more_fds();
+	assert_int_equal(spool_load_check(sp, &Q3, "good", &cfg, &t, &err),
+	    SPOOL_IO);
+	assert_int_equal(errno, EMFILE);
+	/* A reject that cannot write its record leaves the original. */
+	assert_int_equal(spool_reject(sp, &Q3, "junk.json", "invalid_task",
+	    &why, &err), -1);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+
+	assert_true(exists("tasks/llm_queue/priority_3/good.json"));
+	assert_true(exists("tasks/llm_queue/priority_3/junk.json"));
+	assert_false(exists("tasks/failed/good.json"));
+	assert_false(exists("tasks/failed/junk.json"));
+	assert_int_equal(spool_load_check(sp, &Q3, "good", &cfg, &t, &err), 0);
+	task_free(&t);
+	/* Once descriptors are back the reject completes, its message
+	 * (quoting bytes that are not UTF-8) kept in the record. */
+	assert_int_equal(spool_reject(sp, &Q3, "junk.json", "invalid_task",
+	    &why, &err), 0);
+	assert_false(exists("tasks/llm_queue/priority_3/junk.json"));
+	s = get("tasks/failed/junk.json.orig");
+	assert_string_equal(s, junk);
+	free(s);
+	assert_int_equal(spool_load(sp, &FAIL, "junk", &cfg, &t, &err), 0);
+	assert_int_equal(t.status, TASK_FAILED);
+	assert_non_null(json_string_value(json_object_get(json_object_get(
+	    t.json, "error"), "message")));
+	task_free(&t);
+	assert_int_equal(temps(), 0);
+	spool_close(sp);
+}
+
 /* One recovery case: ID present in each of the given folders; WANT is the
  * folder that must keep it. */
 static void
@@ -528,6 +597,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_reject_keeps_orig, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_io_error_is_no_verdict,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_dedupe, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_recover_temps, setup,
