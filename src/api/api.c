@@ -1,9 +1,10 @@
 /*
- * The API's listeners: one libevent evhttp serving on loopback TCP and on
- * the unix socket ROOT/<api_socket> (mode 0660). Each request is reduced to
- * (method, URI, body) and answered by api_handle; evhttp itself enforces
- * the body (413) and header size limits, so nothing a client sends reaches
- * a handler unbounded.
+ * The API's listeners: one libevent evhttp serving on TCP (loopback by
+ * default; never without the token of ROOT/api.token) and on the unix
+ * socket ROOT/<api_socket>. Each request is reduced to (caller, method,
+ * URI, body) and answered by api_handle_as; evhttp itself enforces the
+ * body (413) and header size limits, so nothing a client sends reaches a
+ * handler unbounded.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,7 @@ api_request(struct evhttp_request *req, void *arg)
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct api_reply r;
+	struct access_who who;
 	enum api_method m;
 	size_t len = evbuffer_get_length(in);
 	char *body = NULL;
@@ -53,7 +55,13 @@ api_request(struct evhttp_request *req, void *arg)
 		m = API_OTHER;
 		break;
 	}
-	if (len > API_MAX_BODY) {
+	if (api_auth_identify(a, req, &who) == -1) {
+		memset(&r, 0, sizeof r);
+		api_error(&r, 401, "unauthorized", "wrong token: send "
+		    "\"Authorization: Bearer <token>\" with the token in "
+		    "ROOT/%s", API_TOKEN_FILE);
+		r.challenge = true;
+	} else if (len > API_MAX_BODY) {
 		memset(&r, 0, sizeof r);
 		api_error(&r, 413, "too_large", "the body is over %d bytes",
 		    API_MAX_BODY);
@@ -61,12 +69,16 @@ api_request(struct evhttp_request *req, void *arg)
 		body = xmalloc(len + 1);
 		evbuffer_remove(in, body, len);
 		body[len] = '\0';
-		api_handle(a, m, evhttp_request_get_uri(req), body, len, &r);
+		api_handle_as(a, &who, m, evhttp_request_get_uri(req), body,
+		    len, &r);
 	}
 	evhttp_add_header(h, "Content-Type", r.ctype != NULL ? r.ctype :
 	    "application/json");
 	if (r.allow != NULL)
 		evhttp_add_header(h, "Allow", r.allow);
+	if (r.challenge)
+		evhttp_add_header(h, "WWW-Authenticate",
+		    "Bearer realm=\"gpumgr\"");
 	evbuffer_add(out, r.body, r.len);
 	evhttp_send_reply(req, r.code, NULL, NULL);
 	api_reply_free(&r);
@@ -96,8 +108,10 @@ api_unix_socket(const char *path, struct err *err)
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
 	    SOCK_NONBLOCK, 0)) == -1)
 		return err_errno(err, "socket");
+	/* Anyone may connect: every request is checked against the peer's
+	 * credentials (docs/security.md). */
 	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
-	    chmod(path, 0660) == -1 || listen(fd, 64) == -1) {
+	    chmod(path, 0666) == -1 || listen(fd, 64) == -1) {
 		err_errno(err, "%s", path);
 		close(fd);
 		return -1;
@@ -149,6 +163,13 @@ api_bind_tcp(struct api *a, struct err *err)
 
 	if (a->cfg->api_port < 0)
 		return 0;
+	/* The token is never optional: without it nobody could be told
+	 * from anybody, on loopback or beyond. */
+	if ((a->token = api_auth_token(a->root, true, err)) == NULL) {
+		err_prefix(err, "refusing to listen on %s:%d without a token",
+		    host, a->cfg->api_port);
+		return -1;
+	}
 	s = evhttp_bind_socket_with_handle(a->http, host,
 	    (ev_uint16_t)a->cfg->api_port);
 	if (s == NULL)

@@ -20,9 +20,11 @@
 #define API_MAX_BODY	(1024 * 1024)	/* larger bodies get 413 */
 #define API_LIST_LIMIT	100		/* GET /v1/tasks default limit */
 #define API_LIST_MAX	10000		/* and the largest one allowed */
+#define API_TOKEN_FILE	"api.token"	/* under ROOT, mode 0600 */
 
 struct event_base;
 struct evhttp;
+struct evhttp_request;
 struct evhttp_bound_socket;
 struct spool;
 struct api_mcache;
@@ -48,6 +50,7 @@ struct api_reply {
 	size_t		 len;
 	const char	*ctype;		/* Content-Type */
 	const char	*allow;		/* Allow header for 405, or NULL */
+	bool		 challenge;	/* 401: add WWW-Authenticate */
 };
 
 /* Counters the daemon can feed as things happen. Until it sets FED, the
@@ -68,6 +71,10 @@ struct api {
 	struct api_mcache *mc;
 	struct api_counters counters;
 	struct api_hist	 boot;
+	/* api-auth.c: who may do what (docs/security.md) */
+	struct access	 acc;
+	char		*token;		/* ROOT/api.token, when serving TCP */
+	const struct access_who *who;	/* the caller of the current request */
 	/* api.c: the listeners */
 	struct event_base *base;
 	struct evhttp	*http;
@@ -91,9 +98,19 @@ void	 api_observe_boot(struct api *, double seconds);
 /* Creates the state api_handle needs (no listener). */
 struct api *api_new(const char *root, const struct config *, struct err *);
 void	 api_free(struct api *);
-/* Answers one request. URI is the request target ("/v1/tasks?limit=3"). */
+/* Answers one request of WHO (docs/security.md). URI is the request
+ * target ("/v1/tasks?limit=3"). */
+void	 api_handle_as(struct api *, const struct access_who *who,
+	    enum api_method, const char *uri, const char *body, size_t len,
+	    struct api_reply *);
+/* The same as the token's bearer (ROOT's owner). */
 void	 api_handle(struct api *, enum api_method, const char *uri,
 	    const char *body, size_t len, struct api_reply *);
+/* Whether the current caller is an admin / may act on OWNER's things;
+ * when not, R gets 403 saying that WHAT needs more. */
+bool	 api_admin(struct api *, const char *what, struct api_reply *r);
+bool	 api_owns(struct api *, long long owner, const char *what,
+	    struct api_reply *r);
 void	 api_reply_free(struct api_reply *);
 /* Sets R to CODE with {"error": {"code": ECODE, "message": ...}}. */
 void	 api_error(struct api_reply *r, int code, const char *ecode,
@@ -104,6 +121,15 @@ void	 api_json(struct api_reply *r, int code, json_t *j);
  * valid id, in name order; ids ITEM returns NULL for are left out. */
 json_t	*api_list_dir(struct api *a, const char *subdir,
 	    json_t *(*item)(struct api *, const char *id));
+
+/* api-auth.c: identities. */
+/* ROOT/api.token (made when missing and CREATE): malloc'd, or NULL when
+ * it cannot be made or read, or others can read it. */
+char	*api_auth_token(const char *root, bool create, struct err *);
+/* The caller of REQ into *W: the unix socket's peer, or the token's
+ * bearer; anonymous otherwise. -1: a wrong token was sent. */
+int	 api_auth_identify(struct api *, struct evhttp_request *,
+	    struct access_who *w);
 
 /* api-tasks.c: /v1/tasks. */
 void	 api_tasks_list(struct api *, const char *query, struct api_reply *);

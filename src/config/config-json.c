@@ -118,7 +118,7 @@ json_t *
 config_to_json(const struct config *c)
 {
 	return json_pack("{s:o, s:s, s:i, s:f, s:o, s:o, s:{s:s, s:i, s:s},"
-	    " s:{s:i, s:i, s:I, s:i}, s:{s:s, s:f}, s:{s:o}, s:{s:i}, s:{s:i, s:i, s:i}}",
+	    " s:{s:o, s:o}, s:{s:i, s:i, s:I, s:i}, s:{s:s, s:f}, s:{s:o}, s:{s:i}, s:{s:i, s:i, s:i}}",
 	    "resource_manager", cjson_resource_manager(c),
 	    "gpu_backend", c->gpu_backend,
 	    "rescan_interval_ms", c->rescan_interval_ms,
@@ -129,6 +129,11 @@ config_to_json(const struct config *c)
 	    "listen", c->api_listen,
 	    "port", c->api_port,
 	    "socket", c->api_socket,
+	    "access",
+	    "submit_group", c->submit_group != NULL ?
+	    json_string(c->submit_group) : json_null(),
+	    "admin_group", c->admin_group != NULL ?
+	    json_string(c->admin_group) : json_null(),
 	    "tasks",
 	    "default_timeout_sec", c->default_timeout_sec,
 	    "default_max_retries", c->default_max_retries,

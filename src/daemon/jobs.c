@@ -309,12 +309,16 @@ out:
 	return rc;
 }
 
-/* Moves the files the run left (whole stdout, stderr) beside the task. */
+/* Moves the files the run left (whole stdout, stderr) beside the task,
+ * readable by the task's OWNER and the admins only. */
 static void
-jobs_keep_output(struct daemon *d, struct job *j, const struct spool_loc *to)
+jobs_keep_output(struct daemon *d, struct job *j, const struct spool_loc *to,
+    long long owner)
 {
 	char dst[PATH_MAX + 32], src[PATH_MAX + 32], base[PATH_MAX];
+	char name[TASK_ID_MAX + 16];
 	const char *which[] = { "stdout", "stderr" };
+	struct err e;
 	size_t i;
 
 	spool_path(d->spool, to, j->id, base, sizeof base);
@@ -327,9 +331,14 @@ jobs_keep_output(struct daemon *d, struct job *j, const struct spool_loc *to)
 		if (stat(src, &st) != 0 || st.st_size == 0)
 			continue;
 		snprintf(dst, sizeof dst, "%s.%s", base, which[i]);
-		if (rename(src, dst) != 0)
+		if (rename(src, dst) != 0) {
 			log_warn("task %s: keeping %s: %s", j->id, which[i],
 			    strerror(errno));
+			continue;
+		}
+		snprintf(name, sizeof name, "%s.%s", j->id, which[i]);
+		if (spool_protect(d->spool, to, name, owner, &e) != 0)
+			log_warn("task %s: %s", j->id, e.msg);
 	}
 }
 
@@ -410,7 +419,7 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 	to.cls = t.cls;
 	to.priority = t.priority;
 	if (!retry)
-		jobs_keep_output(d, j, &to);
+		jobs_keep_output(d, j, &to, task_owner_uid(&t));
 	if (spool_move(d->spool, &t, &from, &to, &e) != 0) {
 		log_error("task %s: could not finalise: %s; will retry", j->id,
 		    e.msg);

@@ -25,6 +25,9 @@ struct spool {
 	int		 procfd, completefd, failedfd;
 	struct durable	*dur;
 	bool		 batching;
+	uid_t		 root_uid;	/* ROOT's owner: trusted to name owners */
+	bool		 have_admin;	/* admin_gid: the group of task files */
+	gid_t		 admin_gid;
 };
 
 static const char *const spool_layout[] = {
@@ -135,6 +138,8 @@ static int
 spool_opendir(struct spool *sp, const char *rel, int *fd, struct err *err)
 {
 	*fd = openat(sp->rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd == -1 && errno == EACCES)	/* a folder we may not list */
+		*fd = openat(sp->rootfd, rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (*fd == -1)
 		return err_errno(err, "open %s/%s", sp->root, rel);
 	return 0;
@@ -205,6 +210,12 @@ spool_open(const char *root, bool create, struct spool **out, struct err *err)
 		err_errno(err, "open %s", root);
 		goto fail;
 	}
+	{
+		struct stat st;
+
+		sp->root_uid = fstat(sp->rootfd, &st) == 0 ? st.st_uid :
+		    geteuid();
+	}
 	if (create && spool_create_layout(sp, err) == -1)
 		goto fail;
 	for (c = 0; c < 2; c++) {
@@ -266,6 +277,79 @@ spool_name(const char *id, char *name, size_t len, struct err *err)
 	return 0;
 }
 
+void
+spool_set_access(struct spool *sp, const struct access *acc)
+{
+	sp->have_admin = acc->have_admin;
+	sp->admin_gid = acc->admin_gid;
+}
+
+/* The mode and owner of a task file about to be written at LOC for the
+ * user OWNER (docs/security.md): the owner and the admins read it, nobody
+ * else. Only root can give a file away; a user's own queue file written by
+ * the CLI keeps the usual 0644 so that a daemon of any user can read it. */
+static void
+spool_attrs(struct spool *sp, const struct spool_loc *loc, long long owner)
+{
+	bool root = geteuid() == 0;
+
+	if (!root && loc->stage == STAGE_QUEUE && geteuid() != sp->root_uid)
+		return;
+	durable_set_attrs(sp->dur, 0640, root && owner >= 0 ?
+	    (uid_t)owner : (uid_t)-1, sp->have_admin ? sp->admin_gid :
+	    (gid_t)-1);
+}
+
+int
+spool_protect(struct spool *sp, const struct spool_loc *loc,
+    const char *name, long long owner, struct err *err)
+{
+	int fd = spool_fd(sp, loc);
+	uid_t uid = geteuid() == 0 && owner >= 0 ? (uid_t)owner : (uid_t)-1;
+	gid_t gid = sp->have_admin ? sp->admin_gid : (gid_t)-1;
+
+	if (fd < 0 || strchr(name, '/') != NULL)
+		return err_set(err, "invalid file name \"%.200s\"", name);
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    fchownat(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) == -1 &&
+	    errno != EPERM)
+		return err_errno(err, "chown %s", name);
+	if (fchmodat(fd, name, 0640, 0) == -1)
+		return err_errno(err, "chmod %s", name);
+	return 0;
+}
+
+/* Who a task file belongs to: a file written by ROOT's owner (or root)
+ * says so in its "owner" field; any other file belongs to the user who
+ * owns it, whatever it claims. A file with no owner is ROOT's owner's. */
+static void
+spool_owner(struct spool *sp, struct task *t, uid_t file_uid)
+{
+	char user[64];
+
+	if ((file_uid == 0 || file_uid == sp->root_uid) &&
+	    task_owner_uid(t) >= 0)
+		return;
+	access_user_name(file_uid, user, sizeof user);
+	task_set_owner(t, (long long)file_uid, user);
+}
+
+long long
+spool_json_owner(struct spool *sp, const struct spool_loc *loc,
+    const char *id, json_t *doc)
+{
+	char name[TASK_ID_MAX + 8];
+	struct task t = { .json = doc };
+	struct stat st;
+	int fd = spool_fd(sp, loc);
+
+	if (fd < 0 || spool_name(id, name, sizeof name, NULL) == -1 ||
+	    fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return task_owner_uid(&t);
+	spool_owner(sp, &t, st.st_uid);
+	return task_owner_uid(&t);
+}
+
 static int
 spool_flush(struct spool *sp, struct err *err)
 {
@@ -299,6 +383,7 @@ spool_submit(struct spool *sp, struct task *t, struct err *err)
 	}
 	task_set_status(t, TASK_QUEUED);
 	buf = task_dump(t, &len);
+	spool_attrs(sp, &loc, task_owner_uid(t));
 	rc = durable_create(sp->dur, spool_fd(sp, &loc), name, buf, len, err);
 	free(buf);
 	if (rc == -1) {
@@ -329,6 +414,7 @@ spool_update(struct spool *sp, struct task *t, const struct spool_loc *loc,
 	if (!spool_loc_valid(loc))
 		return err_set(err, "task %s: invalid stage", t->id);
 	buf = task_dump(t, &len);
+	spool_attrs(sp, loc, task_owner_uid(t));
 	rc = durable_write(sp->dur, spool_fd(sp, loc), name, buf, len, err);
 	free(buf);
 	return rc;
@@ -369,9 +455,20 @@ spool_rename(struct spool *sp, const struct spool_loc *from,
 	return spool_flush(sp, err);
 }
 
+static int	spool_read_uid(struct spool *, const struct spool_loc *,
+		    const char *, size_t, char **, size_t *, uid_t *,
+		    struct err *);
+
 int
 spool_read(struct spool *sp, const struct spool_loc *loc, const char *name,
     size_t max, char **bufp, size_t *lenp, struct err *err)
+{
+	return spool_read_uid(sp, loc, name, max, bufp, lenp, NULL, err);
+}
+
+static int
+spool_read_uid(struct spool *sp, const struct spool_loc *loc, const char *name,
+    size_t max, char **bufp, size_t *lenp, uid_t *uid, struct err *err)
 {
 	struct stat st;
 	size_t len = 0, cap;
@@ -392,6 +489,8 @@ spool_read(struct spool *sp, const struct spool_loc *loc, const char *name,
 		close(fd);
 		return err_set(err, "%s: not a regular file", name);
 	}
+	if (uid != NULL)
+		*uid = st.st_uid;
 	cap = 4096;
 	buf = xmalloc(cap + 1);
 	for (;;) {
@@ -427,6 +526,7 @@ spool_load(struct spool *sp, const struct spool_loc *loc, const char *id,
 {
 	struct task_origin origin = { TASK_CLASS_NONE, 0, id };
 	char name[TASK_ID_MAX + 8], dir[64];
+	uid_t file_uid = 0;
 	size_t len;
 	char *buf;
 	int rc;
@@ -435,7 +535,8 @@ spool_load(struct spool *sp, const struct spool_loc *loc, const char *id,
 	if (spool_name(id, name, sizeof name, err) == -1)
 		return -1;
 	spool_dir(loc, dir, sizeof dir);
-	if (spool_read(sp, loc, name, TASK_MAX_BYTES, &buf, &len, err) == -1) {
+	if (spool_read_uid(sp, loc, name, TASK_MAX_BYTES, &buf, &len,
+	    &file_uid, err) == -1) {
 		err_prefix(err, "%s", dir);
 		return -1;
 	}
@@ -447,6 +548,8 @@ spool_load(struct spool *sp, const struct spool_loc *loc, const char *id,
 	free(buf);
 	if (rc == -1)
 		err_prefix(err, "%s/%s", dir, name);
+	else
+		spool_owner(sp, t, file_uid);
 	return rc;
 }
 
@@ -454,8 +557,10 @@ int
 spool_reject(struct spool *sp, const struct spool_loc *from, const char *name,
     const char *reason_code, const struct err *why, struct err *err)
 {
-	char orig[300], dir[64], stem[256], stamp[40];
+	char orig[300], dir[64], stem[256], stamp[40], user[64];
 	struct task t;
+	struct stat st;
+	long long owner = -1;
 	size_t n = strlen(name), len;
 	char *buf;
 	int rc;
@@ -469,6 +574,9 @@ spool_reject(struct spool *sp, const struct spool_loc *from, const char *name,
 	snprintf(orig, sizeof orig, "%s.orig", name);
 	snprintf(stem, sizeof stem, "%.*s", (int)(n - 5), name);
 
+	/* The record belongs to whoever owned the file (docs/security.md). */
+	if (fstatat(spool_fd(sp, from), name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		owner = (long long)st.st_uid;
 	/* The original bytes first: until its record is written, a crash
 	 * leaves only a .orig, never a lost file. */
 	if (durable_rename(sp->dur, spool_fd(sp, from), name, sp->failedfd,
@@ -491,11 +599,16 @@ spool_reject(struct spool *sp, const struct spool_loc *from, const char *name,
 	    reason_code, "message", why != NULL ? why->msg : ""));
 	json_object_set_new(t.json, "rejected_from", json_string(dir));
 	json_object_set_new(t.json, "original", json_string(orig));
+	if (owner >= 0) {
+		access_user_name((uid_t)owner, user, sizeof user);
+		task_set_owner(&t, owner, user);
+	}
 	buf = json_dumps(t.json, JSON_INDENT(2));
 	json_decref(t.json);
 	if (buf == NULL)
 		return err_set(err, "reject %s: cannot serialise", name);
 	len = strlen(buf);
+	spool_attrs(sp, &(struct spool_loc){ STAGE_FAILED, 0, 0 }, owner);
 	rc = durable_write(sp->dur, sp->failedfd, name, buf, len, err);
 	free(buf);
 	if (rc == -1)
