@@ -193,6 +193,7 @@ static const char every_key[] =
     "     \"env\": {\"GGML_X\": \"{gpu_uuid}\"}, \"health_path\": \"/health\","
     "     \"health_timeout_ms\": 500, \"max_concurrent\": 4, \"fail_offline_after\": 5}},"
     " \"api\": {\"listen\": \"::1\", \"port\": 9000, \"socket\": \"/run/g.sock\"},"
+    " \"access\": {\"submit_group\": \"root\", \"admin_group\": \"root\"},"
     " \"tasks\": {\"default_timeout_sec\": 10, \"default_max_retries\": 0,"
     "   \"output_max_bytes\": 1000, \"max_cpu_tasks\": 6},"
     " \"sim\": {\"gpus_file\": \"/tmp/g.json\", \"llm_boot_sec\": 0},"
