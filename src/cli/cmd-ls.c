@@ -2,6 +2,7 @@
  * `gpumgr ls`: lists the tasks in every stage (queues by priority, then
  * processing, complete, failed) as a table or as a JSON array of the stored
  * tasks. It reads the files directly, so it works with no daemon running.
+ * A user who is not an admin sees their own tasks only (docs/security.md).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +25,7 @@ struct ls_state {
 	enum task_class		 cls;
 	json_t			*array;
 	size_t			 shown;
+	struct cli_access	 ca;
 };
 
 static void
@@ -69,7 +71,8 @@ ls_one(void *arg, const struct spool_loc *loc, const char *id)
 	struct err err;
 
 	if (spool_load(st->sp, loc, id, st->cfg, &t, &err) == -1) {
-		if (st->want_status || st->want_class)
+		if (st->want_status || st->want_class ||
+		    (!st->ca.admin && errno == EACCES))
 			return 0;
 		spool_dir(loc, dir, sizeof dir);
 		if (st->json)
@@ -80,7 +83,8 @@ ls_one(void *arg, const struct spool_loc *loc, const char *id)
 		return 0;
 	}
 	if ((st->want_status && t.status != st->status) ||
-	    (st->want_class && t.cls != st->cls)) {
+	    (st->want_class && t.cls != st->cls) ||
+	    !access_owns(&st->ca.acc, &st->ca.who, task_owner_uid(&t))) {
 		task_free(&t);
 		return 0;
 	}
@@ -162,6 +166,7 @@ ls_exec(struct cli_ctx *ctx, int argc, char **argv)
 		    err.msg);
 	}
 	st.array = json_array();
+	cli_access_load(ctx, &st.ca);
 	if (spool_open(ctx->root, false, &st.sp, &err) == -1) {
 		if (errno != ENOENT) {
 			fprintf(stderr, "gpumgr ls: %s\n", err.msg);
@@ -185,6 +190,7 @@ ls_exec(struct cli_ctx *ctx, int argc, char **argv)
 	rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 out:
 	json_decref(st.array);
+	cli_access_free(&st.ca);
 	spool_close(st.sp);
 	config_free(&cfg);
 	return rc;
@@ -196,7 +202,8 @@ const struct cli_cmd cli_cmd_ls = {
 	.usage =
 	    "ls [--status S] [--class C] [--json]\n"
 	    "\n"
-	    "Lists the tasks in ROOT: queued ones first (priority 5 to 1), then\n"
+	    "Lists the tasks in ROOT (a user not an admin: their own tasks):\n"
+	    "queued ones first (priority 5 to 1), then\n"
 	    "processing, complete and failed. The table shows id, class,\n"
 	    "status, priority, GPU (assigned, else requested), creation time\n"
 	    "and the head of the prompt or the script's name.\n"
