@@ -83,8 +83,10 @@ struct api {
 };
 
 /* api.c: the server. */
-/* Serves on CFG's api_listen:api_port (port 0: no TCP) and on the unix
- * socket ROOT/<api_socket> (mode 0660; "" : none). CFG must outlive it. */
+/* Serves on CFG's api_listen:api_port (-1: no TCP; never without the
+ * token of ROOT/api.token, made when missing) and on the unix
+ * socket ROOT/<api_socket> (mode 0666, callers known by their
+ * credentials; "": none). CFG must outlive it. */
 struct api *api_start(struct event_base *, const char *root,
 	    const struct config *, struct err *);
 void	 api_stop(struct api *);
