@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "spool/spool.h"
+#include "spool/spool-int.h"
 
 #define SPOOL_NQUEUES	(2 * TASK_PRIO_MAX)
 
@@ -25,9 +26,7 @@ struct spool {
 	int		 procfd, completefd, failedfd;
 	struct durable	*dur;
 	bool		 batching;
-	uid_t		 root_uid;	/* ROOT's owner: trusted to name owners */
-	bool		 have_admin;	/* admin_gid: the group of task files */
-	gid_t		 admin_gid;
+	struct spool_perm perm;		/* spool-owner.c */
 };
 
 static const char *const spool_layout[] = {
@@ -52,7 +51,7 @@ spool_loc_valid(const struct spool_loc *loc)
 	}
 }
 
-static int
+int
 spool_fd(const struct spool *sp, const struct spool_loc *loc)
 {
 	if (!spool_loc_valid(loc))
@@ -107,6 +106,18 @@ const char *
 spool_root(const struct spool *sp)
 {
 	return sp->root;
+}
+
+struct spool_perm *
+spool_perm(struct spool *sp)
+{
+	return &sp->perm;
+}
+
+struct durable *
+spool_durable(struct spool *sp)
+{
+	return sp->dur;
 }
 
 /* mkdir -p of ROOT itself. */
@@ -213,8 +224,8 @@ spool_open(const char *root, bool create, struct spool **out, struct err *err)
 	{
 		struct stat st;
 
-		sp->root_uid = fstat(sp->rootfd, &st) == 0 ? st.st_uid :
-		    geteuid();
+		sp->perm.root_uid = fstat(sp->rootfd, &st) == 0 ?
+		    st.st_uid : geteuid();
 	}
 	if (create && spool_create_layout(sp, err) == -1)
 		goto fail;
@@ -266,7 +277,7 @@ spool_close(struct spool *sp)
 	free(sp);
 }
 
-static int
+int
 spool_name(const char *id, char *name, size_t len, struct err *err)
 {
 	if (!task_id_valid(id))
@@ -275,79 +286,6 @@ spool_name(const char *id, char *name, size_t len, struct err *err)
 		    "with '.'", id);
 	snprintf(name, len, "%s.json", id);
 	return 0;
-}
-
-void
-spool_set_access(struct spool *sp, const struct access *acc)
-{
-	sp->have_admin = acc->have_admin;
-	sp->admin_gid = acc->admin_gid;
-}
-
-/* The mode and owner of a task file about to be written at LOC for the
- * user OWNER (docs/security.md): the owner and the admins read it, nobody
- * else. Only root can give a file away; a user's own queue file written by
- * the CLI keeps the usual 0644 so that a daemon of any user can read it. */
-static void
-spool_attrs(struct spool *sp, const struct spool_loc *loc, long long owner)
-{
-	bool root = geteuid() == 0;
-
-	if (!root && loc->stage == STAGE_QUEUE && geteuid() != sp->root_uid)
-		return;
-	durable_set_attrs(sp->dur, 0640, root && owner >= 0 ?
-	    (uid_t)owner : (uid_t)-1, sp->have_admin ? sp->admin_gid :
-	    (gid_t)-1);
-}
-
-int
-spool_protect(struct spool *sp, const struct spool_loc *loc,
-    const char *name, long long owner, struct err *err)
-{
-	int fd = spool_fd(sp, loc);
-	uid_t uid = geteuid() == 0 && owner >= 0 ? (uid_t)owner : (uid_t)-1;
-	gid_t gid = sp->have_admin ? sp->admin_gid : (gid_t)-1;
-
-	if (fd < 0 || strchr(name, '/') != NULL)
-		return err_set(err, "invalid file name \"%.200s\"", name);
-	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
-	    fchownat(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) == -1 &&
-	    errno != EPERM)
-		return err_errno(err, "chown %s", name);
-	if (fchmodat(fd, name, 0640, 0) == -1)
-		return err_errno(err, "chmod %s", name);
-	return 0;
-}
-
-/* Who a task file belongs to: a file written by ROOT's owner (or root)
- * says so in its "owner" field; any other file belongs to the user who
- * owns it, whatever it claims. A file with no owner is ROOT's owner's. */
-static void
-spool_owner(struct spool *sp, struct task *t, uid_t file_uid)
-{
-	char user[64];
-
-	if ((file_uid == 0 || file_uid == sp->root_uid) &&
-	    task_owner_uid(t) >= 0)
-		return;
-	access_user_name(file_uid, user, sizeof user);
-	task_set_owner(t, (long long)file_uid, user);
-}
-
-long long
-spool_json_owner(struct spool *sp, const struct spool_loc *loc,
-    const char *id, json_t *doc)
-{
-	char name[TASK_ID_MAX + 8];
-	struct task t = { .json = doc };
-	struct stat st;
-	int fd = spool_fd(sp, loc);
-
-	if (fd < 0 || spool_name(id, name, sizeof name, NULL) == -1 ||
-	    fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
-		return task_owner_uid(&t);
-	spool_owner(sp, &t, st.st_uid);
-	return task_owner_uid(&t);
 }
 
 static int
@@ -383,7 +321,7 @@ spool_submit(struct spool *sp, struct task *t, struct err *err)
 	}
 	task_set_status(t, TASK_QUEUED);
 	buf = task_dump(t, &len);
-	spool_attrs(sp, &loc, task_owner_uid(t));
+	spool_owner_attrs(sp, &loc, task_owner_uid(t));
 	rc = durable_create(sp->dur, spool_fd(sp, &loc), name, buf, len, err);
 	free(buf);
 	if (rc == -1) {
@@ -414,7 +352,7 @@ spool_update(struct spool *sp, struct task *t, const struct spool_loc *loc,
 	if (!spool_loc_valid(loc))
 		return err_set(err, "task %s: invalid stage", t->id);
 	buf = task_dump(t, &len);
-	spool_attrs(sp, loc, task_owner_uid(t));
+	spool_owner_attrs(sp, loc, task_owner_uid(t));
 	rc = durable_write(sp->dur, spool_fd(sp, loc), name, buf, len, err);
 	free(buf);
 	return rc;
@@ -549,7 +487,7 @@ spool_load(struct spool *sp, const struct spool_loc *loc, const char *id,
 	if (rc == -1)
 		err_prefix(err, "%s/%s", dir, name);
 	else
-		spool_owner(sp, t, file_uid);
+		spool_owner_fix(sp, t, file_uid);
 	return rc;
 }
 
@@ -608,7 +546,7 @@ spool_reject(struct spool *sp, const struct spool_loc *from, const char *name,
 	if (buf == NULL)
 		return err_set(err, "reject %s: cannot serialise", name);
 	len = strlen(buf);
-	spool_attrs(sp, &(struct spool_loc){ STAGE_FAILED, 0, 0 }, owner);
+	spool_owner_attrs(sp, &(struct spool_loc){ STAGE_FAILED, 0, 0 }, owner);
 	rc = durable_write(sp->dur, sp->failedfd, name, buf, len, err);
 	free(buf);
 	if (rc == -1)
