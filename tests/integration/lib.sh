@@ -14,6 +14,15 @@ export GPUMGR_ROOT="$TEST_TMP/root"
 mkdir -p "$GPUMGR_ROOT"
 STARTED_PIDS=()
 
+# Debian's python3 itself, when there is one: a version manager's shim
+# (pyenv's is first in PATH on some machines) runs a chain of bash processes
+# per call, which costs seconds per call on a loaded machine.
+if [[ -x /usr/bin/python3 ]]; then
+  mkdir -p "$TEST_TMP/bin"
+  ln -sf /usr/bin/python3 "$TEST_TMP/bin/python3"
+  PATH="$TEST_TMP/bin:$PATH"
+fi
+
 cleanup() {
   local rc=$? pid
   for pid in "${STARTED_PIDS[@]}"; do
