@@ -14,6 +14,7 @@ if [[ $(id -u) != 0 ]]; then
   echo "skip: this test creates a user and a group, which needs root (CI runs as root)"
   exit 0
 fi
+PATH=$PATH:/usr/sbin:/sbin
 for c in useradd userdel groupadd groupdel setpriv; do
   command -v "$c" >/dev/null || { echo "skip: $c is not installed"; exit 0; }
 done
@@ -35,7 +36,7 @@ cancel_left() { local id; for id in mine-1 mine-2 roots-1; do "$GPUMGR_BIN" canc
 trap 'rc=$?; set +e; cancel_left; stop_daemon; remove_made; (exit "$rc"); cleanup' EXIT
 groupadd "$G" && made_group=$G
 useradd -M -N -g "$G" -s /usr/sbin/nologin "$U" && made_users+=("$U")
-useradd -M -U -s /usr/sbin/nologin "$N" && made_users+=("$N")
+useradd -M -N -g nogroup -s /usr/sbin/nologin "$N" && made_users+=("$N")
 echo "made group $G, users $U (in it) and $N (not)"
 
 # The user must reach ROOT and the binary.
