@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config clang libclang-rt-dev
   libevent-dev libcurl4-openssl-dev libjansson-dev libncurses-dev libcmocka-dev
-  python3 curl procps util-linux tmux prometheus
+  python3 python3-venv python3-setuptools python3-wheel zim-tools curl procps util-linux tmux prometheus
 )
 
 missing=()

@@ -347,3 +347,44 @@ api_batch_get(struct api *a, const char *id, struct api_reply *r)
 	}
 	api_json(r, 200, rec);
 }
+
+void
+api_batch_list(struct api *a, struct api_reply *r)
+{
+	struct batch_progress p;
+	struct batch *v = NULL;
+	struct err err;
+	json_t *list = json_array(), *o;
+	size_t n = 0, i;
+
+	if (batch_list(a->root, &v, &n, &err) == -1) {
+		json_decref(list);
+		api_error(r, 500, "internal", "%s", err.msg);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		o = json_deep_copy(v[i].json);
+		/* A caller who is not an admin lists their own batches. */
+		if (a->who != NULL && !access_owns(&a->acc, a->who,
+		    batch_record_owner(a->root, v[i].id, o))) {
+			json_decref(o);
+			continue;
+		}
+		json_object_del(o, "items");
+		if (batch_progress(a->sp, &v[i], &p, &err) == 0) {
+			json_object_set_new(o, "completed",
+			    json_integer((json_int_t)p.complete));
+			json_object_set_new(o, "failed",
+			    json_integer((json_int_t)(p.failed + p.missing)));
+			json_object_set_new(o, "running",
+			    json_integer((json_int_t)p.running));
+			json_object_set_new(o, "queued",
+			    json_integer((json_int_t)p.queued));
+			json_object_set_new(o, "status",
+			    json_string(batch_live_status(&v[i], &p)));
+		}
+		json_array_append_new(list, o);
+	}
+	batch_list_free(v, n);
+	api_json(r, 200, json_pack("{s:o}", "batches", list));
+}

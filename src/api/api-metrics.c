@@ -443,10 +443,43 @@ metrics_batches(struct mbuf *b, const char *root)
 		json_decref(rec[i]);
 }
 
+/* The daemon's counters of ended tasks from gpu_state.json (they never go
+ * down, unlike the files); false when it has none (no daemon ran yet). */
+static bool
+metrics_totals(const char *root, struct api_counters *k)
+{
+	static const char *const cls[API_NCLASS] = { "unknown", "llm",
+	    "script" };
+	char path[4096];
+	json_t *state, *c, *f, *v;
+	int i;
+
+	snprintf(path, sizeof path, "%s/gpu_state.json", root);
+	state = json_load_file(path, 0, NULL);
+	c = json_object_get(state, "tasks_completed_total");
+	f = json_object_get(state, "tasks_failed_total");
+	if (!json_is_object(c) || !json_is_object(f)) {
+		json_decref(state);
+		return false;
+	}
+	for (i = 0; i < API_NCLASS; i++) {
+		v = json_object_get(c, cls[i]);
+		k->completed[i] = json_is_integer(v) && json_integer_value(v) >
+		    0 ? (uint64_t)json_integer_value(v) : 0;
+		v = json_object_get(f, cls[i]);
+		k->failed[i] = json_is_integer(v) && json_integer_value(v) > 0 ?
+		    (uint64_t)json_integer_value(v) : 0;
+	}
+	k->fed = true;
+	json_decref(state);
+	return true;
+}
+
 char *
 api_metrics_render(const char *root, struct api_mcache *c,
     const struct api_counters *k, const struct api_hist *boot, size_t *len)
 {
+	struct api_counters persisted;
 	static const struct spool_loc locs[2] = {
 		{ STAGE_COMPLETE, 0, 0 }, { STAGE_FAILED, 0, 0 }
 	};
@@ -465,7 +498,10 @@ api_metrics_render(const char *root, struct api_mcache *c,
 	}
 	metrics_gpus(&b, root, k);
 	metrics_queues(&b, root);
-	metrics_tasks(&b, c, k);
+	persisted = *k;
+	if (!k->fed)
+		metrics_totals(root, &persisted);
+	metrics_tasks(&b, c, &persisted);
 	mbuf_head(&b, "gpumgr_boot_seconds", "histogram", "Measured LLM and "
 	    "script boots.");
 	mbuf_hist(&b, "gpumgr_boot_seconds", "", boot);

@@ -44,7 +44,7 @@ static const struct route route_table[] = {
 	{ "/v1/gpus", M(API_GET), "GET", R_GPUS },
 	{ "/v1/tasks", M(API_GET) | M(API_POST), "GET, POST", R_TASKS },
 	{ "/v1/tasks/*", M(API_GET) | M(API_DELETE), "GET, DELETE", R_TASK },
-	{ "/v1/batches", M(API_POST), "POST", R_BATCHES },
+	{ "/v1/batches", M(API_GET) | M(API_POST), "GET, POST", R_BATCHES },
 	{ "/v1/batches/*", M(API_GET), "GET", R_BATCH },
 	{ "/v1/gpus/*/drain", M(API_POST), "POST", R_DRAIN },
 	{ "/v1/gpus/*/undrain", M(API_POST), "POST", R_UNDRAIN },
@@ -91,6 +91,7 @@ void
 api_reply_free(struct api_reply *r)
 {
 	free(r->body);
+	free(r->park_id);
 	memset(r, 0, sizeof *r);
 }
 
@@ -196,9 +197,20 @@ route_match(const char *pattern, const char *path, char *arg, size_t arglen)
 static void
 route_metrics(struct api *a, struct api_reply *r)
 {
+	char *tail = NULL;
+
 	free(r->body);
 	r->body = api_metrics_render(a->root, a->mc, &a->counters, &a->boot,
 	    &r->len);
+	/* The long polls waiting now (api-wait.c). */
+	xasprintf(&tail, "# HELP gpumgr_api_waiting_requests Long polls "
+	    "(GET /v1/tasks/{id}?wait=) waiting for a task's end.\n"
+	    "# TYPE gpumgr_api_waiting_requests gauge\n"
+	    "gpumgr_api_waiting_requests %zu\n", a->nparked);
+	r->body = xrealloc(r->body, r->len + strlen(tail) + 1);
+	memcpy(r->body + r->len, tail, strlen(tail) + 1);
+	r->len += strlen(tail);
+	free(tail);
 	r->code = 200;
 	r->ctype = "text/plain; version=0.0.4; charset=utf-8";
 }
@@ -350,7 +362,8 @@ route_dispatch(struct api *a, enum api_method m, const char *uri,
 		r->allow = rt->allow;
 		return;
 	}
-	if (query != NULL && rt->id != R_TASKS && *query != '\0') {
+	if (query != NULL && rt->id != R_TASKS && *query != '\0' &&
+	    !(rt->id == R_TASK && m == API_GET)) {
 		api_error(r, 400, "bad_query", "%s takes no query parameters",
 		    rt->pattern);
 		return;
@@ -382,12 +395,15 @@ route_dispatch(struct api *a, enum api_method m, const char *uri,
 		break;
 	case R_TASK:
 		if (m == API_GET)
-			api_tasks_get(a, arg, r);
+			api_tasks_get(a, arg, query != NULL ? query : "", r);
 		else
 			api_tasks_cancel(a, arg, r);
 		break;
 	case R_BATCHES:
-		api_batch_submit(a, body, len, r);
+		if (m == API_GET)
+			api_batch_list(a, r);
+		else
+			api_batch_submit(a, body, len, r);
 		break;
 	case R_BATCH:
 		api_batch_get(a, arg, r);

@@ -331,12 +331,57 @@ tasks_find(struct api *a, const char *id, struct spool_loc *loc,
 	}
 }
 
+/* "wait=SECONDS" (0-API_WAIT_MAX_SEC, fractions allowed) -> ms; "" -> 0. */
+static int
+tasks_wait_query(const char *query, long *ms, struct api_reply *r)
+{
+	struct evkeyvalq q;
+	struct evkeyval *kv;
+	char *end;
+	double v;
+	int rc = 0, n = 0;
+
+	*ms = 0;
+	if (*query == '\0')
+		return 0;
+	TAILQ_INIT(&q);
+	if (evhttp_parse_query_str(query, &q) != 0) {
+		api_error(r, 400, "bad_query", "the query string cannot be "
+		    "parsed");
+		return -1;
+	}
+	TAILQ_FOREACH(kv, &q, next) {
+		if (strcmp(kv->key, "wait") != 0 || n++ > 0) {
+			api_error(r, 400, "bad_query", "a task takes one query "
+			    "parameter, wait=SECONDS");
+			rc = -1;
+			break;
+		}
+		errno = 0;
+		v = strtod(kv->value, &end);
+		if (errno != 0 || end == kv->value || *end != '\0' ||
+		    !(v >= 0) || v > API_WAIT_MAX_SEC) {
+			api_error(r, 400, "bad_query", "wait: expected seconds, "
+			    "0-%d", API_WAIT_MAX_SEC);
+			rc = -1;
+			break;
+		}
+		*ms = (long)(v * 1000);
+	}
+	evhttp_clear_headers(&q);
+	return rc;
+}
+
 void
-api_tasks_get(struct api *a, const char *id, struct api_reply *r)
+api_tasks_get(struct api *a, const char *id, const char *query,
+    struct api_reply *r)
 {
 	struct spool_loc loc;
+	long wait_ms;
 	json_t *j;
 
+	if (tasks_wait_query(query, &wait_ms, r) == -1)
+		return;
 	if (tasks_find(a, id, &loc, r) == -1)
 		return;
 	if ((j = tasks_read(a, &loc, id)) == NULL) {
@@ -350,7 +395,12 @@ api_tasks_get(struct api *a, const char *id, struct api_reply *r)
 		snprintf(what, sizeof what, "task %s", id);
 		api_owns(a, tasks_owner(j), what, r);
 		json_decref(j);
-		return;
+		return;		/* never parked: the caller may not wait on it */
+	}
+	if (wait_ms > 0 && loc.stage != STAGE_COMPLETE &&
+	    loc.stage != STAGE_FAILED) {
+		r->park_id = xstrdup(id);
+		r->park_ms = wait_ms;
 	}
 	api_json(r, 200, j);
 }
@@ -455,9 +505,11 @@ tasks_cancel_queued(struct api *a, const char *id, struct api_reply *r)
 	task_set_error(&t, "cancelled", "cancelled through the API");
 	if (spool_update(a->sp, &t, &failed, &err) == -1)
 		api_error(r, 500, "internal", "%s", err.msg);
-	else
+	else {
 		api_json(r, 200, json_pack("{s:s,s:s}", "task_id", id,
 		    "status", "cancelled"));
+		api_task_ended(a, id);
+	}
 	task_free(&t);
 }
 

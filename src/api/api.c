@@ -33,8 +33,6 @@ api_request(struct evhttp_request *req, void *arg)
 {
 	struct api *a = arg;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	struct evbuffer *out = evhttp_request_get_output_buffer(req);
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct api_reply r;
 	struct access_who who;
 	enum api_method m;
@@ -72,17 +70,30 @@ api_request(struct evhttp_request *req, void *arg)
 		api_handle_as(a, &who, m, evhttp_request_get_uri(req), body,
 		    len, &r);
 	}
-	evhttp_add_header(h, "Content-Type", r.ctype != NULL ? r.ctype :
+	free(body);
+	if (r.park_id != NULL && r.park_ms > 0) {
+		api_park(a, req, &r);
+		return;
+	}
+	api_send(req, &r);
+}
+
+void
+api_send(struct evhttp_request *req, struct api_reply *r)
+{
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Content-Type", r->ctype != NULL ? r->ctype :
 	    "application/json");
-	if (r.allow != NULL)
-		evhttp_add_header(h, "Allow", r.allow);
-	if (r.challenge)
+	if (r->allow != NULL)
+		evhttp_add_header(h, "Allow", r->allow);
+	if (r->challenge)
 		evhttp_add_header(h, "WWW-Authenticate",
 		    "Bearer realm=\"gpumgr\"");
-	evbuffer_add(out, r.body, r.len);
-	evhttp_send_reply(req, r.code, NULL, NULL);
-	api_reply_free(&r);
-	free(body);
+	evbuffer_add(out, r->body, r->len);
+	evhttp_send_reply(req, r->code, NULL, NULL);
+	api_reply_free(r);
 }
 
 /* Binds a listening unix socket at PATH, replacing a stale socket there
@@ -224,6 +235,7 @@ api_stop(struct api *a)
 {
 	if (a == NULL)
 		return;
+	api_park_stop(a);
 	if (a->http != NULL)
 		evhttp_free(a->http);
 	if (a->sock_path != NULL) {

@@ -28,6 +28,9 @@ struct evhttp_request;
 struct evhttp_bound_socket;
 struct spool;
 struct api_mcache;
+struct api_park;
+struct event;
+struct evhttp_request;
 
 /* Histogram buckets (seconds) shared by boot, wait and run time. */
 #define API_NBUCKETS	12
@@ -51,6 +54,11 @@ struct api_reply {
 	const char	*ctype;		/* Content-Type */
 	const char	*allow;		/* Allow header for 405, or NULL */
 	bool		 challenge;	/* 401: add WWW-Authenticate */
+	/* GET /v1/tasks/{id}?wait=S on a task not yet ended: the listener
+	 * parks the request (api-wait.c) for PARK_MS instead of sending
+	 * BODY now. PARK_ID malloc'd. */
+	char		*park_id;
+	long		 park_ms;
 };
 
 /* Counters the daemon can feed as things happen. Until it sets FED, the
@@ -75,6 +83,10 @@ struct api {
 	struct access	 acc;
 	char		*token;		/* ROOT/api.token, when serving TCP */
 	const struct access_who *who;	/* the caller of the current request */
+	/* api-wait.c: requests waiting for a task's end */
+	struct api_park	*parked;
+	size_t		 nparked;
+	struct event	*park_check;
 	/* api.c: the listeners */
 	struct event_base *base;
 	struct evhttp	*http;
@@ -135,17 +147,37 @@ int	 api_auth_identify(struct api *, struct evhttp_request *,
 
 /* api-tasks.c: /v1/tasks. */
 void	 api_tasks_list(struct api *, const char *query, struct api_reply *);
-void	 api_tasks_get(struct api *, const char *id, struct api_reply *);
+/* QUERY: "" or "wait=SECONDS" (a long poll: R->park_ms set while the
+ * task has not ended). */
+void	 api_tasks_get(struct api *, const char *id, const char *query,
+	    struct api_reply *);
 void	 api_tasks_submit(struct api *, const char *body, size_t len,
 	    struct api_reply *);
 void	 api_tasks_cancel(struct api *, const char *id, struct api_reply *);
 /* Parses BODY as one JSON object; on failure sets R (400) and returns NULL. */
 json_t	*api_body_object(const char *body, size_t len, struct api_reply *r);
 
+/* api-wait.c: long polls. */
+#define API_WAIT_MAX_SEC	300	/* the longest ?wait= */
+#define API_PARK_MAX		256	/* requests parked at once; more: 503 */
+/* Parks REQ until task R->park_id ends or R->park_ms pass, then answers
+ * it with the task as it is; answers at once (503) when too many wait. */
+void	 api_park(struct api *, struct evhttp_request *, struct api_reply *);
+/* Task ID has ended (its file is durably in complete/ or failed/):
+ * answers the requests parked on it. The daemon calls it where it records
+ * an end; ends recorded by other processes are seen within a second. */
+void	 api_task_ended(struct api *, const char *id);
+/* Answers every parked request now (at stop). */
+void	 api_park_stop(struct api *);
+/* Sends R on REQ (headers, body) and frees R. */
+void	 api_send(struct evhttp_request *, struct api_reply *);
+
 /* api-batch.c: /v1/batches. */
 void	 api_batch_submit(struct api *, const char *body, size_t len,
 	    struct api_reply *);
 void	 api_batch_get(struct api *, const char *id, struct api_reply *);
+/* GET /v1/batches: every record without its items, counts from the spool. */
+void	 api_batch_list(struct api *, struct api_reply *);
 
 /* api-gpus.c: /v1/status, /v1/gpus, drain. */
 void	 api_status(struct api *, struct api_reply *);

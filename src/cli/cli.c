@@ -8,15 +8,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/common.h"
+#include "spool/spool.h"
 
 extern const struct cli_cmd cli_cmd_submit;
 extern const struct cli_cmd cli_cmd_ls;
 extern const struct cli_cmd cli_cmd_show;
+extern const struct cli_cmd cli_cmd_wait;
 extern const struct cli_cmd cli_cmd_cancel;
+extern const struct cli_cmd cli_cmd_purge;
 extern const struct cli_cmd cli_cmd_exec;
 extern const struct cli_cmd cli_cmd_batch;
 extern const struct cli_cmd cli_cmd_gpus;
@@ -35,7 +39,9 @@ static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_submit,
 	&cli_cmd_ls,
 	&cli_cmd_show,
+	&cli_cmd_wait,
 	&cli_cmd_cancel,
+	&cli_cmd_purge,
 	&cli_cmd_exec,
 	&cli_cmd_batch,
 	&cli_cmd_gpus,
@@ -72,7 +78,7 @@ cli_print_help(FILE *f)
 		fprintf(f, "  %-12s %s\n", cli_table[i]->name, cli_table[i]->summary);
 	fprintf(f, "\n`gpumgr COMMAND --help` describes one command.\n"
 	    "exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 invalid input,\n"
-	    "5 not possible in the current state\n");
+	    "5 not possible in the current state, 124 timed out (wait)\n");
 }
 
 const char *
@@ -88,6 +94,19 @@ cli_default_root(void)
 	home = getenv("HOME");
 	snprintf(buf, sizeof buf, "%s/.gpumgr", home != NULL ? home : ".");
 	return buf;
+}
+
+int
+cli_spool_open(const char *root, struct spool **sp, struct err *err)
+{
+	struct stat st;
+
+	if (stat(root, &st) == -1)
+		return err_errno(err, "%s", root);
+	if (spool_open(root, true, sp, err) == 0)
+		return 0;
+	/* No right to make the folders: read what is there. */
+	return spool_open(root, false, sp, err);
 }
 
 int

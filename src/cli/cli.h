@@ -7,6 +7,7 @@
 #define GPUMGR_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <jansson.h>
 
@@ -20,6 +21,7 @@
 #define EXIT_INVALID	4	/* input rejected: task or config breaks the schema */
 #define EXIT_STATE	5	/* not possible in its current state */
 #define EXIT_DENIED	6	/* permission denied (docs/security.md) */
+#define EXIT_TIMEOUT	124	/* `wait`: gave up before the end */
 
 struct cli_ctx {
 	const char	*root;		/* ROOT folder */
@@ -42,6 +44,24 @@ int	 cli_usage_error(const struct cli_cmd *, const char *fmt, ...)
 bool	 cli_wants_help(const struct cli_cmd *, int argc, char **argv);
 /* Default ROOT: $GPUMGR_ROOT, else /var/lib/gpumgr for root, else ~/.gpumgr. */
 const char *cli_default_root(void);
+
+/* cli.c */
+struct spool;
+struct err;
+/* Opens the spool at ROOT for reading as the daemon would: when ROOT exists
+ * but lacks some stage folders (made by hand: one queue folder holding a
+ * dropped task), they are made. errno ENOENT: no ROOT. */
+int	 cli_spool_open(const char *root, struct spool **, struct err *);
+
+/* cmd-wait.c */
+/* Waits until every task in IDS has ended (inotify on complete/ and
+ * failed/); with REPORT prints a line for each as it ends. TIMEOUT_MS < 0:
+ * no limit. Returns EXIT_OK (all complete), EXIT_FAIL (any failed, or an
+ * error, said on stderr after "gpumgr WHO: "), EXIT_NOTFOUND, EXIT_TIMEOUT. */
+int	 cli_wait_tasks(const char *root, const char *const *ids, size_t n,
+	    long timeout_ms, bool report, const char *who);
+/* "2.5" -> 2500; -1 when S is not a number of seconds. */
+long	 cli_parse_timeout_ms(const char *s);
 
 /* cli-access.c: who runs the command (docs/security.md). */
 struct cli_access {

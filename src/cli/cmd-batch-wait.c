@@ -20,7 +20,6 @@
 
 #define WAIT_POLL_MS	200
 #define WAIT_BAR	30
-#define EXIT_TIMEOUT	124
 
 extern const struct cli_cmd cli_cmd_batch;
 int	 cli_batch_wait(struct cli_ctx *, int, char **);

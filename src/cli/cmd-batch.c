@@ -69,6 +69,7 @@ batch_cli_submit(struct cli_ctx *ctx, int argc, char **argv)
 		{ "batch-id", required_argument, NULL, 'b' },
 		{ "arg", required_argument, NULL, 'a' },
 		{ "glob", required_argument, NULL, 'g' },
+		{ "mime", required_argument, NULL, 'M' },
 		{ "priority", required_argument, NULL, 'p' },
 		{ "item-arg", required_argument, NULL, 'I' },
 		{ "json", no_argument, NULL, 'j' },
@@ -80,7 +81,7 @@ batch_cli_submit(struct cli_ctx *ctx, int argc, char **argv)
 	struct spool *sp = NULL;
 	struct batch b;
 	struct err err;
-	const char **globs = NULL;
+	const char **globs = NULL, **mimes = NULL;
 	bool json_out = false;
 	json_t *args = json_object();
 	char *end;
@@ -90,9 +91,11 @@ batch_cli_submit(struct cli_ctx *ctx, int argc, char **argv)
 	memset(&spec, 0, sizeof spec);
 	memset(&b, 0, sizeof b);
 	globs = xcalloc((size_t)argc + 1, sizeof *globs);
+	mimes = xcalloc((size_t)argc + 1, sizeof *mimes);
 	spec.globs = globs;
+	spec.mimes = mimes;
 	spec.args = args;
-	while ((c = getopt_long(argc, argv, "t:s:i:xSb:a:g:p:I:j", opts,
+	while ((c = getopt_long(argc, argv, "t:s:i:xSb:a:g:M:p:I:j", opts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 't':
@@ -126,6 +129,9 @@ batch_cli_submit(struct cli_ctx *ctx, int argc, char **argv)
 			break;
 		case 'g':
 			globs[spec.nglobs++] = optarg;
+			break;
+		case 'M':
+			mimes[spec.nmimes++] = optarg;
 			break;
 		case 'p':
 			errno = 0;
@@ -195,6 +201,7 @@ out:
 	spool_close(sp);
 	json_decref(args);
 	free(globs);
+	free(mimes);
 	return rc;
 }
 
@@ -433,11 +440,12 @@ const struct cli_cmd cli_cmd_batch = {
 	    "\n"
 	    "submit makes one script task per item of PATH: a folder (its\n"
 	    "files matching --glob), a text file (one item a line; blank lines\n"
-	    "and # comments skipped) or a JSON list (of strings, or of objects\n"
-	    "whose fields become the item's script_args).\n"
+	    "and # comments skipped), a JSON list (of strings, or of objects\n"
+	    "whose fields become the item's script_args) or a ZIM archive (one\n"
+	    "item per media entry, script_args {archive, entry, mime}).\n"
 	    "  -t, --type TYPE       task_type: transcribe, embed or process\n"
 	    "  -s, --script NAME     a script registered in config.json\n"
-	    "  -i, --input PATH      folder, list file or JSON list\n"
+	    "  -i, --input PATH      folder, list file, JSON list or ZIM archive\n"
 	    "  -x, --exclusive       give the batch every GPU (the default when\n"
 	    "                        it has at least auto_exclusive_threshold\n"
 	    "                        items)\n"
@@ -447,7 +455,10 @@ const struct cli_cmd cli_cmd_batch = {
 	    "  -g, --glob PATTERN    files of a folder to take (repeatable);\n"
 	    "                        default by type: transcribe: audio and\n"
 	    "                        video, embed: *.txt *.md *.json *.jsonl,\n"
-	    "                        process: video\n"
+	    "                        process: video. On a ZIM archive: entry\n"
+	    "                        paths to take (alone, unless --mime too)\n"
+	    "  -M, --mime PATTERN    a ZIM archive's entries to take by MIME type\n"
+	    "                        (repeatable; default video/* and audio/*)\n"
 	    "  -p, --priority N      1-5 (default 3)\n"
 	    "  -I, --item-arg NAME   the argument each item goes in (default input)\n"
 	    "  -j, --json            print the batch record\n"

@@ -1,7 +1,8 @@
 /*
  * `gpumgr ls`: lists the tasks in every stage (queues by priority, then
- * processing, complete, failed) as a table or as a JSON array of the stored
- * tasks. It reads the files directly, so it works with no daemon running.
+ * processing, then the finished ones, newest end first) as a table or as a
+ * JSON array of the stored tasks, at most --limit of them, finished since
+ * --since. It reads the files directly, so it works with no daemon running.
  * A user who is not an admin sees their own tasks only (docs/security.md).
  */
 #include <errno.h>
@@ -17,6 +18,15 @@
 
 extern const struct cli_cmd cli_cmd_ls;
 
+/* A task to show; finished ones are sorted by their end. */
+struct ls_row {
+	struct task	 t;
+	size_t		 seq;		/* walk order */
+	bool		 finished;
+	int64_t		 end_ms;	/* completed_at; 0 unknown */
+	char		*bad;		/* unreadable: the folder, else NULL */
+};
+
 struct ls_state {
 	struct spool		*sp;
 	const struct config	*cfg;
@@ -25,6 +35,10 @@ struct ls_state {
 	enum task_class		 cls;
 	json_t			*array;
 	size_t			 shown;
+	long			 limit;		/* -1: all */
+	int64_t			 since_ms;	/* 0: all */
+	struct ls_row		*rows;
+	size_t			 nrows, caprows;
 	struct cli_access	 ca;
 };
 
@@ -60,26 +74,61 @@ ls_head(const char *s, char *buf, size_t len, size_t max)
 	buf[o] = '\0';
 }
 
+static struct ls_row *
+ls_push(struct ls_state *st)
+{
+	struct ls_row *r;
+
+	if (st->nrows == st->caprows) {
+		st->caprows = st->caprows ? st->caprows * 2 : 256;
+		st->rows = xrealloc(st->rows, st->caprows * sizeof *st->rows);
+	}
+	r = &st->rows[st->nrows];
+	memset(r, 0, sizeof *r);
+	r->seq = st->nrows++;
+	return r;
+}
+
+/* The creation time (to the second) and the head of the prompt or the
+ * script's name. */
+static void
+ls_row_text(const struct task *t, char *created, size_t clen, char *summary,
+    size_t slen)
+{
+	time_iso8601(t->created_ms - t->created_ms % 1000, created, clen);
+	if (t->cls == TASK_LLM && t->prompt != NULL)
+		ls_head(t->prompt, summary, slen, 48);
+	else if (t->script != NULL)
+		ls_head(t->script, summary, slen, 48);
+	else
+		summary[0] = '\0';
+}
+
 static int
 ls_one(void *arg, const struct spool_loc *loc, const char *id)
 {
 	struct ls_state *st = arg;
-	char created[40], summary[256], dir[64];
-	const char *gpu;
-	json_t *ag;
+	struct ls_row *r;
+	const char *s;
+	char dir[64];
 	struct task t;
 	struct err err;
+	int64_t ms;
 
 	if (spool_load(st->sp, loc, id, st->cfg, &t, &err) == -1) {
-		if (st->want_status || st->want_class ||
+		if (st->want_status || st->want_class || st->since_ms > 0 ||
 		    (!st->ca.admin && errno == EACCES))
 			return 0;
-		spool_dir(loc, dir, sizeof dir);
-		if (st->json)
+		if (st->json) {
 			fprintf(stderr, "gpumgr ls: skipped: %s\n", err.msg);
-		else
-			printf("%-36.128s %-6s %-8s %3s %-6s %-20s unreadable "
-			    "(%s)\n", id, "?", "?", "?", "?", "?", dir);
+			return 0;
+		}
+		spool_dir(loc, dir, sizeof dir);
+		r = ls_push(st);
+		str_copy(r->t.id, id, sizeof r->t.id);
+		r->bad = xstrdup(dir);
+		r->finished = loc->stage == STAGE_COMPLETE ||
+		    loc->stage == STAGE_FAILED;
 		return 0;
 	}
 	if ((st->want_status && t.status != st->status) ||
@@ -88,31 +137,101 @@ ls_one(void *arg, const struct spool_loc *loc, const char *id)
 		task_free(&t);
 		return 0;
 	}
-	st->shown++;
-	if (st->json) {
-		free(task_dump(&t, NULL));	/* stable key order */
-		json_array_append(st->array, t.json);
-		task_free(&t);
-		return 0;
+	r = ls_push(st);
+	r->t = t;
+	r->finished = loc->stage == STAGE_COMPLETE || loc->stage == STAGE_FAILED;
+	if ((s = json_string_value(json_object_get(t.json, "completed_at"))) !=
+	    NULL && time_parse_iso8601(s, &ms) == 0)
+		r->end_ms = ms;
+	if (st->since_ms > 0 && (r->finished ? r->end_ms : t.created_ms) <
+	    st->since_ms) {
+		task_free(&r->t);
+		st->nrows--;
 	}
-	ag = json_object_get(t.json, "assigned_gpu");
-	if (json_is_string(ag))
-		gpu = json_string_value(ag);
-	else
-		gpu = t.gpu_req;
-	time_iso8601(t.created_ms - t.created_ms % 1000, created,
-	    sizeof created);
-	if (t.cls == TASK_LLM && t.prompt != NULL)
-		ls_head(t.prompt, summary, sizeof summary, 48);
-	else if (t.script != NULL)
-		ls_head(t.script, summary, sizeof summary, 48);
-	else
-		summary[0] = '\0';
-	printf("%-36s %-6s %-8s %3d %-6.40s %-20s %s\n", t.id,
-	    task_class_name(t.cls), task_status_name(t.status), t.priority,
-	    gpu, created, summary);
-	task_free(&t);
 	return 0;
+}
+
+/* Active tasks in walk order, then finished ones, latest end first. */
+static int
+ls_cmp(const void *a, const void *b)
+{
+	const struct ls_row *x = a, *y = b;
+
+	if (x->finished != y->finished)
+		return x->finished ? 1 : -1;
+	if (x->finished && x->end_ms != y->end_ms)
+		return x->end_ms > y->end_ms ? -1 : 1;
+	if (x->finished)
+		return strcmp(x->t.id, y->t.id);
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The GPU column: the assigned GPU (an index, or its id as written),
+ * else the requested one. */
+static void
+ls_gpu(const struct task *t, char *buf, size_t len)
+{
+	json_t *ag = json_object_get(t->json, "assigned_gpu");
+
+	if (json_is_integer(ag))
+		snprintf(buf, len, "%lld", (long long)json_integer_value(ag));
+	else if (json_is_string(ag))
+		snprintf(buf, len, "%s", json_string_value(ag));
+	else
+		snprintf(buf, len, "%s", t->gpu_req);
+}
+
+static void
+ls_print(struct ls_state *st, struct ls_row *r)
+{
+	char created[40], summary[256], gpu[160];
+	struct task *tp = &r->t;
+
+	st->shown++;
+	if (r->bad != NULL) {
+		printf("%-36.128s %-6s %-8s %3s %-6s %-20s unreadable "
+		    "(%s)\n", tp->id, "?", "?", "?", "?", "?", r->bad);
+		return;
+	}
+	if (st->json) {
+		free(task_dump(tp, NULL));	/* stable key order */
+		json_array_append(st->array, tp->json);
+		return;
+	}
+	ls_gpu(tp, gpu, sizeof gpu);
+	ls_row_text(tp, created, sizeof created, summary, sizeof summary);
+	printf("%-36s %-6s %-8s %3d %-6.40s %-20s %s\n", tp->id,
+	    task_class_name(tp->cls), task_status_name(tp->status),
+	    tp->priority, gpu, created, summary);
+}
+
+/* "--since": an ISO 8601 time, or an age such as 90s, 10m, 2h, 7d. The
+ * epoch ms, or 0 when S is neither. */
+static int64_t
+ls_since(const char *s)
+{
+	int64_t ms;
+	char *end;
+	double v;
+
+	if (time_parse_iso8601(s, &ms) == 0)
+		return ms > 0 ? ms : 0;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || !(v >= 0) || v > 1e6)
+		return 0;
+	if (strcmp(end, "s") == 0)
+		v *= 1000;
+	else if (strcmp(end, "m") == 0)
+		v *= 60000;
+	else if (strcmp(end, "h") == 0)
+		v *= 3600000;
+	else if (strcmp(end, "d") == 0)
+		v *= 86400000;
+	else
+		return 0;
+	ms = time_now_ms() - (int64_t)v;
+	return ms > 0 ? ms : 1;
 }
 
 static int
@@ -122,17 +241,21 @@ ls_exec(struct cli_ctx *ctx, int argc, char **argv)
 		{ "status", required_argument, NULL, 's' },
 		{ "class", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ "since", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const struct cli_cmd *cmd = &cli_cmd_ls;
 	struct ls_state st;
 	struct config cfg;
 	struct err err;
-	char *s;
+	char *s, *end;
+	size_t i;
 	int c, rc = EXIT_FAIL;
 
 	memset(&st, 0, sizeof st);
-	while ((c = getopt_long(argc, argv, "s:c:j", opts, NULL)) != -1) {
+	st.limit = -1;
+	while ((c = getopt_long(argc, argv, "s:c:jn:", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (task_status_parse(optarg, &st.status) == -1)
@@ -149,6 +272,20 @@ ls_exec(struct cli_ctx *ctx, int argc, char **argv)
 			break;
 		case 'j':
 			st.json = true;
+			break;
+		case 'n':
+			errno = 0;
+			st.limit = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    st.limit < 0)
+				return cli_usage_error(cmd, "--limit: expected a "
+				    "count, got '%s'", optarg);
+			break;
+		case 'S':
+			if ((st.since_ms = ls_since(optarg)) <= 0)
+				return cli_usage_error(cmd, "--since: expected a "
+				    "time (2025-02-05T10:30:00Z) or an age (90s, "
+				    "10m, 2h, 7d), got '%s'", optarg);
 			break;
 		default:
 			return cli_usage_error(cmd, "unknown option");
@@ -167,7 +304,7 @@ ls_exec(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	st.array = json_array();
 	cli_access_load(ctx, &st.ca);
-	if (spool_open(ctx->root, false, &st.sp, &err) == -1) {
+	if (cli_spool_open(ctx->root, &st.sp, &err) == -1) {
 		if (errno != ENOENT) {
 			fprintf(stderr, "gpumgr ls: %s\n", err.msg);
 			goto out;
@@ -181,6 +318,10 @@ ls_exec(struct cli_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "gpumgr ls: %s\n", err.msg);
 		goto out;
 	}
+	if (st.nrows > 1)
+		qsort(st.rows, st.nrows, sizeof *st.rows, ls_cmp);
+	for (i = 0; i < st.nrows && (st.limit < 0 || (long)i < st.limit); i++)
+		ls_print(&st, &st.rows[i]);
 	if (st.json) {
 		s = json_dumps(st.array, JSON_INDENT(2));
 		if (s != NULL)
@@ -189,6 +330,11 @@ ls_exec(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 out:
+	for (i = 0; i < st.nrows; i++) {
+		task_free(&st.rows[i].t);
+		free(st.rows[i].bad);
+	}
+	free(st.rows);
 	json_decref(st.array);
 	cli_access_free(&st.ca);
 	spool_close(st.sp);
@@ -200,17 +346,22 @@ const struct cli_cmd cli_cmd_ls = {
 	.name = "ls",
 	.summary = "list tasks",
 	.usage =
-	    "ls [--status S] [--class C] [--json]\n"
+	    "ls [--status S] [--class C] [--limit N] [--since T] [--json]\n"
 	    "\n"
 	    "Lists the tasks in ROOT (a user not an admin: their own tasks):\n"
 	    "queued ones first (priority 5 to 1), then\n"
-	    "processing, complete and failed. The table shows id, class,\n"
-	    "status, priority, GPU (assigned, else requested), creation time\n"
-	    "and the head of the prompt or the script's name.\n"
+	    "processing, then the finished ones (complete and failed), the\n"
+	    "latest to end first. The table shows id, class, status, priority,\n"
+	    "GPU (the assigned one, else the requested one), creation time and\n"
+	    "the head of the prompt or the script's name.\n"
 	    "\n"
 	    "  --status S   only tasks whose status is S (queued, assigned,\n"
 	    "               running, complete, failed)\n"
 	    "  --class C    only llm or script tasks\n"
+	    "  -n, --limit N  at most N tasks (in the order above)\n"
+	    "  --since T    finished tasks that ended at or after T, and others\n"
+	    "               created since: an ISO 8601 time or an age (90s,\n"
+	    "               10m, 2h, 7d)\n"
 	    "  --json       a JSON array of the stored tasks\n"
 	    "\n"
 	    "exit codes: 0 listed, 1 could not read ROOT, 2 usage",

@@ -63,7 +63,7 @@ show_exec(struct cli_ctx *ctx, int argc, char **argv)
 		    "id)\n", argv[1]);
 		return EXIT_NOTFOUND;
 	}
-	if (spool_open(ctx->root, false, &sp, &err) == -1) {
+	if (cli_spool_open(ctx->root, &sp, &err) == -1) {
 		if (errno == ENOENT) {
 			fprintf(stderr, "gpumgr show: no task '%s'\n", argv[1]);
 			return EXIT_NOTFOUND;

@@ -94,7 +94,82 @@ struct submit_opts {
 	const char	*file;
 	bool		 json_out;
 	bool		 task_opts;	/* any option that shapes the task */
+	bool		 wait;		/* --wait: print the answer */
+	long		 wait_ms;	/* its limit, or -1 */
 };
+
+/* Copies the file PATH to stdout; -1 if it cannot be opened. */
+static int
+submit_cat(const char *path)
+{
+	char buf[65536];
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return -1;
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		fwrite(buf, 1, n, stdout);
+	fclose(f);
+	return 0;
+}
+
+/* --wait: waits for task ID to end, then prints its answer (an LLM task's
+ * output; a script's whole stdout, kept beside the task) or, when it
+ * failed, its error on stderr. */
+static int
+submit_wait(struct cli_ctx *ctx, const char *id, long wait_ms)
+{
+	const char *ids[1] = { id };
+	struct spool *sp = NULL;
+	struct spool_loc loc;
+	struct err err;
+	char name[TASK_ID_MAX + 8], path[PATH_MAX], *buf = NULL;
+	const char *out;
+	size_t len;
+	json_t *o = NULL, *e;
+	int rc;
+
+	rc = cli_wait_tasks(ctx->root, ids, 1, wait_ms, false, "submit");
+	if (rc != EXIT_OK && rc != EXIT_FAIL)
+		return rc;
+	snprintf(name, sizeof name, "%s.json", id);
+	if (spool_open(ctx->root, false, &sp, &err) == -1 ||
+	    spool_find(sp, id, &loc, &err) != 0 ||
+	    spool_read(sp, &loc, name, 4 * TASK_MAX_BYTES, &buf, &len,
+	    &err) == -1 || (o = json_loadb(buf, len, 0, NULL)) == NULL) {
+		fprintf(stderr, "gpumgr submit: task %s ended but cannot be "
+		    "read back\n", id);
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	if (loc.stage == STAGE_FAILED) {
+		e = json_object_get(o, "error");
+		fprintf(stderr, "gpumgr submit: task %s failed (%s): %s\n", id,
+		    json_string_value(json_object_get(e, "code")) ?
+		    json_string_value(json_object_get(e, "code")) : "?",
+		    json_string_value(json_object_get(e, "message")) ?
+		    json_string_value(json_object_get(e, "message")) : "");
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	spool_path(sp, &loc, id, path, sizeof path);
+	if (str_has_suffix(path, ".json") && (len = strlen(path)) + 2 <
+	    sizeof path)
+		memcpy(path + len - 5, ".stdout", 8);
+	if (submit_cat(path) == -1 &&
+	    (out = json_string_value(json_object_get(o, "output"))) != NULL) {
+		fputs(out, stdout);
+		if (*out != '\0' && out[strlen(out) - 1] != '\n')
+			putchar('\n');
+	}
+	rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+out:
+	json_decref(o);
+	free(buf);
+	spool_close(sp);
+	return rc;
+}
 
 static int
 submit_option(struct submit_opts *o, int c, const char *arg)
@@ -191,10 +266,11 @@ submit_exec(struct cli_ctx *ctx, int argc, char **argv)
 		{ "arg", required_argument, NULL, 'a' },
 		{ "file", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "wait", optional_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const struct cli_cmd *cmd = &cli_cmd_submit;
-	struct submit_opts o = { NULL, NULL, NULL, false, false };
+	struct submit_opts o = { NULL, NULL, NULL, false, false, false, -1 };
 	struct config cfg;
 	struct spool *sp = NULL;
 	struct task t;
@@ -213,6 +289,14 @@ submit_exec(struct cli_ctx *ctx, int argc, char **argv)
 			o.file = optarg;
 		} else if (c == 'j') {
 			o.json_out = true;
+		} else if (c == 'W') {
+			o.wait = true;
+			if (optarg != NULL &&
+			    (o.wait_ms = cli_parse_timeout_ms(optarg)) < 0) {
+				rc = cli_usage_error(cmd, "--wait: expected "
+				    "seconds, got '%s'", optarg);
+				goto out;
+			}
 		} else if (c == '?') {
 			rc = cli_usage_error(cmd, "unknown option");
 			goto out;
@@ -312,6 +396,14 @@ submit_exec(struct cli_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "gpumgr submit: %s\n", err.msg);
 		goto out;
 	}
+	if (o.wait) {
+		/* The id on stderr: the answer alone goes to stdout. */
+		fprintf(stderr, "%s\n", t.id);
+		spool_close(sp);
+		sp = NULL;
+		rc = submit_wait(ctx, t.id, o.wait_ms);
+		goto out;
+	}
 	if (o.json_out) {
 		out = task_dump(&t, &len);
 		fwrite(out, 1, len, stdout);
@@ -357,10 +449,14 @@ const struct cli_cmd cli_cmd_submit = {
 	    "      --arg NAME=VALUE a script argument (repeatable)\n"
 	    "  -f, --file FILE      submit FILE (\"-\": stdin) as it is\n"
 	    "      --json           print the stored task instead of its id\n"
+	    "      --wait[=SEC]     wait until the task ends and print its answer\n"
+	    "                       (an LLM's output, a script's stdout); the id\n"
+	    "                       goes to stderr. At most SEC seconds if given\n"
 	    "\n"
-	    "exit codes: 0 queued, 1 could not write, 2 usage, 4 the task or\n"
-	    "the config is invalid (the message names the field, line and\n"
-	    "column), 5 a task with this id already exists, 6 not in the submit\n"
-	    "group (docs/security.md)",
+	    "exit codes: 0 queued (with --wait: complete), 1 could not write\n"
+	    "(--wait: the task failed, its error on stderr), 2 usage, 4 the\n"
+	    "task or the config is invalid (the message names the field, line\n"
+	    "and column), 5 a task with this id already exists, 6 not in the\n"
+	    "submit group (docs/security.md), 124 --wait timed out",
 	.exec = submit_exec,
 };

@@ -118,7 +118,7 @@ json_t *
 config_to_json(const struct config *c)
 {
 	return json_pack("{s:o, s:s, s:i, s:f, s:o, s:o, s:{s:s, s:i, s:s},"
-	    " s:{s:o, s:o}, s:{s:i, s:i, s:I, s:i}, s:{s:s, s:f}, s:{s:o}, s:{s:i}, s:{s:i, s:i, s:i}}",
+	    " s:{s:o, s:o}, s:{s:i, s:i, s:I, s:i, s:i, s:I}, s:{s:s, s:f}, s:{s:o}, s:{s:i}, s:{s:i, s:i, s:i}}",
 	    "resource_manager", cjson_resource_manager(c),
 	    "gpu_backend", c->gpu_backend,
 	    "rescan_interval_ms", c->rescan_interval_ms,
@@ -139,6 +139,8 @@ config_to_json(const struct config *c)
 	    "default_max_retries", c->default_max_retries,
 	    "output_max_bytes", (json_int_t)c->output_max_bytes,
 	    "max_cpu_tasks", c->max_cpu_tasks,
+	    "keep_days", c->keep_days,
+	    "keep_max", (json_int_t)c->keep_max,
 	    "sim",
 	    "gpus_file", c->sim_gpus_file,
 	    "llm_boot_sec", c->sim_llm_boot_sec,

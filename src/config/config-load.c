@@ -355,7 +355,8 @@ cload_small_sections(struct cread *cl, json_t *top, struct config *c)
 	static const char *const api_keys[] = { "listen", "port", "socket",
 	    NULL };
 	static const char *const task_keys[] = { "default_timeout_sec",
-	    "default_max_retries", "output_max_bytes", "max_cpu_tasks", NULL };
+	    "default_max_retries", "output_max_bytes", "max_cpu_tasks",
+	    "keep_days", "keep_max", NULL };
 	static const char *const sim_keys[] = { "gpus_file", "llm_boot_sec",
 	    NULL };
 	static const char *const log_keys[] = { "file", NULL };
@@ -401,7 +402,11 @@ cload_small_sections(struct cread *cl, json_t *top, struct config *c)
 		    cread_long(cl, o, "output_max_bytes", 0, CONFIG_NO_MAX,
 		    &c->output_max_bytes) == -1 ||
 		    cread_int(cl, o, "max_cpu_tasks", 0, 100000,
-		    &c->max_cpu_tasks) == -1 ? -1 : 0;
+		    &c->max_cpu_tasks) == -1 ||
+		    cread_int(cl, o, "keep_days", 0, 100000,
+		    &c->keep_days) == -1 ||
+		    cread_long(cl, o, "keep_max", 0, CONFIG_NO_MAX,
+		    &c->keep_max) == -1 ? -1 : 0;
 		config_path_pop(&cl->path);
 		if (rc == -1)
 			return -1;

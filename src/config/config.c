@@ -77,6 +77,8 @@ config_defaults(struct config *c)
 	c->default_timeout_sec = 3600;
 	c->default_max_retries = 2;
 	c->output_max_bytes = 65536;
+	c->keep_days = 30;
+	c->keep_max = 100000;
 	c->sim_gpus_file = xstrdup("sim_gpus.json");
 	c->sim_llm_boot_sec = 2;
 	c->log_file = NULL;

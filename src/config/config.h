@@ -109,6 +109,8 @@ struct config {
 	long			 output_max_bytes;	/* 65536 kept in `output` */
 	int			 max_cpu_tasks;		/* tasks.max_cpu_tasks: gpu_requirement
 							 * "none" tasks at once; 0 = CPU count */
+	int			 keep_days;	/* finished tasks kept 30 days; 0: all */
+	long			 keep_max;	/* and at most 100000 a folder; 0: all */
 
 	/* sim */
 	char			*sim_gpus_file;	/* "sim_gpus.json", relative to ROOT */

@@ -40,6 +40,33 @@ daemon_mark_dirty(struct daemon *d)
 	}
 }
 
+void
+daemon_task_ended(struct daemon *d, const char *id, enum task_class cls,
+    bool ok)
+{
+	d->ended_total[(unsigned)cls < 3 ? cls : 0][ok ? 0 : 1]++;
+	d->state_dirty = true;
+	if (d->api == NULL)
+		return;
+	if (d->nended == d->capended) {
+		d->capended = d->capended ? d->capended * 2 : 16;
+		d->ended = xrealloc(d->ended, d->capended * sizeof *d->ended);
+	}
+	d->ended[d->nended++] = xstrdup(id);
+}
+
+void
+daemon_ended_flush(struct daemon *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nended; i++) {
+		api_task_ended(d->api, d->ended[i]);
+		free(d->ended[i]);
+	}
+	d->nended = 0;
+}
+
 static void
 daemon_on_file(void *arg, void *cookie, const char *name)
 {
@@ -117,10 +144,34 @@ daemon_timer_cb(evutil_socket_t fd, short what, void *arg)
 	daemon_mark_dirty(arg);
 }
 
+/* The retention policy (tasks.keep_days, tasks.keep_max) on complete/ and
+ * failed/, at start and every DAEMON_PURGE_INTERVAL_MS. */
+static void
+daemon_purge(struct daemon *d)
+{
+	struct spool_purge_stats ps;
+	struct err e;
+	int64_t now = time_now_ms();
+
+	d->last_purge_ms = time_mono_ms();
+	if (d->cfg.keep_days <= 0 && d->cfg.keep_max <= 0)
+		return;
+	if (spool_purge(d->spool, d->cfg.keep_days, d->cfg.keep_max, now,
+	    false, NULL, NULL, &ps, &e) != 0)
+		log_warn("retention: %s", e.msg);
+	else if (ps.removed[0] + ps.removed[1] > 0)
+		log_info("retention: removed %zu complete and %zu failed "
+		    "task(s) past %d day(s) or %ld a folder", ps.removed[0],
+		    ps.removed[1], d->cfg.keep_days, d->cfg.keep_max);
+}
+
 static void
 daemon_rescan_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
+
+	if (time_mono_ms() - d->last_purge_ms >= DAEMON_PURGE_INTERVAL_MS)
+		daemon_purge(d);
 
 	d->rescan_gpus = true;
 	lease_check(d, time_now_ms());
@@ -258,6 +309,7 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 		if (decide_run(d, now, &next_wake) != 0)
 			break;
 	}
+	daemon_ended_flush(d);
 	now = time_now_ms();
 	daemon_write_state_soon(d, now);
 	daemon_arm_wake(d, next_wake, now);
@@ -398,6 +450,7 @@ daemon_run(const struct daemon_opts *opts)
 		log_info("recovery: removed %zu stale temporaries and %zu "
 		    "older copies of tasks found in two stages",
 		    rec.temps_removed, rec.duplicates_removed);
+	daemon_purge(d);
 	d->queue = queue_new();
 	if (gpus_open(d, opts->sim_spec, &e) != 0) {
 		log_error("%s", e.msg);
@@ -450,6 +503,8 @@ daemon_run(const struct daemon_opts *opts)
 	    d->njobs);
 	rc = 0;
 out:
+	daemon_ended_flush(d);
+	free(d->ended);
 	if (d->api != NULL)
 		api_stop(d->api);
 	if (d->watch != NULL) {

@@ -139,15 +139,29 @@ struct daemon {
 	struct daemon_dir	 workers_dir;
 	unsigned long		 tasks_completed, tasks_failed, tasks_rejected;
 	unsigned long		 evictions;	/* LLMs unloaded for scripts */
+	/* Tasks ended by class (enum task_class) and [0] complete, [1]
+	 * failed: counters that never go down, kept in gpu_state.json. */
+	unsigned long long	 ended_total[3][2];
+	int64_t			 last_purge_ms;	/* retention, every few minutes */
+	/* Ends recorded inside a spool batch, told to the API at commit. */
+	char			**ended;
+	size_t			 nended, capended;
 };
 
 #define DAEMON_STATE_INTERVAL_MS	100
+#define DAEMON_PURGE_INTERVAL_MS	(10 * 60 * 1000)
 
 /* daemon.c */
 int	 daemon_run(const struct daemon_opts *);
 void	 daemon_mark_dirty(struct daemon *);
 int	 daemon_lock(struct daemon *, struct err *);
 void	 daemon_config_warn(void *, const char *);
+/* Task ID's end is recorded (moved to complete/ when OK, else failed/):
+ * counts it, and once its move is durable (daemon_ended_flush, after the
+ * spool batch's commit) answers the API's requests waiting for it. */
+void	 daemon_task_ended(struct daemon *, const char *id, enum task_class,
+	    bool ok);
+void	 daemon_ended_flush(struct daemon *);
 
 /* intake.c */
 long	 intake_vram_mb(const struct config *, const struct task *);

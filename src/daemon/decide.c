@@ -114,6 +114,7 @@ decide_fail_task(struct daemon *d, const char *id, const char *reason)
 		log_warn("task %s failed: %s", id, reason);
 		queue_remove(d->queue, id);
 		d->tasks_failed++;
+		daemon_task_ended(d, id, t.cls, false);
 	}
 	task_free(&t);
 }
@@ -347,6 +348,8 @@ decide_run(struct daemon *d, int64_t now, int64_t *next_wake)
 		/* Nothing was reported done: the tasks stay where the disk
 		 * says they are, and a restart re-reads them. */
 		log_error("committing task moves: %s", e.msg);
+	} else {
+		daemon_ended_flush(d);
 	}
 	for (i = 0; i < nstarted; i++) {
 		if (jobs_launch(d, started[i], &e) != 0) {

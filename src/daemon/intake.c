@@ -71,6 +71,8 @@ reject:
 		return -1;
 	}
 	d->tasks_rejected++;
+	if (id[0] != '\0')
+		daemon_task_ended(d, id, loc->cls, false);
 	return 1;
 }
 

@@ -164,6 +164,8 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 		    &e2) != 0)
 			log_error("could not move %s to failed/: %s", name,
 			    e2.msg);
+		else
+			daemon_task_ended(d, id, from.cls, false);
 		return -1;
 	}
 	rc = spool_rename(d->spool, &from, &to, id, &e);
@@ -442,6 +444,8 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 		d->tasks_completed++;
 	else if (!retry)
 		d->tasks_failed++;
+	if (!retry)
+		daemon_task_ended(d, j->id, t.cls, ok);
 	gpus_release(d, j->gpu, now, ok);
 	if (ok && j->script[0] != '\0' && j->started_ms > 0)
 		decide_learn_script(d, j->script, (now - j->started_ms) / 1000.0);
@@ -492,6 +496,8 @@ jobs_check(struct daemon *d)
 	}
 	if (spool_batch_commit(d->spool, &e) != 0)
 		log_error("committing finished tasks: %s", e.msg);
+	else
+		daemon_ended_flush(d);
 	for (i = 0; i < d->njobs; i++) {
 		struct job *j = d->jobs[i];
 

@@ -63,6 +63,8 @@ llmd_task_complete(struct daemon *d, struct task *t, const struct llm_result *r,
 		return;
 	}
 	d->tasks_completed++;
+	daemon_task_ended(d, t->id, TASK_LLM, true);
+	daemon_ended_flush(d);
 }
 
 /* Back to its queue (RETRY) or to failed/. */
@@ -96,6 +98,8 @@ llmd_task_fail(struct daemon *d, struct task *t, bool retry, const char *code,
 	} else {
 		log_warn("task %s failed: %s", t->id, why);
 		d->tasks_failed++;
+		daemon_task_ended(d, t->id, TASK_LLM, false);
+		daemon_ended_flush(d);
 	}
 }
 

@@ -91,6 +91,95 @@ state_gpu_json(const struct daemon *d, size_t pos)
 }
 
 /* Rewrites gpu_state.json if anything changed (or when FORCE). */
+static const char *const state_total_keys[2] = {
+	"tasks_completed_total", "tasks_failed_total"
+};
+static const char *const state_total_cls[3] = { "unknown", "llm", "script" };
+
+/* The counters of ended tasks, by class (docs/history.md): they survive
+ * restarts and never go down, whatever happens to the files. */
+static void
+state_totals_json(const struct daemon *d, json_t *root)
+{
+	json_t *o;
+	size_t k, c;
+
+	for (k = 0; k < 2; k++) {
+		o = json_object();
+		for (c = 0; c < 3; c++)
+			json_object_set_new(o, state_total_cls[c], json_integer(
+			    (json_int_t)d->ended_total[c][k]));
+		json_object_set_new(root, state_total_keys[k], o);
+	}
+}
+
+struct state_seed {
+	struct daemon	*d;
+	size_t		 k;	/* 0 complete, 1 failed */
+};
+
+static int
+state_seed_one(void *arg, const struct spool_loc *loc, const char *id)
+{
+	struct state_seed *s = arg;
+	char name[TASK_ID_MAX + 8], *buf = NULL;
+	enum task_class cls = TASK_CLASS_NONE;
+	struct err e;
+	json_t *o = NULL;
+	size_t len;
+
+	if (snprintf(name, sizeof name, "%s.json", id) < (int)sizeof name &&
+	    spool_read(s->d->spool, loc, name, TASK_MAX_BYTES, &buf, &len,
+	    &e) == 0)
+		o = json_loadb(buf, len, 0, NULL);
+	if (task_class_parse(json_string_value(json_object_get(o,
+	    "task_class")), &cls) == -1)
+		cls = TASK_CLASS_NONE;
+	s->d->ended_total[(unsigned)cls < 3 ? cls : 0][s->k]++;
+	json_decref(o);
+	free(buf);
+	return 0;
+}
+
+/* No counters recorded yet (a first start, or one after an upgrade): they
+ * start from the finished tasks there are, so they never go down. */
+static void
+state_totals_seed(struct daemon *d)
+{
+	struct spool_loc loc = { STAGE_COMPLETE, TASK_CLASS_NONE, 0 };
+	struct state_seed s = { d, 0 };
+	struct err e;
+
+	if (spool_each(d->spool, &loc, state_seed_one, &s, &e) != 0)
+		log_warn("counting complete/: %s", e.msg);
+	loc.stage = STAGE_FAILED;
+	s.k = 1;
+	if (spool_each(d->spool, &loc, state_seed_one, &s, &e) != 0)
+		log_warn("counting failed/: %s", e.msg);
+	d->state_dirty = true;
+}
+
+static void
+state_totals_load(struct daemon *d, json_t *root)
+{
+	json_t *o, *v;
+	size_t k, c;
+
+	if (!json_is_object(json_object_get(root, state_total_keys[0]))) {
+		state_totals_seed(d);
+		return;
+	}
+	for (k = 0; k < 2; k++) {
+		o = json_object_get(root, state_total_keys[k]);
+		for (c = 0; c < 3; c++) {
+			v = json_object_get(o, state_total_cls[c]);
+			if (json_is_integer(v) && json_integer_value(v) > 0)
+				d->ended_total[c][k] = (unsigned long long)
+				    json_integer_value(v);
+		}
+	}
+}
+
 void
 gpus_write_state(struct daemon *d, bool force)
 {
@@ -115,6 +204,7 @@ gpus_write_state(struct daemon *d, bool force)
 	json_object_set_new(root, "script_times", runs);
 	decide_mode_json(d, root);
 	json_object_set_new(root, "evictions", json_integer((json_int_t)d->evictions));
+	state_totals_json(d, root);
 	json_object_set_new(root, "daemon_pid", json_integer(getpid()));
 	state_set_time(root, "updated_at", time_now_ms());
 	json_object_set_new(root, "gpu_source", json_string(gpu_source_name(d->gsrc)));
@@ -144,6 +234,7 @@ gpus_load_state(struct daemon *d)
 			log_warn("gpu_state.json unreadable (%s, line %d): "
 			    "starting with configured boot times", je.text,
 			    je.line);
+		state_totals_seed(d);
 		return;
 	}
 	decide_stats_load(d, json_object_get(root, "boot_times"),
@@ -151,5 +242,6 @@ gpus_load_state(struct daemon *d)
 	decide_mode_load(d, root);
 	d->evictions = (unsigned long)json_integer_value(json_object_get(root,
 	    "evictions"));
+	state_totals_load(d, root);
 	json_decref(root);
 }

@@ -1,8 +1,8 @@
 /*
  * A batch's input turned into items: a folder (its files matching the
  * globs, by name), a text file (one item a line, blank lines and # comments
- * skipped) or a JSON list (of strings, or of objects whose fields become
- * the item's script_args). Errors say which file, line or element is wrong.
+ * skipped), a JSON list (of strings, or of objects whose fields become
+ * the item's script_args) or a ZIM archive (batch-zim.c). Errors say which file, line or element is wrong.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -255,6 +255,23 @@ bad:
 	return -1;
 }
 
+/* A ZIM archive: one item per matching entry, {archive, entry, mime},
+ * which are also the item's script_args. */
+static int
+batch_expand_zim(const struct batch_spec *spec, struct batch_vec *vec,
+    struct err *err)
+{
+	json_t *list, *o;
+	size_t i;
+
+	if (batch_zim_entries(spec->input, spec, &list, err) == -1)
+		return -1;
+	json_array_foreach(list, i, o)
+		batch_vec_add(vec, json_incref(o), json_deep_copy(o));
+	json_decref(list);
+	return 0;
+}
+
 static int
 batch_expand_file(const char *path, const char *item_arg,
     struct batch_vec *vec, struct err *err)
@@ -319,6 +336,11 @@ batch_expand(const struct batch_spec *spec, struct batch_item **items,
 		}
 		rc = batch_expand_dir(spec->input, globs, item_arg, &vec, err);
 		free(own);
+	} else if (batch_zim_is(spec->input)) {
+		rc = batch_expand_zim(spec, &vec, err);
+	} else if (spec->nmimes > 0) {
+		rc = err_set(err, "%s: --mime is for ZIM archives, and this is "
+		    "not one", spec->input);
 	} else {
 		rc = batch_expand_file(spec->input, item_arg, &vec, err);
 	}

@@ -123,6 +123,20 @@ int	 spool_recover(struct spool *, struct spool_recovery *, struct err *);
 int	 spool_modes_apply(const char *root, const struct access *,
 	    struct err *);
 
+/* retention.c: keeping complete/ and failed/ bounded (docs/history.md). */
+struct spool_purge_stats {
+	size_t	 removed[2];	/* from complete/, failed/ */
+	size_t	 kept;
+};
+/* Removes the finished tasks that ended (file mtime) more than KEEP_DAYS
+ * before NOW_MS and, past the newest KEEP_MAX of a folder, the older ones
+ * (0: no limit of that kind), with the files kept beside them. EACH (may be
+ * NULL) is told of every task removed; DRY_RUN removes nothing. */
+int	 spool_purge(struct spool *, int keep_days, long keep_max,
+	    int64_t now_ms, bool dry_run,
+	    void (*each)(void *, const char *id, int64_t mtime_ms), void *arg,
+	    struct spool_purge_stats *, struct err *);
+
 /* durable.c: the one helper every durable write goes through. */
 /* Writes BUF to DIRFD/NAME via a ".gpumgr-" temp: write, fsync, rename;
  * then fsyncs the folder unless a batch is open (see above). */
@@ -176,6 +190,9 @@ struct batch_spec {
 	json_t		 *args;		/* common script_args (borrowed); NULL */
 	const char	 *item_arg;	/* NULL: "input" */
 	int		  priority;	/* 0: 3 */
+	const char *const *mimes;	/* a ZIM archive's entries to take, as
+					 * fnmatch patterns on their MIME type */
+	size_t		  nmimes;
 };
 
 /* One input item: ITEM as it goes into the record (a string, or the
@@ -214,6 +231,15 @@ const char *const *batch_default_globs(const char *type);
 int	 batch_expand(const struct batch_spec *, struct batch_item **items,
 	    size_t *n, struct err *);
 void	 batch_items_free(struct batch_item *, size_t);
+
+/* batch-zim.c: a ZIM archive as input (docs/batches.md). */
+bool	 batch_zim_is(const char *path);
+/* The entries that pass SPEC's filters (--mime patterns on the MIME type,
+ * default "video/" and "audio/" types unless only --glob is given; --glob patterns
+ * on the path), in path order, as [{"archive": ABSPATH, "entry": PATH,
+ * "mime": TYPE}]. An error names the file and what is wrong with it. */
+int	 batch_zim_entries(const char *path, const struct batch_spec *,
+	    json_t **out, struct err *);
 
 /* batch.c */
 bool	 batch_id_valid(const char *);

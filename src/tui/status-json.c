@@ -102,6 +102,7 @@ sj_gpu(const struct status_gpu *g, int64_t now)
 	    sj_str(g->compute_capability));
 	json_object_set_new(o, "health", sj_str(g->health));
 	json_object_set_new(o, "offline_reason", sj_str(g->offline_reason));
+	json_object_set_new(o, "drained", json_boolean(g->drained));
 	return o;
 }
 
@@ -192,6 +193,11 @@ status_json(const struct status_model *m, int64_t now)
 	json_object_set_new(q, "complete", json_integer(m->q.complete));
 	json_object_set_new(q, "failed", json_integer(m->q.failed));
 	json_object_set_new(o, "queues", q);
+	json_object_set_new(o, "tasks_completed_total",
+	    m->completed_total >= 0 ? json_integer(m->completed_total) :
+	    json_null());
+	json_object_set_new(o, "tasks_failed_total", m->failed_total >= 0 ?
+	    json_integer(m->failed_total) : json_null());
 
 	json_object_set_new(o, "batch", sj_batch(m, now));
 	return o;

@@ -418,7 +418,16 @@ render_gpu(struct status_frame *f, const struct layout *l,
 
 	lb_init(&b, l->width);
 	lb_field(&b, g->index, 3, true, SC_NONE);
-	lb_field(&b, g->state, 14, false, render_state_color(g->state));
+	/* A drained GPU takes nothing new: say so where its state shows
+	 * ("drained" when nothing runs, "script_busy*" while work ends). */
+	if (g->drained && g->state != NULL && (render_state_is(g, "idle") ||
+	    render_state_is(g, "cooling") || render_state_is(g, "llm_ready")))
+		lb_field(&b, "drained", 14, false, SC_BAD);
+	else if (g->drained && g->state != NULL) {
+		snprintf(num, sizeof num, "%.12s*", g->state);
+		lb_field(&b, num, 14, false, SC_BAD);
+	} else
+		lb_field(&b, g->state, 14, false, render_state_color(g->state));
 	lb_field(&b, render_role(g->role), 6, false, SC_NONE);
 	lb_field(&b, render_what(g), l->model_w, false, SC_NONE);
 	render_activity(g, now, l->bar_w, act, sizeof act, &filled);
@@ -546,6 +555,15 @@ render_queues(struct status_frame *f, const struct status_model *m,
 	render_count(q->script_total, 8, num, sizeof num);
 	lb_field(&b, num, 8, true, SC_NONE);
 	frame_push(f, &b);
+	if (m->completed_total >= 0 && m->failed_total >= 0) {
+		char line[128];
+
+		snprintf(line, sizeof line, "ended in all: %lld complete, %lld "
+		    "failed", m->completed_total, m->failed_total);
+		lb_init(&b, width);
+		lb_field(&b, line, (int)strlen(line), false, SC_NONE);
+		frame_push(f, &b);
+	}
 }
 
 void

@@ -57,6 +57,22 @@ status_time(json_t *obj, const char *key, int64_t *ms)
 	return false;
 }
 
+/* The sum of the per-class counts in TOP's KEY, or -1. */
+static long long
+status_total(json_t *top, const char *key)
+{
+	json_t *o = json_object_get(top, key), *v;
+	const char *k;
+	long long n = 0;
+
+	if (!json_is_object(o))
+		return -1;
+	json_object_foreach(o, k, v)
+		if (json_is_integer(v) && json_integer_value(v) > 0)
+			n += json_integer_value(v);
+	return n;
+}
+
 static void
 status_gpu_load(struct status_gpu *g, const char *index, json_t *o,
     json_t *boot_times)
@@ -80,6 +96,7 @@ status_gpu_load(struct status_gpu *g, const char *index, json_t *o,
 	g->pid = status_int(o, "pid");
 	g->port = status_int(o, "port");
 	g->tasks_completed = status_int(o, "tasks_completed");
+	g->drained = json_is_true(json_object_get(o, "drained"));
 	g->vram_total_mb = status_int(o, "vram_total_mb");
 	g->vram_free_mb = status_int(o, "vram_free_mb");
 	g->foreign_vram_mb = status_int(o, "foreign_vram_mb");
@@ -156,6 +173,8 @@ status_load_state(const char *root, struct status_model *m)
 	m->batch_id = status_str(top, "batch_id");
 	m->has_updated = status_time(top, "updated_at", &m->updated_ms);
 	m->daemon_pid = status_int(top, "daemon_pid");
+	m->completed_total = status_total(top, "tasks_completed_total");
+	m->failed_total = status_total(top, "tasks_failed_total");
 	if (m->daemon_pid > 0 && m->daemon_pid <= INT_MAX)
 		m->daemon_alive = kill((pid_t)m->daemon_pid, 0) == 0 ||
 		    errno == EPERM;
@@ -308,6 +327,7 @@ status_load(const char *root, struct status_model *m, struct err *err)
 
 	memset(m, 0, sizeof *m);
 	m->daemon_pid = -1;
+	m->completed_total = m->failed_total = -1;
 	m->batch.total = m->batch.completed = m->batch.failed = -1;
 	if (stat(root, &sb) != 0)
 		return err_errno(err, "%s", root);

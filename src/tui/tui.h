@@ -45,6 +45,7 @@ struct status_gpu {
 	bool		 has_since;
 	int64_t		 since_ms;
 	double		 boot_sec;	/* learned boot time of its model, or -1 */
+	bool		 drained;	/* an operator's drain: takes nothing new */
 };
 
 /* Visible task files per folder. */
@@ -86,6 +87,10 @@ struct status_model {
 	bool		 daemon_alive;	/* kill(pid, 0) succeeded */
 	struct status_queues q;
 	struct status_batch batch;
+	/* The daemon's counters of ended tasks (gpu_state.json's
+	 * tasks_completed_total / tasks_failed_total, summed over the
+	 * classes): they never go down. -1: not recorded. */
+	long long	 completed_total, failed_total;
 };
 
 /* status.c: reading the model from ROOT (the only I/O here). */

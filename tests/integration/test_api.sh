@@ -142,6 +142,9 @@ mv "$R/tasks/script_queue/priority_3/b1-0.json" "$R/tasks/complete/b1-0.json"
 req GET /v1/batches/b1
 expect_eq "batch get" "$CODE" 200
 expect_eq "batch progress" "$(jq_ '(d["completed"], d["items"][0]["status"], d["items"][1]["status"])')" "(1, 'complete', 'queued')"
+req GET /v1/batches
+expect_eq "batch list" "$CODE" 200
+expect_eq "batch list entry" "$(jq_ '[(b["batch_id"], b["completed"], b["total_items"], "items" in b) for b in d["batches"]]')" "[('b1', 1, 3, False)]"
 req GET "/v1/tasks?batch=b1"
 expect_eq "list by batch" "$(jq_ 'd["count"]')" 3
 req POST /v1/batches "$(body '{"batch_id": "b1", "script": "whisper", "items": [{"file": "x"}]}')"
@@ -206,7 +209,7 @@ bad 404 GET /v1/nothing
 bad 404 GET /
 bad 405 PUT /v1/tasks
 bad 405 DELETE /v1/status
-bad 405 GET /v1/batches
+bad 405 DELETE /v1/batches
 bad 405 GET /v1/gpus/0/drain
 bad 400 GET "/v1/tasks?status=bogus"
 bad 400 GET "/v1/tasks?limit=-1"

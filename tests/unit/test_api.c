@@ -94,6 +94,57 @@ test_routes(void **state)
 	api_reply_free(&r);
 }
 
+/* ?wait= on a task: parsed and bounded; a task not ended asks to be
+ * parked (the listener parks it), an ended one is answered at once. */
+static void
+test_long_poll_request(void **state)
+{
+	struct fx *fx = *state;
+	struct api_reply r;
+	const char *t = "{\"task_id\": \"w1\", \"prompt\": \"hi\"}";
+	char path[512];
+
+	api_handle(fx->api, API_POST, "/v1/tasks", t, strlen(t), &r);
+	assert_int_equal(r.code, 201);
+	api_reply_free(&r);
+	api_handle(fx->api, API_GET, "/v1/tasks/w1?wait=abc", NULL, 0, &r);
+	assert_int_equal(r.code, 400);
+	api_reply_free(&r);
+	api_handle(fx->api, API_GET, "/v1/tasks/w1?wait=301", NULL, 0, &r);
+	assert_int_equal(r.code, 400);
+	api_reply_free(&r);
+	api_handle(fx->api, API_GET, "/v1/tasks/w1?wait=1&x=2", NULL, 0, &r);
+	assert_int_equal(r.code, 400);
+	api_reply_free(&r);
+	api_handle(fx->api, API_DELETE, "/v1/tasks/w1?wait=1", NULL, 0, &r);
+	assert_int_equal(r.code, 400);
+	api_reply_free(&r);
+	api_handle(fx->api, API_GET, "/v1/tasks/w1?wait=2.5", NULL, 0, &r);
+	assert_int_equal(r.code, 200);
+	assert_non_null(r.park_id);
+	assert_string_equal(r.park_id, "w1");
+	assert_int_equal(r.park_ms, 2500);
+	api_reply_free(&r);
+	api_handle(fx->api, API_GET, "/v1/tasks/nope?wait=1", NULL, 0, &r);
+	assert_int_equal(r.code, 404);
+	assert_null(r.park_id);
+	api_reply_free(&r);
+	/* Ended: answered now. */
+	snprintf(path, sizeof path, "%s/tasks/llm_queue/priority_3/w1.json",
+	    fx->root);
+	assert_int_equal(unlink(path), 0);
+	put(fx, "tasks/complete/w1.json", "{\"task_id\": \"w1\", "
+	    "\"task_class\": \"llm\", \"prompt\": \"hi\", \"status\": "
+	    "\"complete\", \"output\": \"42\"}");
+	api_handle(fx->api, API_GET, "/v1/tasks/w1?wait=5", NULL, 0, &r);
+	assert_int_equal(r.code, 200);
+	assert_null(r.park_id);
+	assert_non_null(strstr(r.body, "\"42\""));
+	api_reply_free(&r);
+	/* Without a listener nothing is parked: ending it is a no-op. */
+	api_task_ended(fx->api, "w1");
+}
+
 static void
 test_submit_and_get(void **state)
 {
@@ -364,6 +415,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_poll_request, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_submit_and_get, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_access, setup, teardown),
