@@ -158,6 +158,8 @@ expect_eq "socket cancel root's task" "$CODE" 403
 expect_eq "403 error code" "$(err_code)" forbidden
 http "$U" GET "http://gpumgr/v1/tasks/roots-2" "" --unix-socket "$SOCK"
 expect_eq "socket get root's task" "$CODE" 403
+http "$U" GET "http://gpumgr/v1/tasks/roots-1?wait=60" "" --unix-socket "$SOCK" --max-time 30
+expect_eq "long poll on root's task: refused at once, never parked" "$CODE" 403
 http "$U" GET "http://gpumgr/v1/tasks" "" --unix-socket "$SOCK"
 ids=$(python3 -c 'import json,sys; print(" ".join(sorted(t["task_id"] for t in json.loads(sys.argv[1])["tasks"])))' "$BODY")
 expect_eq "socket list shows only $U's tasks" "$ids" "mine-1 mine-2"
