@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages gpumgr needs to build, test and fuzz.
+# Installs the Debian 12 packages gpumgr needs to build, test and fuzz, and
+# no more (building the Debian package also needs debhelper: docs/operations.md).
 # Idempotent: installs only what is missing; needs root (or sudo).
 set -euo pipefail
 
+# libsystemd-dev: readiness and watchdog (optional at build time);
+# python3-prometheus-client: test_api parses /metrics with it; man-db:
+# test_install renders each man page with `man -l`.
 pkgs=(
   build-essential cmake pkg-config clang libclang-rt-dev
   libevent-dev libcurl4-openssl-dev libjansson-dev libncurses-dev libcmocka-dev
-  python3 python3-venv python3-setuptools python3-wheel zim-tools curl procps util-linux tmux prometheus
+  libsystemd-dev python3 python3-venv python3-setuptools python3-wheel
+  python3-prometheus-client zim-tools curl procps util-linux tmux man-db
 )
 
 missing=()

@@ -12,8 +12,9 @@ bash scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc)"
 bin=$src/build/gpumgr
-root=${GPUMGR_ROOT:-$("$bin" root 2>/dev/null || true)}
-[[ -n $root ]] || root=$( [[ $(id -u) -eq 0 ]] && echo /var/lib/gpumgr || echo "$HOME/.gpumgr")
+# gpumgr's own default ROOT (cli_default_root): $GPUMGR_ROOT, else
+# /var/lib/gpumgr as root, else ~/.gpumgr.
+root=${GPUMGR_ROOT:-$( [[ $(id -u) -eq 0 ]] && echo /var/lib/gpumgr || echo "$HOME/.gpumgr")}
 export GPUMGR_ROOT=$root
 mkdir -p "$root"
 
@@ -52,5 +53,6 @@ done
 echo
 echo "gpumgr daemon started (pid $pid) on ROOT=$root; log: $root/daemon.log"
 echo "  export GPUMGR_ROOT=$root PATH=$src/build:\$PATH"
-echo "  gpumgr gpus | gpumgr ls | gpumgr submit --script NAME --arg k=v | kill $pid to stop"
+echo "  gpumgr status | gpumgr ls | gpumgr submit --script NAME --arg k=v"
+echo "  kill $pid stops the daemon (work keeps running); gpumgr shutdown stops everything"
 "$bin" gpus

@@ -11,7 +11,7 @@ bash scripts/install-deps.sh
 jobs=$(nproc)
 
 echo "== plain build (gcc, -Werror) =="
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc -DGPUMGR_WERROR=ON >/dev/null
 cmake --build build -j "$jobs"
 echo "== tests, plain build =="
 ctest --test-dir build --output-on-failure -j "$jobs"
@@ -19,7 +19,7 @@ ctest --test-dir build --output-on-failure -j "$jobs"
 if [[ "${SKIP_SANITIZE:-0}" != 1 ]]; then
   echo "== sanitizer build (clang, ASan + UBSan, -Werror) =="
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
-        -DGPUMGR_SANITIZE=ON >/dev/null
+        -DGPUMGR_SANITIZE=ON -DGPUMGR_WERROR=ON >/dev/null
   cmake --build build-asan -j "$jobs"
   echo "== tests, sanitizer build =="
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -3,7 +3,8 @@
  * ({batch_id, task_class, script, total_items, completed, failed, gpu_mode,
  * created_at, items: [{item, task_id, status}]}) plus one task per item,
  * each carrying "batch_id", submitted through the spool. Every item is
- * validated before anything is written; GET recounts from the spool.
+ * validated before anything is written; GET recounts from where each task
+ * is now (the daemon's index when there is one, else the spool).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -171,7 +172,10 @@ batch_parse(struct api *a, const struct batch_req *b, struct task *tasks,
 			    err.msg);
 			return -1;
 		}
-		if (spool_find(a->sp, tasks[i].id, &loc, &err) == 0) {
+		if (a->index != NULL && (a->index->complete == NULL ||
+		    a->index->complete(a->index->arg)) ?
+		    a->index->status(a->index->arg, tasks[i].id) >= 0 :
+		    spool_find(a->sp, tasks[i].id, &loc, &err) == 0) {
 			api_error(r, 409, "exists", "task %s already exists",
 			    tasks[i].id);
 			return -1;
@@ -260,6 +264,13 @@ batch_write(struct api *a, const struct batch_req *b, struct task *tasks,
 		api_error(r, 500, "internal", "%s", err.msg);
 		goto out;
 	}
+	for (i = 0; i < n && a->index != NULL && a->index->queued != NULL;
+	    i++) {
+		struct spool_loc loc = { STAGE_QUEUE, tasks[i].cls,
+		    tasks[i].priority };
+
+		a->index->queued(a->index->arg, &tasks[i], &loc);
+	}
 	api_json(r, 201, json_incref(rec));
 out:
 	free(text);
@@ -332,11 +343,21 @@ api_batch_get(struct api *a, const char *id, struct api_reply *r)
 	items = json_object_get(rec, "items");
 	json_array_foreach(items, i, item) {
 		tid = json_string_value(json_object_get(item, "task_id"));
-		if (tid == NULL || !task_id_valid(tid) ||
-		    spool_find(a->sp, tid, &loc, &err) != 0)
+		if (tid == NULL || !task_id_valid(tid))
 			continue;
-		st = loc.stage == STAGE_QUEUE ? 0 : loc.stage ==
-		    STAGE_PROCESSING ? 1 : loc.stage == STAGE_COMPLETE ? 2 : 3;
+		if (a->index != NULL) {
+			/* From memory: no file is looked at per item. */
+			if ((st = a->index->status(a->index->arg, tid)) < 0)
+				continue;
+			st = st == TASK_QUEUED ? 0 : st == TASK_COMPLETE ? 2 :
+			    st == TASK_FAILED ? 3 : 1;
+		} else if (spool_find(a->sp, tid, &loc, &err) != 0) {
+			continue;
+		} else {
+			st = loc.stage == STAGE_QUEUE ? 0 : loc.stage ==
+			    STAGE_PROCESSING ? 1 : loc.stage == STAGE_COMPLETE ?
+			    2 : 3;
+		}
 		done += st == 2;
 		failed += st == 3;
 		json_object_set_new(item, "status", json_string(names[st]));

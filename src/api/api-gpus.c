@@ -15,12 +15,26 @@
 #include "spool/spool.h"
 #include "tui/tui.h"
 
+/* The model, its task counts from the daemon's index when it has one (and
+ * has indexed the finished tasks), else from the folders. */
+int
+api_status_load(struct api *a, struct status_model *m, struct err *err)
+{
+	struct status_queues q;
+
+	if (a->index == NULL || a->index->counts == NULL ||
+	    (a->index->complete != NULL && !a->index->complete(a->index->arg)))
+		return status_load(a->root, m, err);
+	a->index->counts(a->index->arg, &q);
+	return status_load_counted(a->root, &q, m, err);
+}
+
 static json_t *
 gpus_model(struct api *a, struct status_model *m, struct api_reply *r)
 {
 	struct err err;
 
-	if (status_load(a->root, m, &err) == -1) {
+	if (api_status_load(a, m, &err) == -1) {
 		api_error(r, 500, "internal", "%s", err.msg);
 		return NULL;
 	}
@@ -110,7 +124,7 @@ gpus_known(struct api *a, const char *gpu)
 	size_t i;
 	int known;
 
-	if (status_load(a->root, &m, &err) == -1)
+	if (api_status_load(a, &m, &err) == -1)
 		return 1;
 	known = !m.has_state || m.state_error != NULL;
 	for (i = 0; i < m.ngpus && !known; i++) {

@@ -371,7 +371,7 @@ metrics_gpus(struct mbuf *b, const char *root, const struct api_counters *k)
 }
 
 static void
-metrics_queues(struct mbuf *b, const char *root)
+metrics_queues(struct mbuf *b, const char *root, const struct status_queues *q)
 {
 	struct status_model m;
 	struct err err;
@@ -379,7 +379,7 @@ metrics_queues(struct mbuf *b, const char *root)
 
 	mbuf_head(b, "gpumgr_queue_depth", "gauge", "Tasks waiting, by class "
 	    "and priority.");
-	if (status_load(root, &m, &err) == -1)
+	if (status_load_counted(root, q, &m, &err) == -1)
 		return;
 	for (p = 0; p < STATUS_NPRIO; p++) {
 		mbuf_printf(b, "gpumgr_queue_depth{class=\"llm\",priority="
@@ -477,7 +477,8 @@ metrics_totals(const char *root, struct api_counters *k)
 
 char *
 api_metrics_render(const char *root, struct api_mcache *c,
-    const struct api_counters *k, const struct api_hist *boot, size_t *len)
+    const struct api_counters *k, const struct api_hist *boot,
+    const struct status_queues *q, size_t *len)
 {
 	struct api_counters persisted;
 	static const struct spool_loc locs[2] = {
@@ -497,7 +498,7 @@ api_metrics_render(const char *root, struct api_mcache *c,
 		spool_close(sp);
 	}
 	metrics_gpus(&b, root, k);
-	metrics_queues(&b, root);
+	metrics_queues(&b, root, q);
 	persisted = *k;
 	if (!k->fed)
 		metrics_totals(root, &persisted);

@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "spool/spool.h"
+#include "tui/tui.h"
 
 const double api_buckets[API_NBUCKETS] = {
 	0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600
@@ -200,8 +201,14 @@ route_metrics(struct api *a, struct api_reply *r)
 	char *tail = NULL;
 
 	free(r->body);
+	struct status_queues q;
+	bool counted = a->index != NULL && a->index->counts != NULL &&
+	    a->index->complete(a->index->arg);
+
+	if (counted)
+		a->index->counts(a->index->arg, &q);
 	r->body = api_metrics_render(a->root, a->mc, &a->counters, &a->boot,
-	    &r->len);
+	    counted ? &q : NULL, &r->len);
 	/* The long polls waiting now (api-wait.c). */
 	xasprintf(&tail, "# HELP gpumgr_api_waiting_requests Long polls "
 	    "(GET /v1/tasks/{id}?wait=) waiting for a task's end.\n"

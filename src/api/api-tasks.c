@@ -1,9 +1,9 @@
 /*
- * /v1/tasks: listing with filters, one task, submitting (the same
+ * /v1/tasks: one task, submitting (the same
  * task_parse + spool_submit as `gpumgr submit`, so the API accepts exactly
  * what a queue folder accepts) and cancelling (a queued task is claimed
  * into failed/ by an atomic rename; a running one is asked to stop through
- * its run folder and the daemon finalises it).
+ * its run folder and the daemon finalises it). The list is api-list.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -68,6 +68,21 @@ tasks_read(struct api *a, const struct spool_loc *loc, const char *id)
 	return j;
 }
 
+long long
+api_task_owner(struct api *a, const char *id)
+{
+	struct spool_loc loc;
+	long long owner;
+	json_t *j;
+
+	if (spool_find(a->sp, id, &loc, NULL) != 0 ||
+	    (j = tasks_read(a, &loc, id)) == NULL)
+		return -1;
+	owner = task_owner_uid(&(struct task){ .json = j });
+	json_decref(j);
+	return owner;
+}
+
 /* The owner tasks_read put in J. */
 static long long
 tasks_owner(json_t *j)
@@ -98,213 +113,6 @@ tasks_allowed(struct api *a, const struct spool_loc *loc, const char *id,
 	ok = api_owns(a, tasks_owner(j), what, r);
 	json_decref(j);
 	return ok;
-}
-
-struct list_ctx {
-	struct api	*api;
-	int		 status;	/* enum task_status, or -1 */
-	int		 cls;		/* enum task_class, or -1 */
-	const char	*batch;
-	long		 limit;
-	json_t		*out;
-	bool		 truncated;
-};
-
-static const char *
-list_str(json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-static int
-list_one(void *arg, const struct spool_loc *loc, const char *id)
-{
-	struct list_ctx *c = arg;
-	enum task_status st;
-	enum task_class cls;
-	const char *s;
-	json_t *j;
-
-	if (!task_id_valid(id) || (j = tasks_read(c->api, loc, id)) == NULL)
-		return 0;
-	if (c->api->who != NULL && !access_owns(&c->api->acc, c->api->who,
-	    tasks_owner(j))) {
-		json_decref(j);		/* another user's: not theirs to see */
-		return 0;
-	}
-	if (loc->stage == STAGE_QUEUE)
-		cls = loc->cls;
-	else if ((s = list_str(j, "task_class")) == NULL ||
-	    task_class_parse(s, &cls) == -1)
-		cls = TASK_CLASS_NONE;
-	if (loc->stage == STAGE_QUEUE)
-		st = TASK_QUEUED;
-	else if (loc->stage == STAGE_COMPLETE)
-		st = TASK_COMPLETE;
-	else if (loc->stage == STAGE_FAILED)
-		st = TASK_FAILED;
-	else if ((s = list_str(j, "status")) == NULL ||
-	    task_status_parse(s, &st) == -1)
-		st = TASK_ASSIGNED;
-	if ((c->cls >= 0 && (int)cls != c->cls) ||
-	    (c->status >= 0 && (int)st != c->status) ||
-	    (c->batch != NULL && ((s = list_str(j, "batch_id")) == NULL ||
-	    strcmp(s, c->batch) != 0))) {
-		json_decref(j);
-		return 0;
-	}
-	if ((long)json_array_size(c->out) >= c->limit) {
-		json_decref(j);
-		c->truncated = true;
-		return 1;
-	}
-	json_array_append_new(c->out, j);
-	return 0;
-}
-
-/* Walks the stage folders that can hold tasks matching C. */
-static int
-list_walk(struct list_ctx *c, struct err *err)
-{
-	struct spool_loc loc;
-	int cls, prio, rc;
-
-	memset(&loc, 0, sizeof loc);
-	if (c->status < 0 || c->status == TASK_QUEUED) {
-		loc.stage = STAGE_QUEUE;
-		for (prio = TASK_PRIO_MAX; prio >= TASK_PRIO_MIN; prio--) {
-			for (cls = TASK_LLM; cls <= TASK_SCRIPT; cls++) {
-				if (c->cls >= 0 && cls != c->cls)
-					continue;
-				loc.cls = cls;
-				loc.priority = prio;
-				if ((rc = spool_each(c->api->sp, &loc, list_one,
-				    c, err)) != 0)
-					return rc;
-			}
-		}
-	}
-	loc.cls = TASK_CLASS_NONE;
-	loc.priority = 0;
-	if (c->status < 0 || c->status == TASK_ASSIGNED ||
-	    c->status == TASK_RUNNING) {
-		loc.stage = STAGE_PROCESSING;
-		if ((rc = spool_each(c->api->sp, &loc, list_one, c, err)) != 0)
-			return rc;
-	}
-	if (c->status < 0 || c->status == TASK_COMPLETE) {
-		loc.stage = STAGE_COMPLETE;
-		if ((rc = spool_each(c->api->sp, &loc, list_one, c, err)) != 0)
-			return rc;
-	}
-	if (c->status < 0 || c->status == TASK_FAILED) {
-		loc.stage = STAGE_FAILED;
-		if ((rc = spool_each(c->api->sp, &loc, list_one, c, err)) != 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* Fills C from the query string; on a bad parameter sets R. */
-static int
-list_query(struct list_ctx *c, const char *query, struct api_reply *r)
-{
-	struct evkeyvalq q;
-	struct evkeyval *kv;
-	bool seen[4] = { false, false, false, false };
-	enum task_status st;
-	enum task_class cls;
-	char *end;
-	long v;
-	int rc = -1, k;
-
-	TAILQ_INIT(&q);
-	if (evhttp_parse_query_str(query, &q) != 0) {
-		api_error(r, 400, "bad_query", "the query string cannot be "
-		    "parsed");
-		return -1;
-	}
-	TAILQ_FOREACH(kv, &q, next) {
-		if (strcmp(kv->key, "status") == 0)
-			k = 0;
-		else if (strcmp(kv->key, "class") == 0)
-			k = 1;
-		else if (strcmp(kv->key, "batch") == 0)
-			k = 2;
-		else if (strcmp(kv->key, "limit") == 0)
-			k = 3;
-		else {
-			api_error(r, 400, "bad_query", "unknown query "
-			    "parameter '%.64s': expected status, class, batch "
-			    "or limit", kv->key);
-			goto out;
-		}
-		if (seen[k]) {
-			api_error(r, 400, "bad_query", "%s: given twice",
-			    kv->key);
-			goto out;
-		}
-		seen[k] = true;
-		if (k == 0) {
-			if (task_status_parse(kv->value, &st) == -1) {
-				api_error(r, 400, "bad_query", "status: "
-				    "expected queued, assigned, running, "
-				    "complete or failed");
-				goto out;
-			}
-			c->status = st;
-		} else if (k == 1) {
-			if (task_class_parse(kv->value, &cls) == -1) {
-				api_error(r, 400, "bad_query", "class: "
-				    "expected llm or script");
-				goto out;
-			}
-			c->cls = cls;
-		} else if (k == 2) {
-			if (!task_id_valid(kv->value)) {
-				api_error(r, 400, "bad_query", "batch: not a "
-				    "valid batch id");
-				goto out;
-			}
-			c->batch = xstrdup(kv->value);
-		} else {
-			errno = 0;
-			v = strtol(kv->value, &end, 10);
-			if (errno != 0 || end == kv->value || *end != '\0' ||
-			    v < 1 || v > API_LIST_MAX) {
-				api_error(r, 400, "bad_query", "limit: expected "
-				    "an integer 1-%d", API_LIST_MAX);
-				goto out;
-			}
-			c->limit = v;
-		}
-	}
-	rc = 0;
-out:
-	evhttp_clear_headers(&q);
-	return rc;
-}
-
-void
-api_tasks_list(struct api *a, const char *query, struct api_reply *r)
-{
-	struct list_ctx c = { a, -1, -1, NULL, API_LIST_LIMIT, NULL, false };
-	struct err err;
-
-	if (list_query(&c, query, r) == -1) {
-		free((char *)c.batch);
-		return;
-	}
-	c.out = json_array();
-	if (list_walk(&c, &err) == -1) {
-		api_error(r, 500, "internal", "%s", err.msg);
-		json_decref(c.out);
-	} else {
-		api_json(r, 200, json_pack("{s:o,s:I,s:b}", "tasks", c.out,
-		    "count", (json_int_t)json_array_size(c.out), "truncated",
-		    c.truncated));
-	}
-	free((char *)c.batch);
 }
 
 /* Finds ID; sets R (400/404/500) and returns -1 when it cannot. */
@@ -452,6 +260,11 @@ api_tasks_submit(struct api *a, const char *body, size_t len,
 		task_free(&t);
 		return;
 	}
+	if (a->index != NULL && a->index->queued != NULL) {
+		struct spool_loc loc = { STAGE_QUEUE, t.cls, t.priority };
+
+		a->index->queued(a->index->arg, &t, &loc);
+	}
 	out = task_dump(&t, &len);
 	task_free(&t);
 	r->code = 201;
@@ -500,6 +313,8 @@ tasks_cancel_queued(struct api *a, const char *id, struct api_reply *r)
 		    "not a valid task: %s", id, err.msg);
 		return;
 	}
+	if (a->index != NULL && a->index->moved != NULL)
+		a->index->moved(a->index->arg, id);
 	task_set_status(&t, TASK_FAILED);
 	task_set_time(&t, "completed_at", time_now_ms());
 	task_set_error(&t, "cancelled", "cancelled through the API");
@@ -529,7 +344,7 @@ api_tasks_cancel(struct api *a, const char *id, struct api_reply *r)
 		tasks_cancel_queued(a, id, r);
 		return;
 	case STAGE_PROCESSING:
-		snprintf(dir, sizeof dir, "%s/run/%s", a->root, id);
+		run_task_dir(a->root, id, dir, sizeof dir);
 		if (run_cancel(dir, &err) == -1) {
 			api_error(r, 409, "not_cancellable", "task '%s' is "
 			    "being started and has no run folder yet (%s); "

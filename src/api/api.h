@@ -27,7 +27,11 @@ struct evhttp;
 struct evhttp_request;
 struct evhttp_bound_socket;
 struct spool;
+struct spool_loc;
+struct task;
 struct api_mcache;
+struct status_queues;
+struct status_model;
 struct api_park;
 struct event;
 struct evhttp_request;
@@ -71,6 +75,53 @@ struct api_counters {
 	uint64_t	 evictions;	/* added to gpu_state.json's "evictions" */
 };
 
+/* One task as GET /v1/tasks lists it. */
+struct api_task_row {
+	int64_t		 created_ms;	/* created_at: the list's order, then id */
+	const char	*id;
+	const char	*batch;		/* batch_id, or NULL */
+	int		 status;	/* enum task_status */
+	int		 cls;		/* enum task_class */
+	int		 priority;	/* queued tasks; 0 for the others */
+};
+
+/* What GET /v1/tasks asks for (api-list.c). */
+struct api_list_query {
+	int		 status;	/* enum task_status, or -1 */
+	int		 cls;		/* enum task_class, or -1 */
+	const char	*batch;		/* or NULL */
+	bool		 after;		/* a cursor: only keys past this one */
+	int64_t		 after_ms;
+	char		 after_id[129];
+	long		 limit;
+};
+typedef int (*api_row_fn)(void *arg, const struct api_task_row *);
+
+/*
+ * An index of every task in memory (the daemon's), so that requests never
+ * read task files in the daemon's loop. Without one the API reads files.
+ */
+struct api_index {
+	void	*arg;
+	/* Calls FN for each task matching Q (api_row_match) in key order,
+	 * until FN returns nonzero. */
+	void	(*each)(void *arg, const struct api_list_query *q,
+		    api_row_fn fn, void *fnarg);
+	/* Task ID's enum task_status, or -1 when no such task is known. */
+	int	(*status)(void *arg, const char *id);
+	/* The API wrote task T into queue folder LOC (submit, batch). */
+	void	(*queued)(void *arg, const struct task *t,
+		    const struct spool_loc *loc);
+	/* The API moved task ID out of its queue (a cancel). */
+	void	(*moved)(void *arg, const char *id);
+	/* Whether the tasks that had finished before the daemon started are
+	 * all indexed yet (NULL: always). */
+	bool	(*complete)(void *arg);
+	/* How many tasks wait in each queue, run, and finished (/v1/status,
+	 * /metrics); asked only once complete. */
+	void	(*counts)(void *arg, struct status_queues *q);
+};
+
 /* The state of one API; its fields are for src/api only. */
 struct api {
 	char		*root;
@@ -83,6 +134,7 @@ struct api {
 	struct access	 acc;
 	char		*token;		/* ROOT/api.token, when serving TCP */
 	const struct access_who *who;	/* the caller of the current request */
+	const struct api_index *index;	/* or NULL: read the files */
 	/* api-wait.c: requests waiting for a task's end */
 	struct api_park	*parked;
 	size_t		 nparked;
@@ -136,6 +188,10 @@ void	 api_json(struct api_reply *r, int code, json_t *j);
 json_t	*api_list_dir(struct api *a, const char *subdir,
 	    json_t *(*item)(struct api *, const char *id));
 
+/* api-list.c: GET /v1/tasks. */
+/* Serves lists (and batch progress) from IX, which must outlive A. */
+void	 api_set_index(struct api *a, const struct api_index *ix);
+
 /* api-auth.c: identities. */
 /* ROOT/api.token (made when missing and CREATE): malloc'd, or NULL when
  * it cannot be made or read, or others can read it. */
@@ -146,7 +202,17 @@ int	 api_auth_identify(struct api *, struct evhttp_request *,
 	    struct access_who *w);
 
 /* api-tasks.c: /v1/tasks. */
+/* The owner of task ID (docs/security.md), or -1. */
+long long api_task_owner(struct api *, const char *id);
 void	 api_tasks_list(struct api *, const char *query, struct api_reply *);
+/* Orders two list keys: created_ms, then id. */
+int	 api_row_cmp_key(int64_t ams, const char *aid, int64_t bms,
+	    const char *bid);
+/* Whether ROW passes Q's filters and lies past Q's cursor. */
+bool	 api_row_match(const struct api_list_query *q,
+	    const struct api_task_row *row);
+
+/* api-tasks.c: /v1/tasks. */
 /* QUERY: "" or "wait=SECONDS" (a long poll: R->park_ms set while the
  * task has not ended). */
 void	 api_tasks_get(struct api *, const char *id, const char *query,
@@ -215,10 +281,13 @@ void	 api_workers_remove(struct api *, const char *id, struct api_reply *);
 /* api-metrics.c: GET /metrics. */
 struct api_mcache *api_mcache_new(void);
 void	 api_mcache_free(struct api_mcache *);
-/* Renders the Prometheus text (format 0.0.4) for ROOT; malloc'd. */
+/* Renders the Prometheus text (format 0.0.4) for ROOT; malloc'd. Queue
+ * depths from Q (the daemon's index), or NULL: the folders. */
 char	*api_metrics_render(const char *root, struct api_mcache *,
 	    const struct api_counters *, const struct api_hist *boot,
-	    size_t *len);
+	    const struct status_queues *q, size_t *len);
+/* api-gpus.c: the dashboard's model for ROOT, counts from the index. */
+int	 api_status_load(struct api *, struct status_model *, struct err *);
 void	 api_hist_add(struct api_hist *, double v);
 
 #endif

@@ -29,6 +29,7 @@ extern const struct cli_cmd cli_cmd_top;
 extern const struct cli_cmd cli_cmd_drain;
 extern const struct cli_cmd cli_cmd_undrain;
 extern const struct cli_cmd cli_cmd_daemon;
+extern const struct cli_cmd cli_cmd_shutdown;
 extern const struct cli_cmd cli_cmd_config;
 extern const struct cli_cmd cli_cmd_api_serve;
 extern const struct cli_cmd cli_cmd_fake_llm;
@@ -50,6 +51,7 @@ static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_drain,
 	&cli_cmd_undrain,
 	&cli_cmd_daemon,
+	&cli_cmd_shutdown,
 	&cli_cmd_config,
 	&cli_cmd_api_serve,
 	&cli_cmd_fake_llm,

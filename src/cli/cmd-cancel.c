@@ -29,7 +29,7 @@ cancel_running(const char *root, const char *id)
 	char run_dir[4096];
 	struct err err;
 
-	snprintf(run_dir, sizeof run_dir, "%s/run/%s", root, id);
+	run_task_dir(root, id, run_dir, sizeof run_dir);
 	if (access(run_dir, F_OK) != 0) {
 		fprintf(stderr, "gpumgr cancel: %s: task is in processing/ but "
 		    "has no run folder yet (just claimed, or an LLM request): "

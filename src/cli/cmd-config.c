@@ -38,6 +38,13 @@ cmd_config_check(struct cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_error(&cli_cmd_config, "too many arguments");
 	path = argc == 2 ? argv[1] : ctx->config_path;
 	if (config_read_file(path, &buf, &len, &e) == -1) {
+		/* The file is optional: without one every default holds (the
+		 * daemon starts so), unless the caller named the file. */
+		if (errno == ENOENT && argc < 2) {
+			printf("%s: none, every key takes its default: OK\n",
+			    path);
+			return EXIT_OK;
+		}
 		fprintf(stderr, "gpumgr config check: %s\n", e.msg);
 		return EXIT_FAIL;
 	}
@@ -143,7 +150,9 @@ const struct cli_cmd cli_cmd_config = {
 	    "\n"
 	    "  check [FILE]   load FILE (default: the --config path) and print\n"
 	    "                 \"FILE: OK\" with any warnings, or the error;\n"
-	    "                 exit 0 ok, 4 invalid, 1 unreadable\n"
+	    "                 exit 0 ok, 4 invalid, 1 unreadable; without\n"
+	    "                 FILE a missing config.json is OK (the file is\n"
+	    "                 optional: every key takes its default)\n"
 	    "  show           print the effective configuration, defaults\n"
 	    "                 filled in, as \"key.path = value\" lines\n"
 	    "  show --json    the same as one JSON document\n"

@@ -46,7 +46,7 @@ const struct cli_cmd cli_cmd_daemon = {
 	    "GPUs, takes tasks from the queue folders, runs them, and keeps\n"
 	    "ROOT/gpu_state.json current. SIGTERM or SIGINT stop it and leave\n"
 	    "running scripts and LLM servers running: the next daemon re-adopts\n"
-	    "them. SIGHUP reloads the configuration.\n"
+	    "them. SIGHUP reloads the configuration and reopens the log file.\n"
 	    "\n"
 	    "  --sim SPEC   simulate GPUs, e.g. 5x24GB or 2x24GB,1x80GB (writes\n"
 	    "               ROOT/sim_gpus.json when it does not exist)\n"

@@ -38,9 +38,14 @@ char	*xstrndup(const char *, size_t);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 
-/* log.c: one line per event to stderr or a file. */
+/* log.c: one line per event to stderr (the journal's format when it is
+ * the journal) or a file; identical warnings and errors rate-limited. */
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+#define LOG_REPEAT_MS	60000	/* an identical warning/error: once a minute */
 void	 log_open(const char *path, enum log_level min);	/* NULL: stderr */
+int	 log_reopen(void);		/* the same file again (SIGHUP); 0 or -1 */
+void	 log_flush_repeats(bool force);	/* print counts whose window passed */
+void	 log_repeat_window(int64_t ms);	/* LOG_REPEAT_MS; 0: no limit */
 void	 log_msg(enum log_level, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 #define log_debug(...)	log_msg(LOG_DEBUG, __VA_ARGS__)
@@ -52,6 +57,10 @@ void	 fatal(const char *, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* timeutil.c: the edges read the clock; src/core never does. */
 int64_t	 time_now_ms(void);		/* CLOCK_REALTIME, ms since the epoch */
 int64_t	 time_mono_ms(void);		/* CLOCK_MONOTONIC, ms */
+/* Between the two: a wall timestamp read from a file as a monotonic time
+ * (by the clocks' offset now), and a monotonic time to write as one. */
+int64_t	 time_mono_of_wall(int64_t wall_ms);
+int64_t	 time_wall_of_mono(int64_t mono_ms);
 /* "2025-02-05T10:30:00Z" (or with .123 when ms != 0); buf >= 32 bytes. */
 void	 time_iso8601(int64_t epoch_ms, char *buf, size_t len);
 int	 time_parse_iso8601(const char *, int64_t *epoch_ms);	/* 0 or -1 */

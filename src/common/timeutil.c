@@ -1,6 +1,8 @@
 /*
  * Time at the edges: wall-clock and monotonic milliseconds, and ISO 8601 UTC
- * stamps for task files. The pure core takes "now" as an argument instead.
+ * stamps for task files. The pure core takes "now" as an argument instead;
+ * the daemon gives it monotonic time and keeps wall time for what it
+ * writes into files (docs/daemon.md "Clocks").
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +25,18 @@ time_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+time_mono_of_wall(int64_t wall_ms)
+{
+	return wall_ms - (time_now_ms() - time_mono_ms());
+}
+
+int64_t
+time_wall_of_mono(int64_t mono_ms)
+{
+	return mono_ms + (time_now_ms() - time_mono_ms());
 }
 
 void

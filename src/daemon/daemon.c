@@ -127,6 +127,9 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(d->base, NULL);
 		break;
 	case SIGHUP:
+		/* logrotate moved the file away: write to a new one */
+		if (log_reopen() != 0)
+			log_error("SIGHUP: cannot reopen the log file");
 		d->reload_config = true;
 		daemon_mark_dirty(d);
 		break;
@@ -144,6 +147,15 @@ daemon_timer_cb(evutil_socket_t fd, short what, void *arg)
 	daemon_mark_dirty(arg);
 }
 
+static void
+daemon_purged(void *arg, const char *id, int64_t mtime_ms)
+{
+	struct daemon *d = arg;
+
+	if (d->queue != NULL)	/* the purge at start runs before the index */
+		tindex_forget(queue_index(d->queue), id);
+}
+
 /* The retention policy (tasks.keep_days, tasks.keep_max) on complete/ and
  * failed/, at start and every DAEMON_PURGE_INTERVAL_MS. */
 static void
@@ -157,7 +169,7 @@ daemon_purge(struct daemon *d)
 	if (d->cfg.keep_days <= 0 && d->cfg.keep_max <= 0)
 		return;
 	if (spool_purge(d->spool, d->cfg.keep_days, d->cfg.keep_max, now,
-	    false, NULL, NULL, &ps, &e) != 0)
+	    false, daemon_purged, d, &ps, &e) != 0)
 		log_warn("retention: %s", e.msg);
 	else if (ps.removed[0] + ps.removed[1] > 0)
 		log_info("retention: removed %zu complete and %zu failed "
@@ -174,13 +186,31 @@ daemon_rescan_cb(evutil_socket_t fd, short what, void *arg)
 		daemon_purge(d);
 
 	d->rescan_gpus = true;
-	lease_check(d, time_now_ms());
+	log_flush_repeats(false);
+	lease_check(d, time_mono_ms());
 	/* Runs adopted from an earlier daemon are not our children: their
 	 * end (the lock closed with the outcome in it) arrives by inotify,
 	 * but a supervisor killed outright leaves nothing; the slow poll
 	 * catches that. */
 	jobs_poke_all(d);
 	daemon_mark_dirty(d);
+}
+
+/* Finished tasks from before the start join the index a slice at a time,
+ * between the loop's other work. */
+#define DAEMON_INDEX_SLICE	256
+
+static void
+daemon_index_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval tv = { 0, 1000 };
+
+	if (tindex_scan_step(d, DAEMON_INDEX_SLICE))
+		evtimer_add(d->ev_index, &tv);
+	else
+		log_info("task index: %zu task(s) listed from memory",
+		    tindex_count(queue_index(d->queue)));
 }
 
 static void
@@ -236,7 +266,7 @@ daemon_state_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 
-	d->last_state_write_ms = time_now_ms();
+	d->last_state_write_ms = time_mono_ms();
 	gpus_write_state(d, false);
 }
 
@@ -271,7 +301,7 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct err e;
-	int64_t now, next_wake = -1;
+	int64_t now, next_wake = -1, reap;
 	int rounds;
 
 	d->decide_scheduled = false;
@@ -305,13 +335,19 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 	 * the core use it in the same iteration. */
 	for (rounds = 0; rounds < 4 && d->dirty; rounds++) {
 		d->dirty = false;
-		now = time_now_ms();
+		now = time_mono_ms();
 		if (decide_run(d, now, &next_wake) != 0)
 			break;
 	}
 	daemon_ended_flush(d);
-	now = time_now_ms();
+	now = time_mono_ms();
 	daemon_write_state_soon(d, now);
+	/* A lost run being killed is looked at again soon. */
+	if ((reap = jobs_reap_next(d)) > 0) {
+		reap = now + (reap - time_mono_ms());
+		if (next_wake < 0 || reap < next_wake)
+			next_wake = reap;
+	}
 	daemon_arm_wake(d, next_wake, now);
 }
 
@@ -394,6 +430,7 @@ daemon_run(const struct daemon_opts *opts)
 {
 	struct daemon *d = xcalloc(1, sizeof *d);
 	struct spool_recovery rec;
+	struct run_layout lay;
 	struct err e;
 	int rc = 1;
 	size_t i;
@@ -450,6 +487,15 @@ daemon_run(const struct daemon_opts *opts)
 		log_info("recovery: removed %zu stale temporaries and %zu "
 		    "older copies of tasks found in two stages",
 		    rec.temps_removed, rec.duplicates_removed);
+	if (run_layout_prepare(d->root, &lay, &e) != 0) {
+		log_error("%s", e.msg);
+		goto out;
+	}
+	if (lay.migrated || lay.links_removed || lay.left)
+		log_info("run folders: %zu moved from run/<id> to "
+		    "run/tasks/<id>, %zu symbolic link(s) in run/ removed, %zu "
+		    "left (the name is taken in run/tasks/)", lay.migrated,
+		    lay.links_removed, lay.left);
 	daemon_purge(d);
 	d->queue = queue_new();
 	if (gpus_open(d, opts->sim_spec, &e) != 0) {
@@ -471,6 +517,10 @@ daemon_run(const struct daemon_opts *opts)
 	}
 	if (d->api == NULL)
 		log_warn("HTTP API not served: %s", e.msg);
+	d->api_index = xcalloc(1, sizeof *d->api_index);
+	tindex_api(d, d->api_index);
+	if (d->api != NULL)
+		api_set_index(d->api, d->api_index);
 	gpus_load_state(d);
 	gpus_rescan(d);
 	if (llmd_open(d, &e) != 0) {
@@ -481,6 +531,7 @@ daemon_run(const struct daemon_opts *opts)
 		log_error("re-adopting running work: %s", e.msg);
 		goto out;
 	}
+	jobs_sweep_runs(d);
 	if (intake_scan_queues(d, &e) != 0) {
 		log_error("reading the queues: %s", e.msg);
 		goto out;
@@ -490,6 +541,9 @@ daemon_run(const struct daemon_opts *opts)
 	    "queued, %zu running re-adopted", GPUMGR_VERSION, d->root,
 	    d->ngpus, gpu_source_name(d->gsrc), queue_count(d->queue),
 	    d->njobs);
+	d->ev_index = evtimer_new(d->base, daemon_index_cb, d);
+	event_priority_set(d->ev_index, 1);
+	event_active(d->ev_index, EV_TIMEOUT, 0);
 	control_read(d);
 	lease_scan(d);
 	if (workers_open(d, &e) != 0)
@@ -497,12 +551,22 @@ daemon_run(const struct daemon_opts *opts)
 	if (spool_modes_apply(d->root, &d->acc, &e) != 0)
 		log_warn("the folders' modes: %s (docs/security.md)", e.msg);
 	daemon_mark_dirty(d);
+	{
+		char status[160];
+
+		snprintf(status, sizeof status, "%zu GPU(s) (%s), %zu task(s) "
+		    "queued", d->ngpus, gpu_source_name(d->gsrc),
+		    queue_count(d->queue));
+		notify_ready(d->base, status);
+	}
 	event_base_dispatch(d->base);
+	notify_stopping();
 	gpus_write_state(d, true);
 	log_info("stopped; %zu run(s) left running for the next daemon",
 	    d->njobs);
 	rc = 0;
 out:
+	log_flush_repeats(true);
 	daemon_ended_flush(d);
 	free(d->ended);
 	if (d->api != NULL)
@@ -523,6 +587,8 @@ out:
 		event_free(d->ev_state);
 	if (d->ev_rescan != NULL)
 		event_free(d->ev_rescan);
+	if (d->ev_index != NULL)
+		event_free(d->ev_index);
 	workers_close(d);
 	llmd_close(d);
 	jobs_free(d);
@@ -543,6 +609,7 @@ out:
 	config_free(&d->cfg);
 	free(d->pending);
 	free(d->batches);
+	free(d->api_index);
 	free(d->root);
 	free(d->config_path);
 	free(d);

@@ -2,7 +2,8 @@
  * The daemon: one libevent loop that watches the queue folders, supervises
  * runs, rescans the GPUs, and once per loop iteration asks the pure core
  * what to do and carries it out. Files: daemon.c (the loop), queue.c (the
- * index of queued tasks), watch.c (inotify).
+ * index of queued tasks), tindex.c (every task, for the API's lists),
+ * watch.c (inotify).
  */
 #ifndef GPUMGR_DAEMON_H
 #define GPUMGR_DAEMON_H
@@ -20,6 +21,7 @@
 #include "spool/task.h"
 
 struct queue_entry;
+struct run_status;
 
 /* What a watched folder is, for the inotify callback. */
 enum daemon_dir_kind { DIR_QUEUE, DIR_RUN, DIR_CONTROL, DIR_LEASES, DIR_WORKERS };
@@ -56,8 +58,11 @@ struct job {
 	char			**argv;		/* built at prepare, until launch */
 	int			 timeout_sec;
 	int			 attempts;
+	long			 vram_mb;	/* what it needs (simvram.c) */
 	pid_t			 supervisor_pid;
-	int64_t			 started_ms;
+	int64_t			 started_ms;	/* monotonic */
+	int64_t			 beat_mtime, beat_ms;	/* a lease's last
+					 * renewal (file mtime), seen when */
 	bool			 launch_pending;	/* prepared, not yet forked */
 	bool			 poked;		/* look at its run folder */
 	bool			 adopted;	/* left by an earlier daemon */
@@ -69,6 +74,10 @@ struct job {
 	pid_t			 lease_pid;
 	double			 progress;
 	struct daemon_dir	 dir;		/* watch cookie */
+	/* A lost run's processes being killed (jobs-reap.c); mono ms. */
+	int64_t			 reap_since, reap_next, reap_warned;
+	int			 reap_wait_ms;
+	bool			 stragglers_logged;
 };
 
 struct daemon_opts {
@@ -85,7 +94,8 @@ struct daemon_batch {
 	const char	*id;		/* interned */
 	bool		 exclusive;	/* gpu_mode "exclusive" */
 	int		 items;		/* total_items */
-	int64_t		 created_ms;
+	int64_t		 created_ms;	/* created_at (wall clock) */
+	int64_t		 seen_ms;	/* the same, on the monotonic clock */
 	bool		 submitting;	/* its tasks are still being written */
 };
 struct llmd;
@@ -123,6 +133,8 @@ struct daemon {
 	struct daemon_dir	 leases_dir;
 	bool			 leases_changed, workers_changed;
 	struct event		*ev_decide, *ev_wake, *ev_rescan, *ev_state;
+	struct event		*ev_index;	/* indexes old finished tasks */
+	struct api_index	*api_index;	/* lists served from memory */
 	int64_t			 last_state_write_ms;
 	struct event		*ev_signals[4];
 	struct pending_file	*pending;
@@ -150,6 +162,14 @@ struct daemon {
 
 #define DAEMON_STATE_INTERVAL_MS	100
 #define DAEMON_PURGE_INTERVAL_MS	(10 * 60 * 1000)
+
+/* simvram.c: on simulated GPUs, what gpumgr's own models and scripts
+ * would hold shows as used VRAM, as a real GPU would show it */
+void	 simvram_add_own(const struct daemon *, struct gpu_list *);
+
+/* notify.c: systemd readiness and watchdog; no-ops without libsystemd */
+void	 notify_ready(struct event_base *, const char *status);
+void	 notify_stopping(void);
 
 /* daemon.c */
 int	 daemon_run(const struct daemon_opts *);
@@ -186,6 +206,15 @@ void		 jobs_gpu_lost(struct daemon *, int gpu, int64_t now);
 bool		 jobs_script_loads_model(const struct daemon *, const struct job *);
 const char	*jobs_gpu_name(const struct daemon *, const struct job *);
 int		 jobs_requeue_prepared(struct daemon *, struct job *, const char *why);
+
+/* jobs-reap.c */
+bool		 jobs_reap_lost(struct daemon *, struct job *,
+		    const struct run_status *);
+void		 jobs_reap_due(struct daemon *, int64_t mono_now);
+int64_t		 jobs_reap_next(const struct daemon *);
+void		 jobs_stragglers(struct daemon *, struct job *,
+		    const struct run_status *);
+void		 jobs_sweep_runs(struct daemon *);
 
 /* foreign.c */
 void	 foreign_update(struct daemon *, const struct gpu_list *);
@@ -231,6 +260,7 @@ void	 llmd_gpu_abort(struct daemon *, int gpu, const char *why);
 /* Whether LLM serving has a slot for GPU position G (it has none for a GPU
  * found after it started). */
 bool	 llmd_has_gpu(const struct daemon *, int gpu);
+long	 llmd_model_vram(const struct daemon *, const char *model);	/* MB */
 /* The GPU went offline: requeue its LLM requests, stop its server. */
 void	 llmd_gpu_offline(struct daemon *, int gpu, const char *why);
 
@@ -284,7 +314,9 @@ void		 watch_free(struct watch *);
 /* queue.c */
 struct queue_entry {
 	uint64_t	 seq;		/* arrival order */
-	int64_t		 created_ms;
+	int64_t		 created_ms;	/* created_at: wall clock, for order */
+	int64_t		 queued_ms;	/* the same, or when it was queued
+					 * again, on the monotonic clock */
 	long		 vram_mb;	/* max(requires, script's or model's) */
 	const char	*gpu_req;	/* interned; NULL: "any" */
 	const char	*cc;		/* interned; NULL: none */
@@ -315,5 +347,27 @@ struct queue_entry	*queue_at(const struct queue *, size_t);
 size_t			 queue_depth(const struct queue *, enum task_class, int priority);
 void			 queue_resequence(struct queue *);
 const char		*queue_intern(struct queue *, const char *);
+const char		*queue_intern_find(const struct queue *, const char *);
+struct tindex		*queue_index(const struct queue *);
+
+/* tindex.c: every task the daemon knows, for the API (struct api_index) */
+struct tindex;
+struct api_index;
+struct tindex	*tindex_new(struct queue *);
+void		 tindex_free(struct tindex *);
+void		 tindex_queued(struct tindex *, struct queue_entry *);
+void		 tindex_unqueued(struct tindex *, struct queue_entry *);
+/* Task T, not queued, is now at STATUS (claimed, finished, adopted). */
+void		 tindex_task(struct tindex *, const struct task *,
+		    enum task_status);
+void		 tindex_set(struct tindex *, const char *id, enum task_status);
+/* Task ID moved behind the daemon's back: looks where it is now. */
+void		 tindex_locate(struct daemon *, const char *id);
+void		 tindex_forget(struct tindex *, const char *id);
+size_t		 tindex_count(const struct tindex *);
+void		 tindex_api(struct daemon *, struct api_index *);
+/* Indexes up to BUDGET files that finished before the start; false when
+ * all are. */
+bool		 tindex_scan_step(struct daemon *, int budget);
 
 #endif

@@ -48,7 +48,7 @@ decide_snapshot_tasks(struct daemon *d, struct core_task *v, size_t n)
 		v[k].cls = qe->cls == TASK_LLM ? CORE_TASK_LLM : CORE_TASK_SCRIPT;
 		v[k].priority = qe->priority;
 		v[k].seq = qe->seq;
-		v[k].queued_ms = qe->created_ms;
+		v[k].queued_ms = qe->queued_ms;
 		v[k].gpu_req = qe->gpu_req != NULL ? qe->gpu_req : "any";
 		v[k].vram_mb = qe->vram_mb;
 		v[k].cc_min = qe->cc;
@@ -113,6 +113,7 @@ decide_fail_task(struct daemon *d, const char *id, const char *reason)
 	} else {
 		log_warn("task %s failed: %s", id, reason);
 		queue_remove(d->queue, id);
+		tindex_set(queue_index(d->queue), id, TASK_FAILED);
 		d->tasks_failed++;
 		daemon_task_ended(d, id, t.cls, false);
 	}
@@ -221,6 +222,7 @@ decide_batch(struct daemon *d, const char *id)
 		b->exclusive = rec.exclusive;
 		b->items = (int)rec.nitems;
 		b->created_ms = rec.created_ms;
+		b->seen_ms = time_mono_of_wall(rec.created_ms);
 		b->submitting = strcmp(rec.status, "submitting") == 0;
 		batch_free(&rec);
 	} else {
@@ -242,7 +244,7 @@ decide_batch_submitting(struct daemon *d, struct daemon_batch *b, int64_t now)
 
 	if (!b->submitting)
 		return false;
-	if (now - b->created_ms > DECIDE_SUBMIT_GRACE_MS) {
+	if (now - b->seen_ms > DECIDE_SUBMIT_GRACE_MS) {
 		log_warn("batch %s: still \"submitting\" after %d s: its "
 		    "tasks are scheduled as they are", b->id,
 		    DECIDE_SUBMIT_GRACE_MS / 1000);

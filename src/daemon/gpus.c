@@ -146,7 +146,7 @@ gpus_judge(struct daemon *d, size_t k, const char *health, long temp_c,
 		}
 		break;
 	case CORE_HEALTH_PROBATION:
-		time_iso8601(until, when, sizeof when);
+		time_iso8601(time_wall_of_mono(until), when, sizeof when);
 		snprintf(why, sizeof why, "probation until %s", when);
 		if (strcmp(g->offline_reason, why) == 0)
 			break;
@@ -286,7 +286,9 @@ gpus_rescan(struct daemon *d)
 	if (d->scan_failing)
 		log_info("GPU rescan works again");
 	d->scan_failing = false;
-	gpus_merge(d, &l, time_now_ms());
+	if (strcmp(l.source, "sim") == 0)
+		simvram_add_own(d, &l);
+	gpus_merge(d, &l, time_mono_ms());
 	foreign_update(d, &l);
 	gpu_list_free(&l);
 	llmd_sync_gpus(d);
@@ -320,7 +322,7 @@ gpus_hold_for_job(struct daemon *d, struct job *j, bool ready)
 	/* Restoring what was running is not a transition: the previous
 	 * daemon made it. */
 	g->state = ready ? GPU_SCRIPT_BUSY : GPU_BOOTING_SCRIPT;
-	g->since_ms = j->started_ms > 0 ? j->started_ms : time_now_ms();
+	g->since_ms = j->started_ms > 0 ? j->started_ms : time_mono_ms();
 	str_copy(g->script, j->script, sizeof g->script);
 	str_copy(g->task_id, j->id, sizeof g->task_id);
 	d->gpux[j->gpu].progress = j->progress;

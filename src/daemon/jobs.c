@@ -30,7 +30,7 @@ static int	jobs_argv(struct daemon *, struct job *, struct task *, char ***,
 static void
 jobs_run_dir(const struct daemon *d, const char *id, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/run/%s", d->root, id);
+	run_task_dir(d->root, id, buf, len);
 }
 
 /* Registers a new job (a run, or a lease) for task ID on GPU position. */
@@ -156,6 +156,7 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 		if (access(path, F_OK) != 0 && errno == ENOENT) {
 			log_info("task %s vanished from its queue before it "
 			    "started", id);
+			tindex_locate(d, id);
 			return -1;
 		}
 		snprintf(name, sizeof name, "%s.json", id);
@@ -166,6 +167,7 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 			    e2.msg);
 		else
 			daemon_task_ended(d, id, from.cls, false);
+		tindex_locate(d, id);
 		return -1;
 	}
 	rc = spool_rename(d->spool, &from, &to, id, &e);
@@ -176,10 +178,12 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 			log_info("task %s left its queue (cancelled?) before it "
 			    "started", id);
 		task_free(t);
+		tindex_locate(d, id);
 		return -1;
 	}
+	tindex_set(queue_index(d->queue), id, TASK_RUNNING);
 	task_set_status(t, TASK_RUNNING);
-	task_set_time(t, "started_at", now);
+	task_set_time(t, "started_at", time_wall_of_mono(now));
 	t->attempts++;
 	if (gpu >= 0) {
 		json_object_set_new(t->json, "assigned_gpu",
@@ -209,6 +213,7 @@ jobs_from_task(struct daemon *d, const struct task *t, int gpu)
 	    json_object_get(t->json, "batch_id")));
 	j->timeout_sec = t->timeout_sec;
 	j->attempts = t->attempts;
+	j->vram_mb = intake_vram_mb(&d->cfg, t);
 	return j;
 }
 
@@ -311,15 +316,22 @@ out:
 	return rc;
 }
 
-/* Moves the files the run left (whole stdout, stderr) beside the task,
- * readable by the task's OWNER and the admins only. */
-static void
+/*
+ * Keeps the files the run left (whole stdout, stderr) beside the task in
+ * TO. Before the task moves (LATE false) they are hard-linked, so that a
+ * move that fails (a full disk) leaves the run folder whole for the next
+ * try; the run folder's names go with it. Across file systems (EXDEV) they
+ * are renamed instead, after the move (LATE true). Returns the outputs
+ * still to rename (a bit each).
+ */
+static unsigned
 jobs_keep_output(struct daemon *d, struct job *j, const struct spool_loc *to,
-    long long owner)
+    bool late, unsigned which_mask, long long owner)
 {
 	char dst[PATH_MAX + 32], src[PATH_MAX + 32], base[PATH_MAX];
 	char name[TASK_ID_MAX + 16];
 	const char *which[] = { "stdout", "stderr" };
+	unsigned left = 0;
 	struct err e;
 	size_t i;
 
@@ -328,20 +340,40 @@ jobs_keep_output(struct daemon *d, struct job *j, const struct spool_loc *to,
 		base[strlen(base) - 5] = '\0';
 	for (i = 0; i < 2; i++) {
 		struct stat st;
+		int rc;
 
+		if (!(which_mask & (1u << i)))
+			continue;
 		snprintf(src, sizeof src, "%s/%s", j->run_dir, which[i]);
-		if (stat(src, &st) != 0 || st.st_size == 0)
+		if (lstat(src, &st) != 0 || !S_ISREG(st.st_mode) ||
+		    st.st_size == 0)
 			continue;
 		snprintf(dst, sizeof dst, "%s.%s", base, which[i]);
-		if (rename(src, dst) != 0) {
+		if (late) {
+			rc = rename(src, dst);
+		} else {
+			rc = link(src, dst);
+			if (rc != 0 && errno == EEXIST) {
+				/* An earlier try's link, or a stale file. */
+				unlink(dst);
+				rc = link(src, dst);
+			}
+			if (rc != 0 && (errno == EXDEV || errno == EPERM)) {
+				left |= 1u << i;
+				continue;
+			}
+		}
+		if (rc != 0) {
 			log_warn("task %s: keeping %s: %s", j->id, which[i],
 			    strerror(errno));
 			continue;
 		}
+		/* The owner's and the admins' only (docs/security.md). */
 		snprintf(name, sizeof name, "%s.%s", j->id, which[i]);
 		if (spool_protect(d->spool, to, name, owner, &e) != 0)
 			log_warn("task %s: %s", j->id, e.msg);
 	}
+	return left;
 }
 
 static void
@@ -364,6 +396,15 @@ jobs_describe_failure(const struct run_status *st, char *buf, size_t len)
 		snprintf(buf, len, "exited with status %d", st->exit_code);
 }
 
+/* Whether an I/O error may go away by itself (a later try may work). */
+static bool
+jobs_transient(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOMEM ||
+	    err == EIO || err == EAGAIN || err == EINTR || err == ENOSPC ||
+	    err == EDQUOT || err == ENOBUFS;
+}
+
 /* Finalises a job whose run ended (or was lost). */
 static void
 jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
@@ -374,6 +415,7 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 	struct err e;
 	char *out = NULL, *errtail = NULL, why[160];
 	size_t len;
+	unsigned late = 0;
 	bool ok = st->finished && !st->lost && st->exit_code == 0 &&
 	    !st->cancelled && !st->timed_out && st->term_signal == 0;
 	bool retry = false;
@@ -386,10 +428,22 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 		return;
 	}
 	if (run_output(j->run_dir, "stdout", (size_t)d->cfg.output_max_bytes,
-	    false, &out, &len, &e) == 0)
-		json_object_set_new(t.json, "output", json_stringn_nocheck(out, len));
+	    false, &out, &len, &e) != 0) {
+		if (jobs_transient(errno)) {
+			/* Never an empty output in place of one not read. */
+			log_error("task %s: reading its output: %s; will "
+			    "retry", j->id, e.msg);
+			task_free(&t);
+			return;
+		}
+		/* Not a file that can ever be read (a link planted there). */
+		log_warn("task %s: its output is not kept: %s", j->id, e.msg);
+		out = xstrdup("");
+		len = 0;
+	}
+	json_object_set_new(t.json, "output", json_stringn_nocheck(out, len));
 	json_object_set_new(t.json, "exit_code", json_integer(st->exit_code));
-	task_set_time(&t, "completed_at", now);
+	task_set_time(&t, "completed_at", time_wall_of_mono(now));
 	if (ok) {
 		task_set_status(&t, TASK_COMPLETE);
 		to.stage = STAGE_COMPLETE;
@@ -421,7 +475,11 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 	to.cls = t.cls;
 	to.priority = t.priority;
 	if (!retry)
-		jobs_keep_output(d, j, &to, task_owner_uid(&t));
+		late = jobs_keep_output(d, j, &to, false, 3u,
+		    task_owner_uid(&t));
+	/* A failed move (a full disk) leaves the task in processing/ with
+	 * its run folder whole: the next look tries again, with the same
+	 * output; nothing is written half. */
 	if (spool_move(d->spool, &t, &from, &to, &e) != 0) {
 		log_error("task %s: could not finalise: %s; will retry", j->id,
 		    e.msg);
@@ -430,6 +488,8 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 		task_free(&t);
 		return;
 	}
+	if (late != 0)
+		jobs_keep_output(d, j, &to, true, late, task_owner_uid(&t));
 	if (ok)
 		log_info("task %s complete on %s after %.1f s", j->id,
 		    jobs_gpu_name(d, j), (now - j->started_ms) / 1000.0);
@@ -440,6 +500,9 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 		    json_object_get(t.json, "error"), "message")));
 	if (retry)
 		queue_add(d->queue, &t, &to, intake_vram_mb(&d->cfg, &t));
+	else
+		tindex_task(queue_index(d->queue), &t, ok ? TASK_COMPLETE :
+		    TASK_FAILED);
 	if (ok)
 		d->tasks_completed++;
 	else if (!retry)
@@ -463,10 +526,11 @@ jobs_check(struct daemon *d)
 {
 	struct run_status st;
 	struct err e;
-	int64_t now = time_now_ms();
+	int64_t now = time_mono_ms();
 	size_t i;
 	bool any = false;
 
+	jobs_reap_due(d, time_mono_ms());
 	for (i = 0; i < d->njobs; i++)
 		if (d->jobs[i]->poked && !d->jobs[i]->launch_pending &&
 		    !d->jobs[i]->finished)
@@ -488,6 +552,9 @@ jobs_check(struct daemon *d)
 		 * let go of the run (it holds the lock a moment longer): only
 		 * then may the run folder be removed and a retry reuse it. */
 		if ((st.finished && !st.alive) || st.lost) {
+			/* A lost run is over only once its processes are. */
+			if (st.lost && !jobs_reap_lost(d, j, &st))
+				continue;
 			jobs_finish(d, j, &st, now);
 			i = (size_t)-1;	/* the array changed: start over */
 			continue;
@@ -568,7 +635,14 @@ jobs_adopt_one(void *arg, const struct spool_loc *loc, const char *id)
 		task_free(&t);
 		return 0;
 	}
-	if (stat(run_dir, &sb) != 0) {
+	if (lstat(run_dir, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+		/* A link planted where its run folder goes: not followed. */
+		log_warn("task %s: %s is not a folder (a symbolic link?): "
+		    "removed, never followed", id, run_dir);
+		if (run_remove(run_dir, &e) != 0)
+			log_error("task %s: %s", id, e.msg);
+	}
+	if (lstat(run_dir, &sb) != 0) {
 		jobs_requeue(d, &t, "it never started (no run folder)", false);
 		c->requeued++;
 		task_free(&t);
@@ -592,12 +666,15 @@ jobs_adopt_one(void *arg, const struct spool_loc *loc, const char *id)
 	if (uuid != NULL)
 		gpu = gpus_find_uuid(d, uuid);
 	j = jobs_from_task(d, &t, gpu);
+	tindex_task(queue_index(d->queue), &t, TASK_RUNNING);
 	j->adopted = true;
 	j->supervisor_pid = st.supervisor_pid;
 	if (time_parse_iso8601(json_string_value(json_object_get(t.json,
 	    "started_at")) ? json_string_value(json_object_get(t.json,
 	    "started_at")) : "", &j->started_ms) != 0)
 		j->started_ms = st.started_ms;
+	if (j->started_ms > 0)
+		j->started_ms = time_mono_of_wall(j->started_ms);
 	j->poked = true;
 	if (d->watch != NULL && watch_add(d->watch, run_dir, &j->dir, &e) != 0)
 		log_warn("task %s: %s (its end is seen by polling)", id, e.msg);
@@ -660,6 +737,7 @@ jobs_observe(struct daemon *d, struct job *j, const struct run_status *st,
 {
 	struct err e;
 
+	jobs_stragglers(d, j, st);
 	if (st->progress != j->progress) {
 		j->progress = st->progress;
 		if (j->gpu >= 0)
@@ -712,7 +790,7 @@ jobs_requeue_prepared(struct daemon *d, struct job *j, const char *why)
 	struct err e;
 	int rc;
 
-	gpus_release(d, j->gpu, time_now_ms(), false);
+	gpus_release(d, j->gpu, time_mono_ms(), false);
 	if (spool_load(d->spool, &loc, j->id, &d->cfg, &t, &e) != 0) {
 		log_error("task %s: %s", j->id, e.msg);
 		jobs_forget(d, j);

@@ -51,10 +51,13 @@ lease_path(const char *root, const char *id, const char *ext, char *buf,
 
 /* Whether the client of lease ID is still there: its pid, or for a
  * request without one, a renewal (the file's mtime) within the heartbeat
- * timeout, counted from SINCE at the earliest (a restart's grace). */
+ * timeout, counted from SINCE at the earliest (a restart's grace). A held
+ * lease's renewals are timed by when the daemon sees a new mtime (J), so
+ * a wall-clock jump moves nothing; a waiting request's mtime is read on
+ * the monotonic clock by the clocks' offset. */
 static bool
 lease_client_alive(const struct daemon *d, const char *id, pid_t pid,
-    int64_t since, int64_t now)
+    int64_t since, int64_t now, struct job *j)
 {
 	char path[4096];
 	struct stat st;
@@ -66,6 +69,15 @@ lease_client_alive(const struct daemon *d, const char *id, pid_t pid,
 	if (stat(path, &st) != 0)
 		return false;
 	last = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+	if (j == NULL) {
+		last = time_mono_of_wall(last);
+	} else {
+		if (last != j->beat_mtime) {
+			j->beat_mtime = last;
+			j->beat_ms = now;
+		}
+		last = j->beat_ms;
+	}
 	if (since > last)
 		last = since;
 	return now - last <= d->cfg.worker_heartbeat_timeout_ms;
@@ -238,7 +250,7 @@ lease_scan(struct daemon *d)
 	char path[4096], id[TASK_ID_MAX + 1];
 	struct dirent *de;
 	DIR *dir;
-	int64_t now = time_now_ms();
+	int64_t now = time_mono_ms();
 	size_t i;
 
 	snprintf(path, sizeof path, "%s/%s", d->root, LEASE_DIR);
@@ -293,7 +305,7 @@ lease_scan(struct daemon *d)
 		snprintf(grant, sizeof grant, "%s/%s", path, de->d_name);
 		req = json_load_file(grant, 0, &je);
 		pid = (pid_t)json_integer_value(json_object_get(req, "pid"));
-		if (req == NULL || !lease_client_alive(d, id, pid, now, now)) {
+		if (req == NULL || !lease_client_alive(d, id, pid, now, now, NULL)) {
 			log_info("lease %s dropped: %s", id, req == NULL ?
 			    "unreadable request" : "its client is gone");
 			json_decref(req);
@@ -324,7 +336,7 @@ lease_scan(struct daemon *d)
 			rq = json_object_get(req, "requires");
 			queue_add_lease(d->queue, id,
 			    (int)json_integer_value(json_object_get(req, "priority")) ?: 3,
-			    now,
+			    time_wall_of_mono(now),
 			    json_string_value(json_object_get(req, "gpu_requirement")) ?: "any",
 			    (long)json_integer_value(json_object_get(rq, "vram_mb")),
 			    json_string_value(json_object_get(rq, "compute_capability")) ?: "",
@@ -347,7 +359,7 @@ lease_check(struct daemon *d, int64_t now)
 		struct job *j = d->jobs[i];
 
 		if (j->lease && !lease_client_alive(d, j->id, j->lease_pid,
-		    j->started_ms, now)) {
+		    j->started_ms, now, j)) {
 			lease_remove_files(d, j->id);
 			lease_end(d, j, j->lease_pid > 0 ? "its client died" :
 			    "not renewed in time", now);
@@ -358,7 +370,7 @@ lease_check(struct daemon *d, int64_t now)
 		struct queue_entry *qe = queue_at(d->queue, i);
 
 		if (qe->lease && !lease_client_alive(d, qe->id, qe->lease_pid,
-		    qe->created_ms, now)) {
+		    qe->queued_ms, now, NULL)) {
 			log_info("lease %s dropped: %s", qe->id, qe->lease_pid > 0 ?
 			    "its client is gone" : "not renewed in time");
 			lease_remove_files(d, qe->id);

@@ -57,11 +57,12 @@ llmd_task_complete(struct daemon *d, struct task *t, const struct llm_result *r,
 	    "done_reason", r->done_reason,
 	    "elapsed_ms", (json_int_t)r->elapsed_ms));
 	task_set_status(t, TASK_COMPLETE);
-	task_set_time(t, "completed_at", now);
+	task_set_time(t, "completed_at", time_wall_of_mono(now));
 	if (spool_move(d->spool, t, &from, &to, &e) != 0) {
 		log_error("task %s: could not complete it: %s", t->id, e.msg);
 		return;
 	}
+	tindex_task(queue_index(d->queue), t, TASK_COMPLETE);
 	d->tasks_completed++;
 	daemon_task_ended(d, t->id, TASK_LLM, true);
 	daemon_ended_flush(d);
@@ -85,7 +86,7 @@ llmd_task_fail(struct daemon *d, struct task *t, bool retry, const char *code,
 		to.stage = STAGE_FAILED;
 		to.priority = 0;
 		task_set_status(t, TASK_FAILED);
-		task_set_time(t, "completed_at", now);
+		task_set_time(t, "completed_at", time_wall_of_mono(now));
 		task_set_error(t, code, "%s", why);
 	}
 	if (spool_move(d->spool, t, &from, &to, &e) != 0) {
@@ -97,6 +98,7 @@ llmd_task_fail(struct daemon *d, struct task *t, bool retry, const char *code,
 		queue_add(d->queue, t, &to, intake_vram_mb(&d->cfg, t));
 	} else {
 		log_warn("task %s failed: %s", t->id, why);
+		tindex_task(queue_index(d->queue), t, TASK_FAILED);
 		d->tasks_failed++;
 		daemon_task_ended(d, t->id, TASK_LLM, false);
 		daemon_ended_flush(d);
@@ -141,7 +143,7 @@ llmd_generate_cb(const struct llm_result *r, void *arg)
 	bool server_fault = r->status == LLM_ERR_CONNECT ||
 	    r->status == LLM_ERR_TIMEOUT ||
 	    (r->status == LLM_ERR_HTTP && r->http_status >= 500);
-	int64_t now = time_now_ms();
+	int64_t now = time_mono_ms();
 	struct task t;
 	struct err e;
 	char why[300];
@@ -219,7 +221,7 @@ llmd_gpu_abort(struct daemon *d, int pos, const char *why)
 			snprintf(msg, sizeof msg, "GPU %d: %.250s",
 			    d->gpus[pos].index, why);
 			llmd_task_fail(d, &t, true, "llm_failed", msg,
-			    time_now_ms());
+			    time_mono_ms());
 			task_free(&t);
 		}
 		llmd_task_forget(l, lt);

@@ -81,7 +81,7 @@ llmd_stop(struct llmd_gpu *lg, bool failed, const char *why)
 		return;
 	lg->phase = PH_STOPPING;
 	lg->stop_pid = x->server_pid;
-	lg->stop_ms = time_now_ms();
+	lg->stop_ms = time_mono_ms();
 	/* No model in its state file: a daemon started before it is gone
 	 * does not re-adopt a server on its way out. */
 	if (lg->stop_pid > 0 && llm_server_set_model(lg->l->state_dir, x->port,
@@ -126,7 +126,7 @@ llmd_release(struct llmd_gpu *lg)
 
 	gpus_rescan(d);		/* may move d->gpus */
 	g = &d->gpus[lg->pos];
-	now = time_now_ms();
+	now = time_mono_ms();
 	want = llmd_release_want(lg, g);
 	if (g->state == GPU_OFFLINE) {
 		lg->phase = PH_NONE;
@@ -164,7 +164,7 @@ llmd_stopped(struct llmd_gpu *lg)
 	struct daemon *d = lg->l->d;
 	struct core_gpu *g = &d->gpus[lg->pos];
 	struct err e;
-	int64_t now = time_now_ms();
+	int64_t now = time_mono_ms();
 
 	if (llm_server_state_remove(lg->l->state_dir, d->gpux[lg->pos].port,
 	    &e) != 0 && errno != ENOENT)
@@ -199,7 +199,7 @@ llmd_ready(struct llmd_gpu *lg)
 	struct daemon *d = lg->l->d;
 	struct core_gpu *g = &d->gpus[lg->pos];
 	struct err e;
-	int64_t now = time_now_ms();
+	int64_t now = time_mono_ms();
 
 	lg->phase = PH_NONE;
 	if (llm_server_set_model(lg->l->state_dir, d->gpux[lg->pos].port,
@@ -274,7 +274,7 @@ llmd_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct daemon *d = lg->l->d;
 	struct err e;
 	char url[64];
-	int64_t now = time_now_ms();
+	int64_t now = time_mono_ms();
 
 	switch (lg->phase) {
 	case PH_HEALTH:
@@ -429,7 +429,7 @@ llmd_act(struct daemon *d, const struct core_action *a, int pos, int64_t now)
 	}
 }
 
-static long
+long
 llmd_model_vram(const struct daemon *d, const char *model)
 {
 	size_t i;
@@ -462,8 +462,8 @@ llmd_adopt(struct daemon *d)
 		    strcmp(st.gpu_uuid, g->uuid) == 0 && g->state == GPU_IDLE) {
 			/* Not a transition: the previous daemon made it. */
 			g->state = GPU_LLM_READY;
-			g->since_ms = st.started_ms > 0 ? st.started_ms :
-			    time_now_ms();
+			g->since_ms = st.started_ms > 0 ?
+			    time_mono_of_wall(st.started_ms) : time_mono_ms();
 			str_copy(g->model, st.model, sizeof g->model);
 			g->llm_max_concurrent = d->cfg.server.max_concurrent;
 			d->gpux[pos].server_pid = st.pid;

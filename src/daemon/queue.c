@@ -4,7 +4,8 @@
  * files stay the truth; this index is rebuilt from them at start and kept
  * in step by the watch and by the daemon's own moves. Entries are small
  * (script, model and batch names are interned), so 100,000 queued tasks
- * fit in a few tens of megabytes.
+ * fit in a few tens of megabytes. Entries joining and leaving are told to
+ * the task index (tindex.c), which lists them for the API.
  */
 #include <search.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@ struct queue {
 	struct queue_entry	**v;		/* dense array, unordered */
 	size_t			 n, cap;
 	uint64_t		 next_seq;
+	struct tindex		*ix;		/* the task index (tindex.c) */
 };
 
 /* The tree holds pointers to the entries' ids; an entry is found back
@@ -57,7 +59,16 @@ queue_loc(const struct queue_entry *qe)
 struct queue *
 queue_new(void)
 {
-	return xcalloc(1, sizeof(struct queue));
+	struct queue *q = xcalloc(1, sizeof(struct queue));
+
+	q->ix = tindex_new(q);
+	return q;
+}
+
+struct tindex *
+queue_index(const struct queue *q)
+{
+	return q->ix;
 }
 
 static void
@@ -90,6 +101,18 @@ queue_nothing(void *p)
 {
 }
 
+/* The interned copy of S, or NULL when no entry ever named it. */
+const char *
+queue_intern_find(const struct queue *q, const char *s)
+{
+	char **found;
+
+	if (s == NULL || *s == '\0')
+		return NULL;
+	found = tfind(s, &q->names, (int (*)(const void *, const void *))strcmp);
+	return found != NULL ? *found : NULL;
+}
+
 void
 queue_free(struct queue *q)
 {
@@ -97,6 +120,7 @@ queue_free(struct queue *q)
 
 	if (q == NULL)
 		return;
+	tindex_free(q->ix);
 	tdestroy(q->tree, queue_nothing);
 	tdestroy(q->names, free);
 	for (i = 0; i < q->n; i++)
@@ -116,6 +140,8 @@ queue_insert(struct queue *q, struct queue_entry *qe)
 	q->v[q->n++] = qe;
 	if (tsearch(qe->id, &q->tree, queue_cmp) == NULL)
 		fatal("queue: out of memory");
+	if (!qe->lease)
+		tindex_queued(q->ix, qe);
 }
 
 /* A task's avoid_gpus (UUIDs of GPUs whose LLM server failed it) as one
@@ -162,6 +188,7 @@ queue_add(struct queue *q, const struct task *t, const struct spool_loc *loc,
 	qe->priority = (uint8_t)loc->priority;
 	qe->seq = q->next_seq++;
 	qe->created_ms = t->created_ms;
+	qe->queued_ms = time_mono_of_wall(t->created_ms);
 	qe->gpu_req = strcmp(t->gpu_req, "any") == 0 ? NULL :
 	    queue_intern(q, t->gpu_req);
 	qe->cc = queue_intern(q, t->req_cc);
@@ -193,6 +220,7 @@ queue_add_lease(struct queue *q, const char *id, int priority,
 	qe->priority = (uint8_t)priority;
 	qe->seq = q->next_seq++;
 	qe->created_ms = created_ms;
+	qe->queued_ms = time_mono_of_wall(created_ms);
 	qe->gpu_req = strcmp(gpu_req, "any") == 0 ? NULL : queue_intern(q, gpu_req);
 	qe->cc = queue_intern(q, cc);
 	qe->vram_mb = vram_mb;
@@ -220,6 +248,8 @@ queue_remove(struct queue *q, const char *id)
 
 	if (qe == NULL)
 		return false;
+	if (!qe->lease)
+		tindex_unqueued(q->ix, qe);
 	tdelete(qe->id, &q->tree, queue_cmp);
 	last = q->v[--q->n];
 	q->v[qe->slot] = last;

@@ -56,7 +56,7 @@ state_gpu_json(const struct daemon *d, size_t pos)
 	struct job *j = g->task_id[0] ? jobs_find((struct daemon *)d, g->task_id) : NULL;
 
 	json_object_set_new(o, "state", json_string(core_state_name(g->state)));
-	state_set_time(o, "since", g->since_ms);
+	state_set_time(o, "since", time_wall_of_mono(g->since_ms));
 	if (g->model[0] != '\0')
 		json_object_set_new(o, "model", json_string(g->model));
 	if (g->script[0] != '\0')

@@ -33,6 +33,8 @@ struct worker {
 	int		 gpu;		/* position in d->gpus */
 	pid_t		 pid;		/* 0: heartbeats only */
 	int64_t		 attached_ms;	/* heartbeats count from here at least */
+	int64_t		 beat_mtime;	/* the file's mtime at the last beat */
+	int64_t		 beat_ms;	/* when the daemon saw it (monotonic) */
 };
 
 struct workers {
@@ -253,7 +255,7 @@ workers_detach(struct daemon *d, struct worker *w, bool dead, const char *why)
 {
 	struct workers *ws = d->workers;
 	struct core_gpu *g = &d->gpus[w->gpu];
-	int64_t now = time_now_ms();
+	int64_t now = time_mono_ms();
 	struct err e;
 	size_t i;
 
@@ -311,7 +313,14 @@ workers_why_dead(struct daemon *d, struct worker *w, const struct stat *st,
 		    d->gpus[w->gpu].offline_reason);
 		return buf;
 	}
+	/* A heartbeat is a new mtime, timed by when the daemon sees it: the
+	 * wall clock the mtime is on may jump. */
 	last = (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+	if (last != w->beat_mtime) {
+		w->beat_mtime = last;
+		w->beat_ms = now;
+	}
+	last = w->beat_ms;
 	if (last < w->attached_ms)
 		last = w->attached_ms;
 	if (now - last > d->cfg.worker_heartbeat_timeout_ms) {
@@ -370,7 +379,7 @@ workers_scan(struct daemon *d)
 {
 	struct workers *ws = d->workers;
 	char path[4096 + TASK_ID_MAX + 8], id[TASK_ID_MAX + 1], why[200];
-	int64_t now = time_now_ms();
+	int64_t now = time_mono_ms();
 	struct dirent *de;
 	struct stat st;
 	const char *dead;

@@ -378,8 +378,11 @@ gpu_sim_spec_list(const char *spec, struct gpu_list *l, struct err *e)
 		}
 		for (k = 0; k < count; k++) {
 			g = gpu_list_add(l, (int)l->n);
+			/* The index in the first group too: screens that
+			 * show "GPU-5151d001" tell the GPUs apart. */
 			snprintf(g->uuid, sizeof g->uuid,
-			    "GPU-5151d000-0000-4000-8000-%012zx", l->n - 1);
+			    "GPU-5151d%03zx-0000-4000-8000-%012zx",
+			    (l->n - 1) & 0xfff, l->n - 1);
 			if (mb % 1024 == 0)
 				snprintf(g->name, sizeof g->name,
 				    "Simulated GPU %ldGB", mb / 1024);

@@ -18,7 +18,7 @@
 /* ---------------------------------------------------------------------
  * Scripts: script.c, script-status.c, supervise.c (docs/scripts.md)
  *
- * A run folder (ROOT/run/<task_id>) holds:
+ * A run folder (ROOT/run/tasks/<task_id>) holds:
  *   lock            flock'ed (exclusive) by the supervisor for its whole
  *                   life; line 1 {"supervisor_pid", "child_pid",
  *                   "started_ms", "task_id"} before the script execs, line 2
@@ -29,13 +29,45 @@
  *   cancel          present once run_cancel() was asked
  * --------------------------------------------------------------------- */
 
+/* Run folders live in ROOT/RUN_TASKS_DIR/<task_id> (rundir.c), apart from
+ * gpumgr's own state in ROOT/run/ (run/llm/: the LLM servers). */
+#define RUN_TASKS_DIR		"run/tasks"
+
+/* ROOT/run/tasks/ID into BUF. */
+void	 run_task_dir(const char *root, const char *id, char *buf, size_t len);
+
+/* Opens a run folder (O_DIRECTORY) without following a symbolic link in
+ * its place: a link is an error (errno ELOOP), never a target. */
+int	 run_dir_open(const char *run_dir, struct err *);
+
+/* What run_layout_prepare() did. */
+struct run_layout {
+	size_t	 migrated;	/* run folders moved from run/<id> */
+	size_t	 links_removed;	/* symbolic links found in run/, removed */
+	size_t	 left;		/* run/<id> folders whose name was taken in
+				 * run/tasks/: left where they are */
+};
+
+/*
+ * At the daemon's start, before anything reads a run: makes ROOT/run and
+ * ROOT/run/tasks (which must be a real folder: an error otherwise) and
+ * migrates the older layout: every folder run/<id> holding a run (a lock
+ * file) but run/llm moves to run/tasks/<id> (live runs too: a supervisor works through its folder's
+ * descriptor; the script's GPUMGR_RUN_DIR keeps the old path), a run of
+ * task "tasks" kept in run/tasks itself becomes run/tasks/tasks, and one of
+ * task "llm" kept among the LLM servers' files in run/llm moves to
+ * run/tasks/llm.
+ */
+int	 run_layout_prepare(const char *root, struct run_layout *,
+	    struct err *);
+
 /* The fd number a script reports on; its environment names it too. */
 #define RUN_STATUS_FD		3
 #define RUN_STATUS_ENV		"GPUMGR_STATUS_FD"
 #define RUN_DEFAULT_GRACE_SEC	10
 
 struct run_spec {
-	const char	 *run_dir;	/* ROOT/run/<task_id>: made by run_start
+	const char	 *run_dir;	/* ROOT/run/tasks/<task_id>: made by run_start
 					 * (its parent too, if missing) */
 	char *const	 *argv;		/* NULL-terminated; argv[0] looked up in
 					 * PATH; never a shell */
@@ -70,7 +102,9 @@ int	 run_reap(void);
  * (a restarted daemon too). A finished run is left as it is (0). */
 int	 run_cancel(const char *run_dir, struct err *);
 
-/* Removes a run folder and its files. Refused while the run is alive. */
+/* Removes a run folder and its files. Refused while the run is alive. The
+ * folder is opened without following a symbolic link: a link planted in
+ * its place is removed itself, never what it points at. */
 int	 run_remove(const char *run_dir, struct err *);
 
 struct run_status {
@@ -92,7 +126,24 @@ struct run_status {
 	int64_t	 ready_ms;
 	int64_t	 ended_ms;
 	char	 error[256];	/* the supervisor's own failure, or "" */
+	char	 boot_id[40];	/* the boot the supervisor ran in ("" if the
+				 * record predates it) */
+	int	 stragglers;	/* processes of the run that outlived the
+				 * script and survive SIGKILL (status.json) */
+	int64_t	 stragglers_since_ms;	/* epoch ms, 0 when none */
 };
+
+/*
+ * For a lost run (its supervisor died without recording an outcome): sends
+ * SIGKILL to every process of it still alive -- the supervisor's session
+ * and any process whose environment names this run folder
+ * (GPUMGR_RUN_DIR) -- and returns how many there were (0: none is left, the
+ * run is over), the first NPIDS of their pids in PIDS. Zombies count as
+ * gone. A run recorded in another boot has none. Call it again until it
+ * returns 0: a process killed takes a moment to go.
+ */
+int	 run_kill_lost(const char *run_dir, const struct run_status *,
+	    pid_t *pids, size_t npids, struct err *);
 
 /* Reads the state of a run from its folder (lock first, then the files):
  * cheap, never blocks, safe to call from any process at any time. */
@@ -111,6 +162,23 @@ int	 run_output(const char *run_dir, const char *which, size_t max,
  * or could not be executed (exit 126/127: a retry would fail the same way).
  */
 bool	 run_status_retryable(const struct run_status *);
+
+/* procs.c: the processes of a run, found in /proc. */
+struct run_proc {
+	pid_t	 pid, ppid, pgrp, sid;
+	char	 state;		/* /proc/PID/stat's: R S D T Z ... */
+};
+typedef bool (*run_proc_match_fn)(const struct run_proc *, void *arg);
+/* Sends SIG to every live process (not a zombie, never the caller) that
+ * MATCH picks, each through a pidfd so that a recycled pid is never hit.
+ * Returns how many (one that refused with EPERM counts: it lives), the
+ * first NPIDS of their pids in PIDS; -1 if /proc cannot be read. */
+int	 run_procs_signal(run_proc_match_fn, void *arg, int sig, pid_t *pids,
+	    size_t npids, struct err *);
+/* Whether PID's environment holds the entry KV ("K=V") exactly. */
+bool	 run_proc_env_has(pid_t, const char *kv);
+/* This boot's id (/proc/sys/kernel/random/boot_id); -1 if unknown. */
+int	 run_boot_id(char *buf, size_t len);
 
 /* The child side of run_start() (supervise.c); not for other callers. */
 struct supervise_args {

@@ -63,7 +63,7 @@ status_load(int dirfd, const char *name, struct err *e, int *rc)
 	json_t *j;
 	int fd;
 
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno != ENOENT)
 			*rc = err_errno(e, "%s", name);
@@ -132,7 +132,7 @@ status_lock_read(int dirfd, bool *alive, json_t **sup, json_t **ex)
 
 	*alive = false;
 	*sup = *ex = NULL;
-	fd = openat(dirfd, "lock", O_RDONLY | O_CLOEXEC);
+	fd = openat(dirfd, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	if (flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK)
@@ -164,9 +164,9 @@ run_status_read(const char *run_dir, struct run_status *st, struct err *e)
 
 	memset(st, 0, sizeof *st);
 	st->progress = -1;
-	dirfd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dirfd = run_dir_open(run_dir, e);
 	if (dirfd < 0)
-		return err_errno(e, "%s", run_dir);
+		return -1;
 	status_lock_read(dirfd, &st->alive, &sup, &ex);
 	/* No line 1: a supervisor of the older layout (its records are files
 	 * of their own), or one that has not written it yet. */
@@ -180,11 +180,18 @@ run_status_read(const char *run_dir, struct run_status *st, struct err *e)
 		st->supervisor_pid = (pid_t)status_int(sup, "supervisor_pid");
 		st->child_pid = (pid_t)status_int(sup, "child_pid");
 		st->started_ms = status_int(sup, "started_ms");
+		if (json_is_string(json_object_get(sup, "boot_id")))
+			str_copy(st->boot_id, json_string_value(
+			    json_object_get(sup, "boot_id")),
+			    sizeof st->boot_id);
 	}
 	if (stat != NULL) {
 		st->ready = status_bool(stat, "ready");
 		st->ready_ms = status_int(stat, "ready_ms");
 		st->progress = status_progress(stat);
+		st->stragglers = (int)status_int(stat, "stragglers");
+		st->stragglers_since_ms = status_int(stat,
+		    "stragglers_since_ms");
 	}
 	if (ex != NULL) {
 		st->finished = true;
@@ -222,7 +229,7 @@ run_output(const char *run_dir, const char *which, size_t max, bool tail,
 	size_t n = 0, want;
 	off_t off = 0;
 	ssize_t r;
-	int fd;
+	int fd, dfd;
 
 	*out = NULL;
 	*len = 0;
@@ -231,7 +238,14 @@ run_output(const char *run_dir, const char *which, size_t max, bool tail,
 	if (snprintf(path, sizeof path, "%s/%s", run_dir, which) >=
 	    (int)sizeof path)
 		return err_set(e, "%s: path too long", run_dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if ((dfd = run_dir_open(run_dir, e)) < 0) {
+		if (errno != ENOENT)
+			return -1;
+		*out = xstrdup("");	/* no folder (yet): nothing written */
+		return 0;
+	}
+	fd = openat(dfd, which, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(dfd);
 	if (fd < 0 && errno == ENOENT) {
 		*out = xstrdup("");
 		return 0;

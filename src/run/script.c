@@ -186,12 +186,11 @@ script_claim(const char *run_dir, bool fresh, int *dirfd, int *lockfd,
 	struct stat sb;
 	int dfd, lfd;
 
-	dfd = script_high_fd(open(run_dir, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC));
+	dfd = script_high_fd(run_dir_open(run_dir, e));
 	if (dfd < 0)
-		return err_errno(e, "%s", run_dir);
+		return -1;
 	lfd = script_high_fd(openat(dfd, "lock", O_RDWR | O_CREAT |
-	    O_CLOEXEC, 0644));
+	    O_NOFOLLOW | O_CLOEXEC, 0644));
 	if (lfd < 0) {
 		err_errno(e, "%s/lock", run_dir);
 		close(dfd);
@@ -211,7 +210,7 @@ script_claim(const char *run_dir, bool fresh, int *dirfd, int *lockfd,
 		goto fail;
 	}
 	for (const char *const *f = script_used; !fresh && *f != NULL; f++) {
-		if (faccessat(dfd, *f, F_OK, 0) == 0) {
+		if (faccessat(dfd, *f, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
 			err_set(e, "%s already holds a run (%s); remove it "
 			    "first", run_dir, *f);
 			goto fail;
@@ -281,35 +280,50 @@ run_start(const struct run_spec *sp, pid_t *supervisor_pid, struct err *e)
 	return 0;
 }
 
-/* Whether PID is still the script of the supervisor SUP: leader of its own
- * group in SUP's session (a recycled pid is not). */
-static bool
-script_is_orphan_of(pid_t pid, pid_t sup)
-{
-	char path[64], buf[512], *p;
-	long pgrp, sid;
-	FILE *f;
+struct script_lost {
+	pid_t	 sid;		/* the dead supervisor's session, or 0 */
+	char	 env[4200];	/* "GPUMGR_RUN_DIR=<run_dir>" */
+};
 
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return false;
-	p = fgets(buf, sizeof buf, f);
-	fclose(f);
-	if (p == NULL || (p = strrchr(buf, ')')) == NULL)
-		return false;
-	/* ") S ppid pgrp session ..." */
-	if (sscanf(p + 1, " %*c %*d %ld %ld", &pgrp, &sid) != 2)
-		return false;
-	return pgrp == pid && sid == sup;
+static bool
+script_is_of_lost(const struct run_proc *p, void *arg)
+{
+	const struct script_lost *l = arg;
+
+	if (l->sid > 0 && p->sid == l->sid)
+		return true;
+	return run_proc_env_has(p->pid, l->env);
+}
+
+int
+run_kill_lost(const char *run_dir, const struct run_status *st, pid_t *pids,
+    size_t npids, struct err *e)
+{
+	struct script_lost l;
+	char boot[40];
+
+	if (st->alive || st->finished)
+		return 0;	/* its supervisor lives, or saw it end */
+	/* A record of another boot: every process of it went with that
+	 * boot, and its pids mean nothing now. */
+	if (st->boot_id[0] != '\0' && run_boot_id(boot, sizeof boot) == 0 &&
+	    strcmp(boot, st->boot_id) != 0)
+		return 0;
+	memset(&l, 0, sizeof l);
+	/* The session is the dead supervisor's (it called setsid): no new
+	 * process can get its number while one of ours still holds it. */
+	l.sid = st->supervisor_pid;
+	if (snprintf(l.env, sizeof l.env, "GPUMGR_RUN_DIR=%s", run_dir) >=
+	    (int)sizeof l.env)
+		return err_set(e, "%s: path too long", run_dir);
+	return run_procs_signal(script_is_of_lost, &l, SIGKILL, pids, npids, e);
 }
 
 int
 run_cancel(const char *run_dir, struct err *e)
 {
 	struct run_status st;
-	char path[4096];
-	int fd;
+	int fd, dfd;
 
 	if (run_status_read(run_dir, &st, e) != 0)
 		return -1;
@@ -317,12 +331,13 @@ run_cancel(const char *run_dir, struct err *e)
 		return 0;
 	/* The marker first, then the pid: a supervisor that has not yet
 	 * named itself in the lock file finds the marker when it does. */
-	if (snprintf(path, sizeof path, "%s/cancel", run_dir) >=
-	    (int)sizeof path)
-		return err_set(e, "%s: path too long", run_dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if ((dfd = run_dir_open(run_dir, e)) < 0)
+		return -1;
+	fd = openat(dfd, "cancel", O_WRONLY | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0644);
+	close(dfd);
 	if (fd < 0)
-		return err_errno(e, "%s", path);
+		return err_errno(e, "%s/cancel", run_dir);
 	close(fd);
 	if (run_status_read(run_dir, &st, e) != 0)
 		return -1;
@@ -330,10 +345,10 @@ run_cancel(const char *run_dir, struct err *e)
 		if (kill(st.supervisor_pid, SIGTERM) != 0 && errno != ESRCH)
 			return err_errno(e, "kill %ld",
 			    (long)st.supervisor_pid);
-	} else if (st.lost && st.child_pid > 0 &&
-	    script_is_orphan_of(st.child_pid, st.supervisor_pid)) {
-		/* The supervisor died (kill -9) but its script lives on. */
-		kill(-st.child_pid, SIGKILL);
+	} else if (st.lost) {
+		/* The supervisor died (kill -9): what is left of its run. */
+		if (run_kill_lost(run_dir, &st, NULL, 0, e) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -343,22 +358,36 @@ run_remove(const char *run_dir, struct err *e)
 {
 	struct run_status st;
 	struct dirent *de;
+	struct stat sb;
 	DIR *d;
-	int rc = 0;
+	int rc = 0, dfd;
 
+	if (lstat(run_dir, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+		/* A link (or a file) where a run folder goes: the entry
+		 * goes, never what a link points at. */
+		if (unlink(run_dir) != 0)
+			return err_errno(e, "remove %s", run_dir);
+		return 0;
+	}
 	if (run_status_read(run_dir, &st, e) != 0)
 		return -1;
 	if (st.alive)
 		return err_set(e, "%s: the run is alive; cancel it first",
 		    run_dir);
-	d = opendir(run_dir);
-	if (d == NULL)
+	/* Every removal is relative to the folder opened without following
+	 * a link: nothing outside it can be reached. */
+	if ((dfd = run_dir_open(run_dir, e)) < 0)
+		return -1;
+	d = fdopendir(dfd);
+	if (d == NULL) {
+		close(dfd);
 		return err_errno(e, "%s", run_dir);
+	}
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) != 0 && rc == 0)
+		if (unlinkat(dfd, de->d_name, 0) != 0 && rc == 0)
 			rc = err_errno(e, "%s/%s", run_dir, de->d_name);
 	}
 	closedir(d);

@@ -6,7 +6,9 @@
  * status lines, and records the run in the lock file itself (line 1: who
  * runs, before the script execs; line 2: the outcome, fsynced before the
  * lock is let go), so a run costs no extra file. It shares nothing with the
- * daemon after the fork, so it outlives it.
+ * daemon after the fork, so it outlives it. The script never outlives it:
+ * it dies with it (parent-death signal), and once the script ends every
+ * process it left is killed and waited for before the outcome is written.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,7 @@
 
 #define SUP_LINE_MAX		256	/* longer status lines are ignored */
 #define SUP_PROGRESS_EVERY_MS	100	/* status.json rewrites for progress */
+#define SUP_STRAGGLER_WARN_MS	10000	/* then status.json names survivors */
 
 struct sup {
 	const struct supervise_args *a;
@@ -50,6 +53,10 @@ struct sup {
 	int64_t	 term_at;		/* mono ms: timeout TERM, 0 none */
 	int64_t	 kill_at;		/* mono ms: KILL, 0 none */
 	off_t	 rec_len;		/* bytes of line 1 in the lock file */
+	int	 stragglers;		/* descendants surviving SIGKILL */
+	int64_t	 stragglers_since;	/* epoch ms */
+	char	 oom_adj[16];		/* the daemon's oom_score_adj, or "" */
+	char	 boot_id[40];
 	char	 error[256];
 };
 
@@ -133,8 +140,8 @@ sup_write_json(struct sup *s, const char *name, json_t *obj, bool sync)
 	text = json_dumps(obj, JSON_COMPACT);
 	if (text == NULL)
 		return -1;
-	fd = openat(s->a->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644);
+	fd = openat(s->a->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		goto out;
 	if (sup_write_all(fd, text, strlen(text)) == 0 &&
@@ -167,6 +174,12 @@ sup_write_status(struct sup *s)
 	json_object_set_new(o, "ready_ms", json_integer(s->ready_ms));
 	json_object_set_new(o, "progress", sup_progress_json(s));
 	json_object_set_new(o, "updated_ms", json_integer(time_now_ms()));
+	if (s->stragglers > 0) {
+		json_object_set_new(o, "stragglers",
+		    json_integer(s->stragglers));
+		json_object_set_new(o, "stragglers_since_ms",
+		    json_integer(s->stragglers_since));
+	}
 	sup_write_json(s, "status.json", o, s->status_sync);
 	json_decref(o);
 	s->status_dirty = false;
@@ -219,6 +232,8 @@ sup_write_supervisor(struct sup *s)
 	json_object_set_new(o, "started_ms", json_integer(s->started_ms));
 	if (s->a->task_id != NULL)
 		json_object_set_new(o, "task_id", json_string(s->a->task_id));
+	if (s->boot_id[0] != '\0')
+		json_object_set_new(o, "boot_id", json_string(s->boot_id));
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (text == NULL)
@@ -365,6 +380,77 @@ sup_read_signals(struct sup *s)
 	}
 }
 
+/* Reads what arrived on the signalfd and forgets it: the run is ending. */
+static void
+sup_drain_signals(struct sup *s)
+{
+	struct signalfd_siginfo si;
+
+	while (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+		;
+}
+
+static bool
+sup_is_kin(const struct run_proc *p, void *arg)
+{
+	pid_t self = *(const pid_t *)arg;
+
+	return p->sid == self || p->ppid == self;
+}
+
+/*
+ * The script (its group's leader) is gone: every process it left goes too
+ * before the outcome says the run is over, so that its GPU is never handed
+ * on while one of them lives. The supervisor is a child subreaper, so every
+ * orphaned descendant becomes its child: no child left (ECHILD) means none
+ * is left at all. The script's group is killed at once; what outlives that
+ * (in another group or session) is found in /proc, as a member of this
+ * session or a child of this process, and killed in turn. One that
+ * survives SIGKILL (stuck in the kernel) is waited for; after
+ * SUP_STRAGGLER_WARN_MS status.json counts them, for the daemon to log.
+ */
+static void
+sup_end_descendants(struct sup *s)
+{
+	int64_t start = time_mono_ms(), now;
+	struct pollfd pfd;
+	struct err e;
+	pid_t p, pids[1];
+	int wait_ms = 20, n;
+	bool first = true;
+
+	kill(-s->child, SIGKILL);
+	for (;;) {
+		while ((p = waitpid(-1, NULL, WNOHANG)) > 0)
+			;
+		if (p < 0 && errno == ECHILD)
+			break;
+		if (!first) {
+			n = run_procs_signal(sup_is_kin, &s->pid, SIGKILL, pids,
+			    1, &e);
+			now = time_mono_ms();
+			if (n > 0 && now - start >= SUP_STRAGGLER_WARN_MS &&
+			    n != s->stragglers) {
+				if (s->stragglers == 0)
+					s->stragglers_since = time_now_ms();
+				s->stragglers = n;
+				sup_write_status(s);
+			}
+			if (wait_ms < 200)
+				wait_ms *= 2;
+		}
+		first = false;
+		pfd.fd = s->sigfd;
+		pfd.events = POLLIN;
+		(void)poll(&pfd, 1, wait_ms);
+		sup_drain_signals(s);
+	}
+	if (s->stragglers > 0) {
+		s->stragglers = 0;
+		sup_write_status(s);
+	}
+}
+
 /* Reaps whatever exited: the script, and (as a subreaper) any orphaned
  * descendant. Returns true once the script is gone, with its status. */
 static bool
@@ -433,6 +519,45 @@ sup_fail(struct sup *s, const char *what)
 	sup_finish(s, 127, 0, true);
 }
 
+static void
+sup_oom_adj_write(const char *value)
+{
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	(void)sup_write_all(fd, value, strlen(value));
+	close(fd);
+}
+
+/*
+ * The supervisor is a fork of the daemon: its resident size counts the
+ * daemon's pages, which makes it the OOM killer's choice before the
+ * script. Keep it out of the OOM killer's reach (allowed to root only;
+ * otherwise nothing changes) and give the script the daemon's setting
+ * back.
+ */
+static void
+sup_oom_protect(struct sup *s)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, s->oom_adj, sizeof s->oom_adj - 1);
+	if (n > 0) {
+		s->oom_adj[n] = '\0';
+		s->oom_adj[strcspn(s->oom_adj, "\n")] = '\0';
+	} else {
+		s->oom_adj[0] = '\0';
+	}
+	if (s->oom_adj[0] == '\0' || pwrite(fd, "-1000", 5, 0) != 5)
+		s->oom_adj[0] = '\0';	/* unchanged: nothing to give back */
+	close(fd);
+}
+
 /* The script's side of the fork: its own group, default signals, output
  * to run_dir, the status pipe on RUN_STATUS_FD. It execs only once GO says
  * the lock file names it; an exec that fails sends its errno on EXFD. */
@@ -445,6 +570,13 @@ sup_child(struct sup *s, int outfd, int errfd, int statw, int go, int exfd)
 	int rc;
 
 	setpgid(0, 0);
+	/* The script dies with its supervisor, so that no run outlives the
+	 * record of it; a supervisor that died before this line is seen by
+	 * the parent's pid (the signal would come too late). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != s->pid)
+		_exit(127);
+	if (s->oom_adj[0] != '\0')
+		sup_oom_adj_write(s->oom_adj);
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);	/* 32, 33: EINVAL, fine */
@@ -479,9 +611,9 @@ sup_spawn(struct sup *s)
 	ssize_t n;
 
 	outfd = sup_high_fd(openat(s->a->dirfd, "stdout",
-	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+	    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
 	errfd = sup_high_fd(openat(s->a->dirfd, "stderr",
-	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+	    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
 	if (outfd < 0 || errfd < 0)
 		sup_fail(s, "cannot open the output files");
 	if (pipe2(p, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0 ||
@@ -545,6 +677,8 @@ supervise_main(const struct supervise_args *a)
 	 * its status lost. */
 	signal(SIGCHLD, SIG_DFL);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	sup_oom_protect(&s);
+	(void)run_boot_id(s.boot_id, sizeof s.boot_id);
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGTERM);
@@ -593,9 +727,9 @@ supervise_main(const struct supervise_args *a)
 			sup_write_status(&s);	/* "ready" goes out at once */
 	}
 
-	/* The script is gone: whatever it left in its group goes too. */
-	kill(-s.child, SIGKILL);
+	/* The script is gone: whatever it left goes too. */
 	sup_read_status(&s);
+	sup_end_descendants(&s);
 	if (WIFSIGNALED(status))
 		sup_finish(&s, 128 + WTERMSIG(status), WTERMSIG(status), false);
 	sup_finish(&s, WEXITSTATUS(status), 0, false);

@@ -367,7 +367,7 @@ start_script(struct eng *e, const struct core_action *a, struct err *err)
 	struct core_gpu *g;
 	const char *model;
 	int64_t load = 0;
-	size_t ti;
+	size_t ti = 0;	/* set by task_of; gcc -O3 cannot see it */
 
 	if (task_of(e, a->task_id, &ti, err) == -1)
 		return -1;
@@ -399,7 +399,7 @@ apply(struct eng *e, const struct core_action *a, struct err *err)
 {
 	struct core_gpu *g = NULL;
 	struct sim_span *sp;
-	size_t ti;
+	size_t ti = 0;	/* set by task_of; gcc -O3 cannot see it */
 
 	if (a->gpu >= 0) {
 		if ((size_t)a->gpu >= e->ngpus)

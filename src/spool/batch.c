@@ -691,8 +691,8 @@ batch_cancel(struct spool *sp, struct batch *b, size_t *cancelled,
 		}
 		if (loc.stage != STAGE_PROCESSING)
 			continue;	/* finished, or never written */
-		snprintf(run_dir, sizeof run_dir, "%s/run/%s", spool_root(sp),
-		    b->items[i].task_id);
+		run_task_dir(spool_root(sp), b->items[i].task_id, run_dir,
+		    sizeof run_dir);
 		if (stat(run_dir, &st) == -1) {
 			(*pending)++;	/* claimed, not started yet */
 			continue;

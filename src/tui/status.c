@@ -323,7 +323,15 @@ status_load_batch(const char *root, struct status_model *m)
 int
 status_load(const char *root, struct status_model *m, struct err *err)
 {
+	return status_load_counted(root, NULL, m, err);
+}
+
+int
+status_load_counted(const char *root, const struct status_queues *q,
+    struct status_model *m, struct err *err)
+{
 	struct stat sb;
+	char path[PATH_MAX];
 
 	memset(m, 0, sizeof *m);
 	m->daemon_pid = -1;
@@ -334,7 +342,13 @@ status_load(const char *root, struct status_model *m, struct err *err)
 	if (!S_ISDIR(sb.st_mode))
 		return err_set(err, "%s: not a folder", root);
 	status_load_state(root, m);
-	status_load_queues(root, m);
+	if (q == NULL) {
+		status_load_queues(root, m);
+	} else {
+		snprintf(path, sizeof path, "%s/tasks", root);
+		m->has_tasks = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+		m->q = *q;
+	}
 	status_load_batch(root, m);
 	return 0;
 }

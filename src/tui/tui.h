@@ -97,6 +97,10 @@ struct status_model {
 /* Fills M from ROOT. Missing files are not errors (the model says so);
  * returns -1 only if ROOT itself cannot be read. Free with status_free. */
 int	 status_load(const char *root, struct status_model *m, struct err *);
+/* The same with the task counts Q (the daemon's index) instead of counting
+ * the files in the task folders; Q NULL: count them. */
+int	 status_load_counted(const char *root, const struct status_queues *q,
+	    struct status_model *m, struct err *);
 void	 status_free(struct status_model *);
 /* True when ROOT holds neither gpu_state.json nor a tasks folder. */
 bool	 status_is_empty(const struct status_model *);

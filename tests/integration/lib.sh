@@ -100,7 +100,7 @@ files_at_least() { (( $(count_files "$1") >= $2 )); }
 # live_supervisors: pids of supervisors still holding a run folder's lock.
 no_live_runs() {
   local d
-  for d in "$GPUMGR_ROOT"/run/*/; do
+  for d in "$GPUMGR_ROOT"/run/tasks/*/; do
     [[ -d $d ]] || continue
     flock -n "$d/lock" true 2>/dev/null || return 1
   done

@@ -50,7 +50,7 @@ pass "drain keeps new work off GPU 0; undrain returns it"
 
 # cancel a running task: its process group dies, it ends in failed/ as cancelled.
 gpumgr submit --script record --arg ms=60000 --id long >/dev/null
-wait_for 10 test -s "$GPUMGR_ROOT/run/long/lock"
+wait_for 10 test -s "$GPUMGR_ROOT/run/tasks/long/lock"
 wait_for 10 grep -q "start long" "$ledger"
 gpumgr cancel long >/dev/null
 wait_for 20 test -f "$GPUMGR_ROOT/tasks/failed/long.json"

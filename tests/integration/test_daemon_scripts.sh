@@ -57,7 +57,7 @@ for a in tasks.values():
 # One script per GPU at a time, and each ran on the GPU its task records.
 spans = {}
 for line in open(ledger):
-    kind, tid, dev, t = line.split()
+    kind, tid, dev, t = line.split()[:4]
     spans.setdefault(tid, {})[kind] = (dev, int(t))
 by_gpu = {}
 for tid, s in spans.items():

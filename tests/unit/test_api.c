@@ -292,7 +292,7 @@ render(struct fx *fx, struct api_mcache *c)
 
 	memset(&k, 0, sizeof k);
 	memset(&boot, 0, sizeof boot);
-	s = api_metrics_render(fx->root, c, &k, &boot, &len);
+	s = api_metrics_render(fx->root, c, &k, &boot, NULL, &len);
 	assert_int_equal(strlen(s), len);
 	return s;
 }
@@ -344,7 +344,7 @@ test_metrics_fed_counters(void **state)
 	k.completed[2] = 40;
 	k.evictions = 2;
 	api_hist_add(&boot, 140);
-	s = api_metrics_render(fx->root, c, &k, &boot, &len);
+	s = api_metrics_render(fx->root, c, &k, &boot, NULL, &len);
 	assert_non_null(strstr(s, "gpumgr_tasks_completed_total{class=\"llm\"} 0\n"));
 	assert_non_null(strstr(s, "gpumgr_tasks_completed_total{class=\"script\"} 40\n"));
 	assert_non_null(strstr(s, "gpumgr_evictions_total 2\n"));

@@ -148,7 +148,7 @@ test_spec(void **state)
 	assert_string_equal(l.v[0].uuid,
 	    "GPU-5151d000-0000-4000-8000-000000000000");
 	assert_string_equal(l.v[2].uuid,
-	    "GPU-5151d000-0000-4000-8000-000000000002");
+	    "GPU-5151d002-0000-4000-8000-000000000002");
 	assert_string_equal(l.v[0].name, "Simulated GPU 24GB");
 	assert_string_equal(l.v[2].name, "Simulated GPU 80GB");
 	assert_int_equal(l.v[1].vram_total_mb, 24576);
@@ -199,7 +199,7 @@ test_file_rescan(void **state)
 	assert_int_equal(l.n, 5);
 	assert_string_equal(l.source, "sim");
 	assert_string_equal(l.v[4].uuid,
-	    "GPU-5151d000-0000-4000-8000-000000000004");
+	    "GPU-5151d004-0000-4000-8000-000000000004");
 	assert_int_equal(l.v[4].vram_total_mb, 24576);
 	gpu_list_free(&l);
 

@@ -33,8 +33,8 @@ ROOT, LEDGER, SEED, PROBATION_MS = (sys.argv[1], sys.argv[2], int(sys.argv[3]),
                                     int(sys.argv[4]))
 START_SLACK_MS = 300
 SIM = os.path.join(ROOT, "sim_gpus.json")
-UUID = "GPU-5151d000-0000-4000-8000-%012d"
-U = [UUID % i for i in range(5)]
+UUID = "GPU-5151d%03x-0000-4000-8000-%012d"
+U = [UUID % (i, i) for i in range(5)]
 HOT_ADDED = "GPU-5151d000-0000-4000-8000-0000000000aa"
 rng = random.Random(SEED)
 windows = []        # (uuid, from_ms, to_ms, what, only_6gb)
@@ -317,8 +317,8 @@ def main():
     def running_child():
         # The supervisor's record: in the run folder's lock (older layout:
         # supervisor.json); status.json and exit.json repeat the child pid.
-        for p in glob.glob(os.path.join(ROOT, "run", "t*", "lock")) + \
-                glob.glob(os.path.join(ROOT, "run", "t*", "*.json")):
+        for p in glob.glob(os.path.join(ROOT, "run", "tasks", "t*", "lock")) + \
+                glob.glob(os.path.join(ROOT, "run", "tasks", "t*", "*.json")):
             try:
                 with open(p) as f:
                     pid = json.load(f).get("child_pid")
