@@ -12,6 +12,7 @@ pkgs=(
   libevent-dev libcurl4-openssl-dev libjansson-dev libncurses-dev libcmocka-dev
   libsystemd-dev python3 python3-venv python3-setuptools python3-wheel
   python3-prometheus-client zim-tools curl procps util-linux tmux man-db
+  ffmpeg   # contrib/scripts/keyframes.sh and its test (test_contrib_scripts)
 )
 
 missing=()

@@ -2,36 +2,103 @@
 # The whole test suite: installs missing build dependencies, builds gpumgr
 # twice (plain with gcc, and with ASan + UBSan under clang), runs every unit
 # and integration test in both builds, then a short run of each fuzz target.
+# Every stage runs even when an earlier one failed; a summary at the end
+# names each failed stage and test, and the exit status is non-zero if any
+# failed. Each ctest stage's closing lines are printed as ctest wrote them,
+# and repeated in the summary.
 #   FUZZ_SECONDS=N   seconds per fuzz target (default 20; 0 skips fuzzing)
 #   SKIP_SANITIZE=1  skip the sanitizer build (quicker local runs)
-set -euo pipefail
+#   CTEST_JOBS=N     tests run at once (default: twice the CPUs; most
+#                    integration tests wait on timers rather than compute)
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-deps.sh
-jobs=$(nproc)
+start_s=$(date +%s)
+logs=$(mktemp -d "${TMPDIR:-/tmp}/gpumgr-testsh.XXXXXX")
+failures=()     # one line per failed stage, in order
+closings=()     # "stage|log" of each ctest stage, for the summary
 
-echo "== plain build (gcc, -Werror) =="
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc -DGPUMGR_WERROR=ON >/dev/null
-cmake --build build -j "$jobs"
-echo "== tests, plain build =="
-ctest --test-dir build --output-on-failure -j "$jobs"
+# stage NAME CMD...: runs CMD, records NAME as failed when it fails.
+stage() {
+  local name=$1; shift
+  echo "== $name =="
+  local t0 rc
+  t0=$(date +%s)
+  "$@"
+  rc=$?
+  echo "== $name: $([[ $rc -eq 0 ]] && echo ok || echo "FAILED (exit $rc)") in $(( $(date +%s) - t0 )) s =="
+  [[ $rc -eq 0 ]] || failures+=("$name (exit $rc)")
+  return "$rc"
+}
+
+# run_ctest NAME BUILD_DIR: runs ctest, keeps its output for the summary.
+run_ctest() {
+  local name=$1 dir=$2 log="$logs/$(echo "$1" | tr -c 'a-z0-9\n' _).log"
+  closings+=("$name|$log")
+  ctest --test-dir "$dir" --output-on-failure -j "$ctest_jobs" 2>&1 | tee "$log"
+}
+
+stage "install dependencies" bash scripts/install-deps.sh
+jobs=$(nproc)
+ctest_jobs=${CTEST_JOBS:-$(( 2 * jobs ))}
+
+build_plain() {
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc \
+        -DGPUMGR_WERROR=ON >/dev/null &&
+    cmake --build build -j "$jobs"
+}
+if stage "plain build (gcc, -Werror)" build_plain; then
+  stage "tests, plain build" run_ctest "tests, plain build" build
+else
+  failures+=("tests, plain build (not run: the build failed)")
+fi
 
 if [[ "${SKIP_SANITIZE:-0}" != 1 ]]; then
-  echo "== sanitizer build (clang, ASan + UBSan, -Werror) =="
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
-        -DGPUMGR_SANITIZE=ON -DGPUMGR_WERROR=ON >/dev/null
-  cmake --build build-asan -j "$jobs"
-  echo "== tests, sanitizer build =="
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir build-asan --output-on-failure -j "$jobs"
+  build_asan() {
+    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+          -DGPUMGR_SANITIZE=ON -DGPUMGR_WERROR=ON >/dev/null &&
+      cmake --build build-asan -j "$jobs"
+  }
+  if stage "sanitizer build (clang, ASan + UBSan, -Werror)" build_asan; then
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      stage "tests, sanitizer build" run_ctest "tests, sanitizer build" build-asan
+  else
+    failures+=("tests, sanitizer build (not run: the build failed)")
+  fi
 fi
 
 fuzz_seconds=${FUZZ_SECONDS:-20}
 if [[ "$fuzz_seconds" != 0 ]] && ls fuzz/fuzz_*.c >/dev/null 2>&1; then
-  echo "== fuzzing, ${fuzz_seconds}s per target =="
-  cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
-        -DGPUMGR_FUZZ=ON >/dev/null
-  cmake --build build-fuzz -j "$jobs"
-  bash fuzz/run.sh build-fuzz "$fuzz_seconds"
+  build_fuzz() {
+    cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+          -DGPUMGR_FUZZ=ON >/dev/null &&
+      cmake --build build-fuzz -j "$jobs"
+  }
+  if stage "fuzz build" build_fuzz; then
+    fuzz_log=$logs/fuzz.log
+    run_fuzz() { bash fuzz/run.sh build-fuzz "$fuzz_seconds" 2>&1 | tee "$fuzz_log"; }
+    stage "fuzzing, ${fuzz_seconds}s per target" run_fuzz
+  else
+    failures+=("fuzzing (not run: the build failed)")
+  fi
+fi
+
+echo
+echo "== summary ($(( $(date +%s) - start_s )) s, load average $(cut -d' ' -f1-3 /proc/loadavg)) =="
+for c in "${closings[@]}"; do
+  name=${c%%|*} log=${c#*|}
+  echo "-- $name:"
+  # ctest's closing lines: "N% tests passed, ...", the failed list.
+  sed -n '/tests passed, /,$p' "$log" | grep -v '^$' || echo "   (ctest printed no result)"
+done
+if [[ -n ${fuzz_log:-} ]]; then
+  echo "-- fuzzing:"
+  grep -E '^fuzz: FAILED targets' "$fuzz_log" || echo "   every target ran clean"
+fi
+rm -rf "$logs"
+if ((${#failures[@]})); then
+  echo "== FAILED: ${#failures[@]} stage(s) =="
+  printf '   %s\n' "${failures[@]}"
+  exit 1
 fi
 echo "== all tests passed =="

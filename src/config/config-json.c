@@ -99,7 +99,7 @@ cjson_llm(const struct config *c)
 		json_object_set_new(models, c->models[i].name, json_pack(
 		    "{s:I}", "vram_mb", (json_int_t)c->models[i].vram_mb));
 	return json_pack("{s:s, s:o, s:i, s:f, s:{s:s, s:o, s:o, s:s, s:i,"
-	    " s:i, s:i}}",
+	    " s:i, s:i, s:i}}",
 	    "default_model", c->default_model,
 	    "models", models,
 	    "base_port", c->llm_base_port,
@@ -111,7 +111,8 @@ cjson_llm(const struct config *c)
 	    "health_path", sv->health_path,
 	    "health_timeout_ms", sv->health_timeout_ms,
 	    "max_concurrent", sv->max_concurrent,
-	    "fail_offline_after", sv->fail_offline_after);
+	    "fail_offline_after", sv->fail_offline_after,
+	    "release_timeout_ms", sv->release_timeout_ms);
 }
 
 json_t *

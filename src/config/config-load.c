@@ -267,7 +267,7 @@ cload_server(struct cread *cl, json_t *llm, struct config *c)
 {
 	static const char *const keys[] = { "backend", "argv", "env",
 	    "health_path", "health_timeout_ms", "max_concurrent",
-	    "fail_offline_after", NULL };
+	    "fail_offline_after", "release_timeout_ms", NULL };
 	struct config_llm_server *s = &c->server;
 	json_t *o;
 	int backend = 0, rc = -1;
@@ -305,7 +305,9 @@ cload_server(struct cread *cl, json_t *llm, struct config *c)
 	    cread_int(cl, o, "max_concurrent", 1, 1024,
 	    &s->max_concurrent) == -1 ||
 	    cread_int(cl, o, "fail_offline_after", 1, CONFIG_NO_MAX,
-	    &s->fail_offline_after) == -1)
+	    &s->fail_offline_after) == -1 ||
+	    cread_int(cl, o, "release_timeout_ms", 1, 86400000,
+	    &s->release_timeout_ms) == -1)
 		goto out;
 	if (s->health_path[0] != '/') {
 		config_path_push_key(&cl->path, "health_path");

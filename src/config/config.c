@@ -69,6 +69,7 @@ config_defaults(struct config *c)
 	c->server.health_timeout_ms = 2000;
 	c->server.max_concurrent = 1;
 	c->server.fail_offline_after = 3;
+	c->server.release_timeout_ms = 30000;
 	c->llm_base_port = 11434;
 	c->default_boot_sec = 120;
 	c->api_listen = xstrdup("127.0.0.1");

@@ -59,6 +59,7 @@ struct config_llm_server {
 	int		 health_timeout_ms;
 	int		 max_concurrent;	/* requests one server takes at once: 1 */
 	int		 fail_offline_after;	/* failures in a row that take the GPU offline: 3 */
+	int		 release_timeout_ms;	/* wait for freed VRAM at most: 30000 */
 };
 
 struct config {

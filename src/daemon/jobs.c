@@ -443,6 +443,12 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 	}
 	json_object_set_new(t.json, "output", json_stringn_nocheck(out, len));
 	json_object_set_new(t.json, "exit_code", json_integer(st->exit_code));
+	/* How far the script said it got (docs/scripts.md, the protocol). */
+	if (st->progress >= 0)
+		json_object_set_new(t.json, "progress",
+		    json_real(st->progress));
+	else
+		json_object_del(t.json, "progress");
 	task_set_time(&t, "completed_at", time_wall_of_mono(now));
 	if (ok) {
 		task_set_status(&t, TASK_COMPLETE);

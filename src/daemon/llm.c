@@ -26,7 +26,6 @@
 #define LLMD_HEALTH_TIMEOUT_MS	2000
 #define LLMD_UNLOAD_TIMEOUT_MS	30000
 #define LLMD_RELEASE_POLL_MS	100	/* rescan while waiting for the VRAM */
-#define LLMD_RELEASE_MS		30000	/* then hand the GPU back anyway */
 
 static void	llmd_timer_cb(evutil_socket_t, short, void *);
 
@@ -112,7 +111,7 @@ llmd_release_want(const struct llmd_gpu *lg, const struct core_gpu *g)
 
 /* Waits for the VRAM of a GPU whose server is gone: a rescan now and every
  * LLMD_RELEASE_POLL_MS; the GPU is idle once the reading is back (or at
- * LLMD_RELEASE_MS, with a warning: the core still checks each task's VRAM
+ * llm.server.release_timeout_ms, with a warning: the core still checks each task's VRAM
  * against what the GPU reads). Until then it keeps its LLM state with
  * `unloading` set, which the core counts as capacity coming. */
 static void
@@ -132,7 +131,8 @@ llmd_release(struct llmd_gpu *lg)
 		lg->phase = PH_NONE;
 		return;
 	}
-	if (g->vram_free_mb < want && now - lg->release_ms < LLMD_RELEASE_MS) {
+	if (g->vram_free_mb < want &&
+	    now - lg->release_ms < d->cfg.server.release_timeout_ms) {
 		if (lg->phase != PH_RELEASE)
 			log_info("GPU %d: waiting for its VRAM to be released "
 			    "(%ld MB free, want >= %ld MB)", g->index,
@@ -142,9 +142,10 @@ llmd_release(struct llmd_gpu *lg)
 		return;
 	}
 	if (g->vram_free_mb < want)
-		log_warn("GPU %d: VRAM still not released after %d s (%ld MB "
+		log_warn("GPU %d: VRAM still not released after %.1f s (%ld MB "
 		    "free, want >= %ld MB): idle anyway", g->index,
-		    LLMD_RELEASE_MS / 1000, g->vram_free_mb, want);
+		    d->cfg.server.release_timeout_ms / 1000.0,
+		    g->vram_free_mb, want);
 	else if (lg->phase == PH_RELEASE)
 		log_info("GPU %d: VRAM released after %.1f s (%ld MB free)",
 		    g->index, (double)(now - lg->release_ms) / 1000.0,

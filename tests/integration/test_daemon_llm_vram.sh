@@ -15,7 +15,8 @@ write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0, \"rescan_interval_m
   \"llm\": {\"default_model\": \"m1\", \"models\": {\"m1\": {\"vram_mb\": 4096}},
     \"server\": {\"argv\": [\"$GPUMGR_BIN\", \"fake-llm\", \"--boot-sec\", \"0.1\",
                           \"--load-sec\", \"0.1\", \"--tokens-per-sec\", \"0\", \"--models\", \"m1\"],
-                \"env\": {\"OLLAMA_HOST\": \"127.0.0.1:{port}\"}},
+                \"env\": {\"OLLAMA_HOST\": \"127.0.0.1:{port}\"},
+                \"release_timeout_ms\": 600000},
     \"base_port\": $port}}"
 stop_llm_servers_on_exit
 

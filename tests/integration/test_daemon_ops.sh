@@ -20,7 +20,7 @@ out=$(gpumgr exec --vram 6G -- sh -c 'echo "$CUDA_VISIBLE_DEVICES $GPUMGR_GPU_IN
 expect_eq "exec exit status" "$rc" 7
 read -r uuid idx <<<"$out"
 expect_eq "exec ran on the GPU it was granted" "$uuid" "$(state "$idx" uuid)"
-setsid "$GPUMGR_BIN" exec --gpu 1 -- sleep 30 &
+setsid "$GPUMGR_BIN" exec --gpu 1 -- sleep 600 &   # killed below
 execpid=$!
 wait_for 10 gpu_state_is 1 script_busy
 [[ $(state 1 task_id) == exec-* ]] || fail "GPU 1 not held by the exec lease: $(state 1 task_id)"

@@ -13,7 +13,7 @@ ledger=$TEST_TMP/ledger
 write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0,
   \"resource_manager\": {\"gpu_roles\": {\"0\": \"brain_primary\", \"3\": \"brain_secondary\",
       \"1\": \"worker\", \"2\": \"worker\", \"4\": \"worker\"}},
-  \"scripts\": {\"whisper_transcribe\": {\"argv\": [\"$SCRIPTS_DIR/record.sh\", \"$ledger\", \"{ms}\"],
+  \"scripts\": {\"whisper_transcribe\": {\"argv\": [\"$TEST_TMP/gated.sh\", \"$ledger\", \"{ms}\"],
       \"vram_mb\": 2048}},
   \"llm\": {\"default_model\": \"qwen2.5:14b\", \"models\": {\"qwen2.5:14b\": {\"vram_mb\": 10240}},
     \"server\": {\"argv\": [\"$GPUMGR_BIN\", \"fake-llm\", \"--boot-sec\", \"0.2\",
@@ -22,6 +22,15 @@ write_config "{\"gpu_backend\": \"sim\", \"cooling_sec\": 0,
     \"base_port\": $port}}"
 
 stop_llm_servers_on_exit
+# The batch's items wait for a gate before they "transcribe": the frame
+# during the batch is taken while exclusive mode cannot have ended yet,
+# however slow the machine (no window to catch).
+cat >"$TEST_TMP/gated.sh" <<EOF
+#!/usr/bin/env bash
+until [[ -e $TEST_TMP/gate ]]; do sleep 0.05; done
+exec "$SCRIPTS_DIR/record.sh" "\$@"
+EOF
+chmod +x "$TEST_TMP/gated.sh"
 frame_has() { local f; f=$(gpumgr top --once); grep -q -- "$1" <<<"$f"; }
 
 start_daemon --sim 5x24GB
@@ -53,13 +62,17 @@ gpumgr batch submit --type transcribe --script whisper_transcribe --input "$TEST
 asker=$!
 wait_for 20 state_is mode exclusive
 # Moment 2: exclusive mode, the batch on every GPU, its progress shown.
-wait_for 20 frame_has "script_busy"
+# The items hold their GPUs until the gate opens: wait for the brains'
+# LLMs to be gone and the batch to run.
+during() { local f; f=$(gpumgr top --once); grep -q script_busy <<<"$f" && ! grep -q "llm_" <<<"$f"; }
+wait_for 60 during
 f2=$(gpumgr top --once)
 echo "$f2"
 grep -q "exclusive" <<<"$f2" || fail "frame 2: exclusive mode not shown"
 grep -q "vids" <<<"$f2" || fail "frame 2: the batch is not shown"
 grep -q "llm_ready" <<<"$f2" && fail "frame 2: an LLM is still loaded in exclusive mode"
 pass "frame during the batch"
+touch "$TEST_TMP/gate"
 wait "$asker"
 wait_for 120 files_at_least complete 125
 wait_for 30 state_is mode normal

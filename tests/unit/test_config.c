@@ -88,6 +88,7 @@ test_defaults(void **state)
 	assert_int_equal(c.server.health_timeout_ms, 2000);
 	assert_int_equal(c.server.max_concurrent, 1);
 	assert_int_equal(c.server.fail_offline_after, 3);
+	assert_int_equal(c.server.release_timeout_ms, 30000);
 	assert_int_equal(c.llm_base_port, 11434);
 	assert_true(c.default_boot_sec == 120);
 	assert_string_equal(c.api_listen, "127.0.0.1");
@@ -191,7 +192,8 @@ static const char every_key[] =
     "   \"server\": {\"backend\": \"llama-server\","
     "     \"argv\": [\"llama-server\", \"--port\", \"{port}\", \"--alias\", \"{model}\"],"
     "     \"env\": {\"GGML_X\": \"{gpu_uuid}\"}, \"health_path\": \"/health\","
-    "     \"health_timeout_ms\": 500, \"max_concurrent\": 4, \"fail_offline_after\": 5}},"
+    "     \"health_timeout_ms\": 500, \"max_concurrent\": 4, \"fail_offline_after\": 5,"
+    "     \"release_timeout_ms\": 45000}},"
     " \"api\": {\"listen\": \"::1\", \"port\": 9000, \"socket\": \"/run/g.sock\"},"
     " \"access\": {\"submit_group\": \"root\", \"admin_group\": \"root\"},"
     " \"tasks\": {\"default_timeout_sec\": 10, \"default_max_retries\": 0,"
