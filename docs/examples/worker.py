@@ -8,7 +8,11 @@ it is stopped; then it deregisters and releases its lease. gpumgr sends it
 the LLM tasks for its model. Replace `answer()` with a call into your own
 model to make it a real worker.
 
-  python3 worker.py --api http://127.0.0.1:7878 --model qwen2.5:7b
+  python3 worker.py --api http://127.0.0.1:7878 --model qwen2.5:7b \\
+      --token-file /var/lib/gpumgr/api.token
+
+Registering a worker needs an admin (docs/security.md): the API's token,
+read from --token-file (default: $GPUMGR_ROOT/api.token when set).
 """
 import argparse
 import json
@@ -22,11 +26,17 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+TOKEN = None
+
+
 def call(api, method, path, body=None):
     """One API request: (status, JSON reply)."""
     data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if TOKEN:
+        headers["Authorization"] = "Bearer " + TOKEN
     req = urllib.request.Request(api + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+                                 headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, json.load(r)
@@ -89,7 +99,15 @@ def main():
     p.add_argument("--name", default="example-worker")
     p.add_argument("--delay", type=float, default=0, help="seconds per answer")
     p.add_argument("--ready-file", help="write the worker's ids here once live")
+    root = os.environ.get("GPUMGR_ROOT")
+    p.add_argument("--token-file",
+                   default=os.path.join(root, "api.token") if root else None,
+                   help="the API token (default $GPUMGR_ROOT/api.token)")
     args = p.parse_args()
+    global TOKEN
+    if args.token_file:
+        with open(args.token_file) as f:
+            TOKEN = f.readline().strip()
 
     # 1. A GPU: the lease ends with this process (gpumgr checks the pid).
     code, lease = call(args.api, "POST", "/v1/leases",

@@ -205,13 +205,15 @@ static void
 batch_write(struct api *a, const struct batch_req *b, struct task *tasks,
     size_t n, struct api_reply *r)
 {
-	char name[TASK_ID_MAX + 8], ts[32];
+	char name[TASK_ID_MAX + 8], ts[32], user[64];
 	struct durable *dur;
 	struct err err;
 	json_t *rec, *items, *item;
 	size_t i, len;
 	char *text;
 	int fd, rc;
+	uid_t uid = a->who != NULL ? access_who_uid(&a->acc, a->who) :
+	    a->acc.root_uid;
 
 	time_iso8601(time_now_ms(), ts, sizeof ts);
 	items = json_array();
@@ -222,6 +224,12 @@ batch_write(struct api *a, const struct batch_req *b, struct task *tasks,
 	    b->id, "task_class", task_class_name(b->cls), "script", b->script,
 	    "total_items", (json_int_t)n, "completed", 0, "failed", 0,
 	    "gpu_mode", b->gpu_mode, "created_at", ts, "items", items);
+	/* The caller owns the batch and its tasks (docs/security.md). */
+	access_user_name(uid, user, sizeof user);
+	json_object_set_new(rec, "owner", json_pack("{s:I,s:s}", "uid",
+	    (json_int_t)uid, "user", user));
+	for (i = 0; i < n; i++)
+		task_set_owner(&tasks[i], (long long)uid, user);
 	text = json_dumps(rec, JSON_INDENT(2));
 	len = strlen(text);
 	snprintf(name, sizeof name, "%s.json", b->id);
@@ -230,6 +238,8 @@ batch_write(struct api *a, const struct batch_req *b, struct task *tasks,
 		goto out;
 	}
 	dur = durable_new();
+	if (geteuid() == 0)
+		durable_set_attrs(dur, 0644, uid, (gid_t)-1);
 	rc = durable_create(dur, fd, name, text, len, &err);
 	durable_free(dur);
 	close(fd);
@@ -324,6 +334,11 @@ api_batch_get(struct api *a, const char *id, struct api_reply *r)
 			    "read", id);
 		return;
 	}
+	snprintf(path, sizeof path, "batch %s", id);
+	if (!api_owns(a, batch_record_owner(a->root, id, rec), path, r)) {
+		json_decref(rec);
+		return;
+	}
 	/* The spool is the truth; the record may lag behind it. */
 	items = json_object_get(rec, "items");
 	json_array_foreach(items, i, item) {
@@ -370,6 +385,12 @@ api_batch_list(struct api *a, struct api_reply *r)
 	}
 	for (i = 0; i < n; i++) {
 		o = json_deep_copy(v[i].json);
+		/* A caller who is not an admin lists their own batches. */
+		if (a->who != NULL && !access_owns(&a->acc, a->who,
+		    batch_record_owner(a->root, v[i].id, o))) {
+			json_decref(o);
+			continue;
+		}
 		json_object_del(o, "items");
 		if (batch_progress(a->sp, &v[i], &p, &err) == 0) {
 			json_object_set_new(o, "completed",

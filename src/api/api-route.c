@@ -1,8 +1,10 @@
 /*
  * The API's dispatcher: maps (method, path) to a handler through one route
- * table, answers 404 for unknown paths and 405 (with Allow) for a known
- * path asked with the wrong method, and builds the JSON error replies. It
- * knows no sockets, so the unit tests drive it directly.
+ * table, answers 401 to an anonymous caller (anything but /v1/health), 404
+ * for unknown paths, 405 (with Allow) for a known path asked with the
+ * wrong method, 403 where the caller lacks the right (docs/security.md),
+ * and builds the JSON error replies. It knows no sockets, so the unit
+ * tests drive it directly.
  */
 #include <dirent.h>
 #include <stdarg.h>
@@ -21,7 +23,7 @@ const double api_buckets[API_NBUCKETS] = {
 #define ROUTE_MAXSEG	5
 
 enum route_id {
-	R_METRICS, R_STATUS, R_GPUS, R_TASKS, R_TASK, R_BATCHES, R_BATCH,
+	R_HEALTH, R_METRICS, R_STATUS, R_GPUS, R_TASKS, R_TASK, R_BATCHES, R_BATCH,
 	R_DRAIN, R_UNDRAIN, R_LEASES, R_LEASE, R_LEASE_RENEW, R_WORKERS,
 	R_WORKER, R_WORKER_BEAT, R_SIM_GPUS, R_SIM_GPU
 };
@@ -37,6 +39,7 @@ struct route {
 #define M(x)	(1u << (x))
 
 static const struct route route_table[] = {
+	{ "/v1/health", M(API_GET), "GET", R_HEALTH },
 	{ "/metrics", M(API_GET), "GET", R_METRICS },
 	{ "/v1/status", M(API_GET), "GET", R_STATUS },
 	{ "/v1/gpus", M(API_GET), "GET", R_GPUS },
@@ -105,6 +108,12 @@ api_new(const char *root, const struct config *cfg, struct err *err)
 		free(a);
 		return NULL;
 	}
+	if (access_init(&a->acc, cfg, root, err) == -1) {
+		spool_close(a->sp);
+		free(a);
+		return NULL;
+	}
+	spool_set_access(a->sp, &a->acc);
 	a->root = xstrdup(root);
 	a->cfg = cfg;
 	a->mc = api_mcache_new();
@@ -118,6 +127,7 @@ api_free(struct api *a)
 		return;
 	spool_close(a->sp);
 	api_mcache_free(a->mc);
+	free(a->token);
 	free(a->root);
 	free(a);
 }
@@ -215,8 +225,112 @@ route_metrics(struct api *a, struct api_reply *r)
 	r->ctype = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+bool
+api_admin(struct api *a, const char *what, struct api_reply *r)
+{
+	if (a->who == NULL || access_is_admin(&a->acc, a->who))
+		return true;
+	api_error(r, 403, "forbidden", "permission denied: %s needs root or "
+	    "the admin group%s%s", what, a->cfg->admin_group != NULL ?
+	    " " : "", a->cfg->admin_group != NULL ? a->cfg->admin_group : "");
+	return false;
+}
+
+bool
+api_owns(struct api *a, long long owner, const char *what,
+    struct api_reply *r)
+{
+	char user[64];
+
+	if (a->who == NULL || access_owns(&a->acc, a->who, owner))
+		return true;
+	if (owner >= 0)
+		access_user_name((uid_t)owner, user, sizeof user);
+	else
+		str_copy(user, "nobody", sizeof user);
+	api_error(r, 403, "forbidden", "permission denied: %s belongs to %s",
+	    what, user);
+	return false;
+}
+
+/* What a route needs beyond a known caller: submitting rights (S) or
+ * admin rights (A). Owner checks happen in the handlers. */
+static bool
+route_allowed(struct api *a, const struct route *rt, enum api_method m,
+    struct api_reply *r)
+{
+	switch (rt->id) {
+	case R_HEALTH:
+		return true;
+	case R_DRAIN:
+	case R_UNDRAIN:
+		return api_admin(a, "draining a GPU", r);
+	case R_LEASES:
+	case R_LEASE:
+	case R_LEASE_RENEW:
+		return api_admin(a, "a GPU lease", r);
+	case R_WORKERS:
+	case R_WORKER:
+	case R_WORKER_BEAT:
+		return api_admin(a, "an outside worker", r);
+	case R_SIM_GPU:
+		return api_admin(a, "changing the simulated GPUs", r);
+	case R_SIM_GPUS:
+		if (m != API_GET)
+			return api_admin(a, "changing the simulated GPUs", r);
+		break;
+	default:
+		break;
+	}
+	if (a->who == NULL || access_may_submit(&a->acc, a->who))
+		return true;
+	api_error(r, 403, "forbidden", "permission denied: only root, the "
+	    "admin group and the submit group%s%s may use the API",
+	    a->cfg->submit_group != NULL ? " " : "",
+	    a->cfg->submit_group != NULL ? a->cfg->submit_group : "");
+	return false;
+}
+
+static void
+route_health(struct api_reply *r)
+{
+	api_json(r, 200, json_pack("{s:s,s:s}", "status", "ok", "version",
+	    GPUMGR_VERSION));
+}
+
 void
 api_handle(struct api *a, enum api_method m, const char *uri,
+    const char *body, size_t len, struct api_reply *r)
+{
+	api_handle_as(a, NULL, m, uri, body, len, r);
+}
+
+static void
+route_dispatch(struct api *a, enum api_method m, const char *uri,
+    const char *body, size_t len, struct api_reply *r);
+
+void
+api_handle_as(struct api *a, const struct access_who *who, enum api_method m,
+    const char *uri, const char *body, size_t len, struct api_reply *r)
+{
+	memset(r, 0, sizeof *r);
+	if (who != NULL && !who->known && (uri == NULL ||
+	    (strcmp(uri, "/v1/health") != 0 &&
+	    !str_has_prefix(uri, "/v1/health?")))) {
+		api_error(r, 401, "unauthorized", "this request needs "
+		    "\"Authorization: Bearer <token>\" with the token in "
+		    "ROOT/%s, or the unix socket (docs/security.md)",
+		    API_TOKEN_FILE);
+		r->challenge = true;
+		return;
+	}
+	a->who = who;
+	route_dispatch(a, m, uri, body, len, r);
+	a->who = NULL;
+}
+
+static void
+route_dispatch(struct api *a, enum api_method m, const char *uri,
     const char *body, size_t len, struct api_reply *r)
 {
 	char path[1024], arg[256];
@@ -268,7 +382,12 @@ api_handle(struct api *a, enum api_method m, const char *uri,
 		api_error(r, 400, "bad_request", "this request takes no body");
 		return;
 	}
+	if (!route_allowed(a, rt, m, r))
+		return;
 	switch (rt->id) {
+	case R_HEALTH:
+		route_health(r);
+		break;
 	case R_METRICS:
 		route_metrics(a, r);
 		break;

@@ -63,7 +63,56 @@ tasks_read(struct api *a, const struct spool_loc *loc, const char *id)
 		json_decref(j);
 		j = NULL;
 	}
+	if (j != NULL)
+		spool_json_owner(a->sp, loc, id, j);
 	return j;
+}
+
+long long
+api_task_owner(struct api *a, const char *id)
+{
+	struct spool_loc loc;
+	long long owner;
+	json_t *j;
+
+	if (spool_find(a->sp, id, &loc, NULL) != 0 ||
+	    (j = tasks_read(a, &loc, id)) == NULL)
+		return -1;
+	owner = task_owner_uid(&(struct task){ .json = j });
+	json_decref(j);
+	return owner;
+}
+
+/* The owner tasks_read put in J. */
+static long long
+tasks_owner(json_t *j)
+{
+	struct task t = { .json = j };
+
+	return task_owner_uid(&t);
+}
+
+/* Whether the caller may see or cancel the task ID at LOC; R gets 403 or
+ * 500 when not. */
+static bool
+tasks_allowed(struct api *a, const struct spool_loc *loc, const char *id,
+    struct api_reply *r)
+{
+	char what[TASK_ID_MAX + 8];
+	json_t *j;
+	bool ok;
+
+	if (a->who == NULL || access_is_admin(&a->acc, a->who))
+		return true;
+	if ((j = tasks_read(a, loc, id)) == NULL) {
+		api_error(r, 500, "unreadable", "task '%s' cannot be read",
+		    id);
+		return false;
+	}
+	snprintf(what, sizeof what, "task %s", id);
+	ok = api_owns(a, tasks_owner(j), what, r);
+	json_decref(j);
+	return ok;
 }
 
 /* Finds ID; sets R (400/404/500) and returns -1 when it cannot. */
@@ -143,15 +192,23 @@ api_tasks_get(struct api *a, const char *id, const char *query,
 		return;
 	if (tasks_find(a, id, &loc, r) == -1)
 		return;
-	if (wait_ms > 0 && loc.stage != STAGE_COMPLETE &&
-	    loc.stage != STAGE_FAILED) {
-		r->park_id = xstrdup(id);
-		r->park_ms = wait_ms;
-	}
 	if ((j = tasks_read(a, &loc, id)) == NULL) {
 		api_error(r, 500, "unreadable", "task '%s' cannot be read",
 		    id);
 		return;
+	}
+	if (a->who != NULL && !access_owns(&a->acc, a->who, tasks_owner(j))) {
+		char what[TASK_ID_MAX + 8];
+
+		snprintf(what, sizeof what, "task %s", id);
+		api_owns(a, tasks_owner(j), what, r);
+		json_decref(j);
+		return;		/* never parked: the caller may not wait on it */
+	}
+	if (wait_ms > 0 && loc.stage != STAGE_COMPLETE &&
+	    loc.stage != STAGE_FAILED) {
+		r->park_id = xstrdup(id);
+		r->park_ms = wait_ms;
 	}
 	if (loc.stage == STAGE_QUEUE) {
 		/* why it waits: the daemon's reason (ROOT/waits.json) */
@@ -184,7 +241,8 @@ api_tasks_submit(struct api *a, const char *body, size_t len,
 	struct task t;
 	struct err err;
 	json_t *o, *e;
-	char *out;
+	char *out, user[64];
+	uid_t uid;
 
 	memset(&t, 0, sizeof t);
 	if ((o = api_body_object(body, len, r)) == NULL)
@@ -198,6 +256,11 @@ api_tasks_submit(struct api *a, const char *body, size_t len,
 		api_json(r, 422, json_pack("{s:o}", "error", e));
 		return;
 	}
+	/* The caller is the owner, whatever the body says. */
+	uid = a->who != NULL ? access_who_uid(&a->acc, a->who) :
+	    a->acc.root_uid;
+	access_user_name(uid, user, sizeof user);
+	task_set_owner(&t, (long long)uid, user);
 	if (spool_submit(a->sp, &t, &err) == -1) {
 		if (errno == EEXIST)
 			api_error(r, 409, "exists", "%s", err.msg);
@@ -237,6 +300,8 @@ tasks_cancel_queued(struct api *a, const char *id, struct api_reply *r)
 			api_tasks_cancel(a, id, r);	/* it moved on */
 			return;
 		}
+		if (!tasks_allowed(a, &loc, id, r))
+			return;
 		switch (spool_rename(a->sp, &loc, &failed, id, &err)) {
 		case 0:
 			break;
@@ -280,6 +345,8 @@ api_tasks_cancel(struct api *a, const char *id, struct api_reply *r)
 	char dir[4096];
 
 	if (tasks_find(a, id, &loc, r) == -1)
+		return;
+	if (!tasks_allowed(a, &loc, id, r))
 		return;
 	switch (loc.stage) {
 	case STAGE_QUEUE:

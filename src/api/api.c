@@ -1,9 +1,10 @@
 /*
- * The API's listeners: an evhttp on loopback TCP and another on the unix
- * socket ROOT/<api_socket> (mode 0660), each behind api-conn.c (its own
- * connection cap, deadlines, accept backoff, and the gate that keeps sizes
- * bounded and answers malformed requests in JSON). Each request is reduced
- * to (method, URI, body) and answered by api_handle.
+ * The API's listeners: an evhttp on TCP (loopback by default; never
+ * without the token of ROOT/api.token) and another on the unix socket
+ * ROOT/<api_socket>, each behind api-conn.c (its own connection cap,
+ * deadlines, accept backoff, and the gate that keeps sizes bounded and
+ * answers malformed requests in JSON). Each request is reduced to
+ * (caller, method, URI, body) and answered by api_handle_as.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +37,7 @@ api_request(struct evhttp_request *req, void *arg)
 	struct api *a = arg;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	struct api_reply r;
+	struct access_who who;
 	enum api_method m;
 	size_t len = evbuffer_get_length(in);
 	char *body = NULL;
@@ -54,7 +56,13 @@ api_request(struct evhttp_request *req, void *arg)
 		m = API_OTHER;
 		break;
 	}
-	if (len > API_MAX_BODY) {
+	if (api_auth_identify(a, req, &who) == -1) {
+		memset(&r, 0, sizeof r);
+		api_error(&r, 401, "unauthorized", "wrong token: send "
+		    "\"Authorization: Bearer <token>\" with the token in "
+		    "ROOT/%s", API_TOKEN_FILE);
+		r.challenge = true;
+	} else if (len > API_MAX_BODY) {
 		memset(&r, 0, sizeof r);
 		api_error(&r, 413, "too_large", "the body is over %d bytes",
 		    API_MAX_BODY);
@@ -62,7 +70,8 @@ api_request(struct evhttp_request *req, void *arg)
 		body = xmalloc(len + 1);
 		evbuffer_remove(in, body, len);
 		body[len] = '\0';
-		api_handle(a, m, evhttp_request_get_uri(req), body, len, &r);
+		api_handle_as(a, &who, m, evhttp_request_get_uri(req), body,
+		    len, &r);
 	}
 	free(body);
 	if (r.park_id != NULL && r.park_ms > 0) {
@@ -82,6 +91,9 @@ api_send(struct evhttp_request *req, struct api_reply *r)
 	    "application/json");
 	if (r->allow != NULL)
 		evhttp_add_header(h, "Allow", r->allow);
+	if (r->challenge)
+		evhttp_add_header(h, "WWW-Authenticate",
+		    "Bearer realm=\"gpumgr\"");
 	evbuffer_add(out, r->body, r->len);
 	evhttp_send_reply(req, r->code, NULL, NULL);
 	api_reply_free(r);
@@ -110,8 +122,10 @@ api_unix_socket(const char *path, struct err *err)
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
 	    SOCK_NONBLOCK, 0)) == -1)
 		return err_errno(err, "socket");
+	/* Anyone may connect: every request is checked against the peer's
+	 * credentials (docs/security.md). */
 	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
-	    chmod(path, 0660) == -1 || listen(fd, 64) == -1) {
+	    chmod(path, 0666) == -1 || listen(fd, 64) == -1) {
 		err_errno(err, "%s", path);
 		close(fd);
 		return -1;
@@ -215,6 +229,13 @@ api_bind_tcp(struct api *a, struct err *err)
 
 	if (a->cfg->api_port < 0)
 		return 0;
+	/* The token is never optional: without it nobody could be told
+	 * from anybody, on loopback or beyond. */
+	if ((a->token = api_auth_token(a->root, true, err)) == NULL) {
+		err_prefix(err, "refusing to listen on %s:%d without a token",
+		    host, a->cfg->api_port);
+		return -1;
+	}
 	if ((fd = api_tcp_socket(host, a->cfg->api_port, err)) == -1)
 		return -1;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {

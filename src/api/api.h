@@ -26,9 +26,11 @@
 #define API_DEFAULT_REQUEST_TIMEOUT_SEC	10
 #define API_LIST_LIMIT	100		/* GET /v1/tasks default limit */
 #define API_LIST_MAX	10000		/* and the largest one allowed */
+#define API_TOKEN_FILE	"api.token"	/* under ROOT, mode 0600 */
 
 struct event_base;
 struct evhttp;
+struct evhttp_request;
 struct evhttp_bound_socket;
 struct api_listener;
 struct evhttp_connection;
@@ -63,6 +65,7 @@ struct api_reply {
 	size_t		 len;
 	const char	*ctype;		/* Content-Type */
 	const char	*allow;		/* Allow header for 405, or NULL */
+	bool		 challenge;	/* 401: add WWW-Authenticate */
 	/* GET /v1/tasks/{id}?wait=S on a task not yet ended: the listener
 	 * parks the request (api-wait.c) for PARK_MS instead of sending
 	 * BODY now. PARK_ID malloc'd. */
@@ -135,6 +138,10 @@ struct api {
 	struct api_mcache *mc;
 	struct api_counters counters;
 	struct api_hist	 boot;
+	/* api-auth.c: who may do what (docs/security.md) */
+	struct access	 acc;
+	char		*token;		/* ROOT/api.token, when serving TCP */
+	const struct access_who *who;	/* the caller of the current request */
 	const struct api_index *index;	/* or NULL: read the files */
 	/* api-wait.c: requests waiting for a task's end */
 	struct api_park	*parked;
@@ -149,8 +156,10 @@ struct api {
 };
 
 /* api.c: the server. */
-/* Serves on CFG's api_listen:api_port (port 0: no TCP) and on the unix
- * socket ROOT/<api_socket> (mode 0660; "" : none). CFG must outlive it. */
+/* Serves on CFG's api_listen:api_port (-1: no TCP; never without the
+ * token of ROOT/api.token, made when missing) and on the unix
+ * socket ROOT/<api_socket> (mode 0666, callers known by their
+ * credentials; "": none). CFG must outlive it. */
 struct api *api_start(struct event_base *, const char *root,
 	    const struct config *, struct err *);
 void	 api_stop(struct api *);
@@ -180,9 +189,19 @@ void	 api_listener_free(struct api_listener *);
 /* Creates the state api_handle needs (no listener). */
 struct api *api_new(const char *root, const struct config *, struct err *);
 void	 api_free(struct api *);
-/* Answers one request. URI is the request target ("/v1/tasks?limit=3"). */
+/* Answers one request of WHO (docs/security.md). URI is the request
+ * target ("/v1/tasks?limit=3"). */
+void	 api_handle_as(struct api *, const struct access_who *who,
+	    enum api_method, const char *uri, const char *body, size_t len,
+	    struct api_reply *);
+/* The same as the token's bearer (ROOT's owner). */
 void	 api_handle(struct api *, enum api_method, const char *uri,
 	    const char *body, size_t len, struct api_reply *);
+/* Whether the current caller is an admin / may act on OWNER's things;
+ * when not, R gets 403 saying that WHAT needs more. */
+bool	 api_admin(struct api *, const char *what, struct api_reply *r);
+bool	 api_owns(struct api *, long long owner, const char *what,
+	    struct api_reply *r);
 void	 api_reply_free(struct api_reply *);
 /* Sets R to CODE with {"error": {"code": ECODE, "message": ...}}. */
 void	 api_error(struct api_reply *r, int code, const char *ecode,
@@ -197,6 +216,19 @@ json_t	*api_list_dir(struct api *a, const char *subdir,
 /* api-list.c: GET /v1/tasks. */
 /* Serves lists (and batch progress) from IX, which must outlive A. */
 void	 api_set_index(struct api *a, const struct api_index *ix);
+
+/* api-auth.c: identities. */
+/* ROOT/api.token (made when missing and CREATE): malloc'd, or NULL when
+ * it cannot be made or read, or others can read it. */
+char	*api_auth_token(const char *root, bool create, struct err *);
+/* The caller of REQ into *W: the unix socket's peer, or the token's
+ * bearer; anonymous otherwise. -1: a wrong token was sent. */
+int	 api_auth_identify(struct api *, struct evhttp_request *,
+	    struct access_who *w);
+
+/* api-tasks.c: /v1/tasks. */
+/* The owner of task ID (docs/security.md), or -1. */
+long long api_task_owner(struct api *, const char *id);
 void	 api_tasks_list(struct api *, const char *query, struct api_reply *);
 /* Orders two list keys: created_ms, then id. */
 int	 api_row_cmp_key(int64_t ams, const char *aid, int64_t bms,

@@ -9,6 +9,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
+#include "config/config.h"
+
 /* Exit codes, documented in the README. */
 #define EXIT_OK		0	/* done */
 #define EXIT_FAIL	1	/* could not do it (I/O, daemon, GPU query) */
@@ -16,6 +20,7 @@
 #define EXIT_NOTFOUND	3	/* no such task / GPU / batch */
 #define EXIT_INVALID	4	/* input rejected: task or config breaks the schema */
 #define EXIT_STATE	5	/* not possible in its current state */
+#define EXIT_DENIED	6	/* permission denied (docs/security.md) */
 #define EXIT_TIMEOUT	124	/* `wait`: gave up before the end */
 
 struct cli_ctx {
@@ -57,5 +62,27 @@ int	 cli_wait_tasks(const char *root, const char *const *ids, size_t n,
 	    long timeout_ms, bool report, const char *who);
 /* "2.5" -> 2500; -1 when S is not a number of seconds. */
 long	 cli_parse_timeout_ms(const char *s);
+
+/* cli-access.c: who runs the command (docs/security.md). */
+struct cli_access {
+	struct access	 acc;
+	struct access_who who;	/* this process */
+	bool		 admin;	/* root, ROOT's owner, the admin group */
+	bool		 files;	/* may write anything under ROOT itself */
+	char		*socket;	/* the daemon's unix socket, or NULL */
+};
+void	 cli_access_load(struct cli_ctx *, struct cli_access *);
+void	 cli_access_free(struct cli_access *);
+/* Prints "gpumgr CMD: permission denied: ..." and returns EXIT_DENIED. */
+int	 cli_access_denied(const char *cmd, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* METHOD PATH to the daemon over its unix socket, as this user: *CODE the
+ * HTTP status, *REPLY the JSON answer (an empty object if none). -1: the
+ * daemon could not be reached. */
+int	 cli_access_call(const struct cli_access *, const char *method,
+	    const char *path, long *code, json_t **reply, struct err *);
+/* The message of an API error reply, and the exit code for a status. */
+const char *cli_access_message(json_t *reply);
+int	 cli_access_exit(long code);
 
 #endif

@@ -334,9 +334,11 @@ static int
 batch_cli_cancel(struct cli_ctx *ctx, int argc, char **argv)
 {
 	size_t cancelled, stopping, pending;
+	struct cli_access ca;
 	struct spool *sp;
 	struct batch b;
 	struct err err;
+	bool files;
 	int rc;
 
 	if (argc != 2 || argv[1][0] == '-')
@@ -344,6 +346,18 @@ batch_cli_cancel(struct cli_ctx *ctx, int argc, char **argv)
 		    "id");
 	if ((rc = batch_cli_open(ctx, argv[1], &sp, &b)) != -1)
 		return rc;
+	cli_access_load(ctx, &ca);
+	files = ca.files;
+	cli_access_free(&ca);
+	if (!files) {
+		/* The record and the tasks are root's to move: only the
+		 * daemon can cancel for another user (docs/security.md). */
+		batch_free(&b);
+		spool_close(sp);
+		return cli_access_denied("batch", "cancelling a batch needs "
+		    "root or ROOT's owner; cancel your own tasks one by one "
+		    "with `gpumgr cancel ID`");
+	}
 	if (batch_cancel(sp, &b, &cancelled, &stopping, &pending, &err) == -1) {
 		rc = batch_cli_fail(&err, 0);
 	} else {
@@ -455,6 +469,7 @@ const struct cli_cmd cli_cmd_batch = {
 	    "\n"
 	    "exit codes: 0 ok, 1 failed (wait: some item failed), 2 usage,\n"
 	    "3 no such batch, 4 invalid input, 5 the batch id is taken (submit)\n"
-	    "or items were still starting (cancel), 124 wait timed out",
+	    "or items were still starting (cancel), 6 permission denied (cancel\n"
+	    "by another user than root or ROOT's owner), 124 wait timed out",
 	.exec = batch_exec,
 };

@@ -2,8 +2,10 @@
  * `gpumgr drain GPU` / `gpumgr undrain GPU`: an operator takes a GPU out of
  * service (running work finishes, nothing new starts) and back. The state is
  * a file under ROOT/control/, so it survives restarts and needs no daemon
- * to be running.
+ * to be running. Only root, ROOT's owner and the admin group may
+ * (docs/security.md); control/ is theirs to write.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -51,13 +53,21 @@ drain_known(const char *root, const char *gpu, char *known, size_t len)
 static int
 cmd_drain_exec(struct cli_ctx *ctx, int argc, char **argv)
 {
-	bool on = strcmp(argv[0], "drain") == 0;
+	bool on = strcmp(argv[0], "drain") == 0, admin;
 	const struct cli_cmd *self = on ? &cli_cmd_drain : &cli_cmd_undrain;
+	struct cli_access ca;
 	char known[256], path[4096];
 	struct err e;
 
 	if (argc != 2)
 		return cli_usage_error(self, "expected one GPU (index or UUID)");
+	cli_access_load(ctx, &ca);
+	admin = ca.admin;
+	cli_access_free(&ca);
+	if (!admin)
+		return cli_access_denied(argv[0], "%s a GPU needs root or the "
+		    "admin group (access.admin_group in config.json)",
+		    on ? "draining" : "undraining");
 	/* An unknown GPU is refused; undraining one that a drain file still
 	 * names (a GPU since removed) is allowed. */
 	snprintf(path, sizeof path, "%s/control/drain.%s", ctx->root, argv[1]);
@@ -68,6 +78,8 @@ cmd_drain_exec(struct cli_ctx *ctx, int argc, char **argv)
 		return EXIT_NOTFOUND;
 	}
 	if (control_set_drain(ctx->root, argv[1], on, &e) != 0) {
+		if (errno == EACCES || errno == EPERM)
+			return cli_access_denied(argv[0], "%s", e.msg);
 		fprintf(stderr, "gpumgr %s: %s\n", argv[0], e.msg);
 		return EXIT_FAIL;
 	}
@@ -87,7 +99,8 @@ const struct cli_cmd cli_cmd_drain = {
 	    "`status` and `top` show the GPU as drained.\n"
 	    "\n"
 	    "exit codes: 0 done, 1 could not write, 2 usage, 3 no such GPU (one\n"
-	    "that gpu_state.json does not list)\n",
+	    "that gpu_state.json does not list), 6 permission denied (root,\n"
+	    "ROOT's owner and the admin group may)\n",
 	.exec = cmd_drain_exec,
 };
 

@@ -82,7 +82,8 @@ cmd_exec_exec(struct cli_ctx *ctx, int argc, char **argv)
 	json_t *req, *g;
 	json_error_t je;
 	int64_t start = time_mono_ms();
-	bool told = false;
+	bool told = false, admin;
+	struct cli_access ca;
 
 	while ((c = getopt_long(argc, argv, "+v:g:c:p:w:", opts, NULL)) != -1) {
 		switch (c) {
@@ -116,6 +117,12 @@ cmd_exec_exec(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage_error(&cli_cmd_exec, "no command given");
+	cli_access_load(ctx, &ca);
+	admin = ca.admin;
+	cli_access_free(&ca);
+	if (!admin)
+		return cli_access_denied("exec", "a GPU lease needs root or the "
+		    "admin group (access.admin_group in config.json)");
 	task_new_id(uuidbuf);
 	snprintf(id, sizeof id, "exec-%s", uuidbuf);
 	req = json_pack("{s:i,s:i,s:s,s:o,s:s}", "pid", (int)getpid(),
@@ -181,7 +188,9 @@ const struct cli_cmd cli_cmd_exec = {
 	    "UUID), waits for it in priority order with the queued tasks, runs\n"
 	    "CMD with CUDA_VISIBLE_DEVICES set to that GPU's UUID, holds the GPU\n"
 	    "until CMD exits, and exits with CMD's status (128+N if a signal N\n"
-	    "killed it; 127 if it could not be run; 1 if no GPU came within\n"
+	    "killed it; 127 if it could not be run; 6 if the caller may not\n"
+	    "lease a GPU: root, ROOT's owner and the admin group may;\n"
+	    "1 if no GPU came within\n"
 	    "--wait seconds).\n",
 	.exec = cmd_exec_exec,
 };

@@ -3,6 +3,7 @@
  * processing, then the finished ones, newest end first) as a table or as a
  * JSON array of the stored tasks, at most --limit of them, finished since
  * --since. It reads the files directly, so it works with no daemon running.
+ * A user who is not an admin sees their own tasks only (docs/security.md).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -39,6 +40,7 @@ struct ls_state {
 	int64_t			 since_ms;	/* 0: all */
 	struct ls_row		*rows;
 	size_t			 nrows, caprows;
+	struct cli_access	 ca;
 };
 
 static void
@@ -115,7 +117,8 @@ ls_one(void *arg, const struct spool_loc *loc, const char *id)
 	int64_t ms;
 
 	if (spool_load(st->sp, loc, id, st->cfg, &t, &err) == -1) {
-		if (st->want_status || st->want_class || st->since_ms > 0)
+		if (st->want_status || st->want_class || st->since_ms > 0 ||
+		    (!st->ca.admin && errno == EACCES))
 			return 0;
 		if (st->json) {
 			fprintf(stderr, "gpumgr ls: skipped: %s\n", err.msg);
@@ -130,7 +133,8 @@ ls_one(void *arg, const struct spool_loc *loc, const char *id)
 		return 0;
 	}
 	if ((st->want_status && t.status != st->status) ||
-	    (st->want_class && t.cls != st->cls)) {
+	    (st->want_class && t.cls != st->cls) ||
+	    !access_owns(&st->ca.acc, &st->ca.who, task_owner_uid(&t))) {
 		task_free(&t);
 		return 0;
 	}
@@ -310,6 +314,7 @@ ls_exec(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	st.array = json_array();
 	st.waits = spool_waits_load(ctx->root);
+	cli_access_load(ctx, &st.ca);
 	if (cli_spool_open(ctx->root, &st.sp, &err) == -1) {
 		if (errno != ENOENT) {
 			fprintf(stderr, "gpumgr ls: %s\n", err.msg);
@@ -343,6 +348,7 @@ out:
 	free(st.rows);
 	json_decref(st.waits);
 	json_decref(st.array);
+	cli_access_free(&st.ca);
 	spool_close(st.sp);
 	config_free(&cfg);
 	return rc;
@@ -354,7 +360,8 @@ const struct cli_cmd cli_cmd_ls = {
 	.usage =
 	    "ls [--status S] [--class C] [--limit N] [--since T] [--json]\n"
 	    "\n"
-	    "Lists the tasks in ROOT: queued ones first (priority 5 to 1), then\n"
+	    "Lists the tasks in ROOT (a user not an admin: their own tasks):\n"
+	    "queued ones first (priority 5 to 1), then\n"
 	    "processing, then the finished ones (complete and failed), the\n"
 	    "latest to end first. The table shows id, class, status, priority,\n"
 	    "GPU (the assigned one, else the requested one), creation time and\n"

@@ -14,6 +14,32 @@
 
 extern const struct cli_cmd cli_cmd_show;
 
+/* Another user's task is not shown even where its file is readable (a
+ * queued file); says so. */
+static bool
+show_allowed(struct cli_ctx *ctx, struct spool *sp, const struct spool_loc *loc,
+    const char *id, json_t *doc)
+{
+	struct cli_access ca;
+	json_t *copy = json_deep_copy(doc);
+	long long owner = spool_json_owner(sp, loc, id, copy);
+	char user[64];
+	bool ok;
+
+	json_decref(copy);
+	cli_access_load(ctx, &ca);
+	ok = access_owns(&ca.acc, &ca.who, owner);
+	cli_access_free(&ca);
+	if (!ok) {
+		if (owner >= 0)
+			access_user_name((uid_t)owner, user, sizeof user);
+		else
+			str_copy(user, "nobody", sizeof user);
+		cli_access_denied("show", "task %s belongs to %s", id, user);
+	}
+	return ok;
+}
+
 static int
 show_exec(struct cli_ctx *ctx, int argc, char **argv)
 {
@@ -59,10 +85,19 @@ show_exec(struct cli_ctx *ctx, int argc, char **argv)
 	snprintf(name, sizeof name, "%s.json", argv[1]);
 	if (spool_read(sp, &loc, name, 4 * TASK_MAX_BYTES, &buf, &len,
 	    &err) == -1) {
-		fprintf(stderr, "gpumgr show: %s\n", err.msg);
+		if (errno == EACCES)
+			rc = cli_access_denied("show", "task %s belongs to "
+			    "another user", argv[1]);
+		else
+			fprintf(stderr, "gpumgr show: %s\n", err.msg);
 		goto out;
 	}
 	doc = json_loadb(buf, len, 0, NULL);
+	if (doc != NULL && !show_allowed(ctx, sp, &loc, argv[1], doc)) {
+		json_decref(doc);
+		rc = EXIT_DENIED;
+		goto out;
+	}
 	if (json_is_object(doc) && loc.stage == STAGE_QUEUE) {
 		/* Why it waits: the daemon's reason and estimate, beside
 		 * what the file holds (docs/scheduling.md). */
@@ -97,6 +132,7 @@ const struct cli_cmd cli_cmd_show = {
 	    "it is in. A queued task also shows \"waiting\": the daemon's reason\n"
 	    "and estimate (from ROOT/waits.json; not in the file).\n"
 	    "\n"
-	    "exit codes: 0 shown, 1 could not read it, 2 usage, 3 no such task",
+	    "exit codes: 0 shown, 1 could not read it, 2 usage, 3 no such task,\n"
+	    "6 another user's task (docs/security.md)",
 	.exec = show_exec,
 };

@@ -275,7 +275,7 @@ submit_exec(struct cli_ctx *ctx, int argc, char **argv)
 	struct spool *sp = NULL;
 	struct task t;
 	struct err err;
-	char *text = NULL, *prompt = NULL, *out;
+	char *text = NULL, *prompt = NULL, *out, user[64];
 	size_t len = 0, plen = 0;
 	int c, i, rc = EXIT_FAIL;
 
@@ -381,7 +381,17 @@ submit_exec(struct cli_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "gpumgr submit: %s\n", err.msg);
 		goto out;
 	}
+	/* The file's owner is the task's owner (docs/security.md); the field
+	 * says the same for readers. */
+	access_user_name(geteuid(), user, sizeof user);
+	task_set_owner(&t, (long long)geteuid(), user);
 	if (spool_submit(sp, &t, &err) == -1) {
+		if (errno == EACCES || errno == EPERM) {
+			rc = cli_access_denied("submit", "%s; submitting needs "
+			    "the submit group (access.submit_group in "
+			    "config.json), root or the admin group", err.msg);
+			goto out;
+		}
 		rc = errno == EEXIST ? EXIT_STATE : EXIT_FAIL;
 		fprintf(stderr, "gpumgr submit: %s\n", err.msg);
 		goto out;
@@ -446,7 +456,7 @@ const struct cli_cmd cli_cmd_submit = {
 	    "exit codes: 0 queued (with --wait: complete), 1 could not write\n"
 	    "(--wait: the task failed, its error on stderr), 2 usage, 4 the\n"
 	    "task or the config is invalid (the message names the field, line\n"
-	    "and column), 5 a task with this id already exists, 124 --wait\n"
-	    "timed out",
+	    "and column), 5 a task with this id already exists, 6 not in the\n"
+	    "submit group (docs/security.md), 124 --wait timed out",
 	.exec = submit_exec,
 };

@@ -122,7 +122,7 @@ json_t *
 config_to_json(const struct config *c)
 {
 	return json_pack("{s:o, s:s, s:i, s:f, s:o, s:o,"
-	    " s:{s:s, s:i, s:s, s:i, s:i, s:i},"
+	    " s:{s:s, s:i, s:s, s:i, s:i, s:i}, s:{s:o, s:o},"
 	    " s:{s:i, s:i, s:I, s:i, s:i, s:I}, s:{s:s, s:f}, s:{s:o}, s:{s:i},"
 	    " s:{s:i, s:i, s:i}}",
 	    "resource_manager", cjson_resource_manager(c),
@@ -138,6 +138,11 @@ config_to_json(const struct config *c)
 	    "max_connections", c->api_max_connections,
 	    "idle_timeout_sec", c->api_idle_timeout_sec,
 	    "request_timeout_sec", c->api_request_timeout_sec,
+	    "access",
+	    "submit_group", c->submit_group != NULL ?
+	    json_string(c->submit_group) : json_null(),
+	    "admin_group", c->admin_group != NULL ?
+	    json_string(c->admin_group) : json_null(),
 	    "tasks",
 	    "default_timeout_sec", c->default_timeout_sec,
 	    "default_max_retries", c->default_max_retries,

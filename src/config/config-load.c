@@ -375,6 +375,8 @@ cload_small_sections(struct cread *cl, json_t *top, struct config *c)
 	    NULL };
 	static const char *const health_keys[] = { "temp_limit_c",
 	    "temp_resume_c", "probation_ms", NULL };
+	static const char *const access_keys[] = { "submit_group",
+	    "admin_group", NULL };
 	json_t *o;
 	int rc;
 
@@ -392,6 +394,17 @@ cload_small_sections(struct cread *cl, json_t *top, struct config *c)
 		    &c->api_idle_timeout_sec) == -1 ||
 		    cread_int(cl, o, "request_timeout_sec", 1, 3600,
 		    &c->api_request_timeout_sec) == -1 ? -1 : 0;
+		config_path_pop(&cl->path);
+		if (rc == -1)
+			return -1;
+	}
+	if (cread_enter(cl, top, "access", access_keys, &o) == -1)
+		return -1;
+	if (o != NULL) {
+		rc = cread_str(cl, o, "submit_group", false, true,
+		    &c->submit_group) == -1 ||
+		    cread_str(cl, o, "admin_group", false, true,
+		    &c->admin_group) == -1 ? -1 : 0;
 		config_path_pop(&cl->path);
 		if (rc == -1)
 			return -1;
@@ -469,7 +482,7 @@ cload_doc(struct cread *cl, json_t *top, struct config *c)
 {
 	static const char *const keys[] = { "resource_manager", "gpu_backend",
 	    "rescan_interval_ms", "cooling_sec", "scripts", "llm", "api",
-	    "tasks", "sim", "log", "workers", "health", NULL };
+	    "access", "tasks", "sim", "log", "workers", "health", NULL };
 	int backend = 0;
 
 	if (cread_object(cl, top, keys) == -1 ||

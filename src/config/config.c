@@ -131,6 +131,8 @@ config_free(struct config *c)
 	free(c->server.health_path);
 	free(c->api_listen);
 	free(c->api_socket);
+	free(c->submit_group);
+	free(c->admin_group);
 	free(c->sim_gpus_file);
 	free(c->log_file);
 	json_decref(c->raw);

@@ -109,6 +109,10 @@ struct config {
 	int			 api_idle_timeout_sec;	/* 15 */
 	int			 api_request_timeout_sec;	/* 10: head and body */
 
+	/* access (docs/security.md): group names; NULL = none */
+	char			*submit_group;	/* may submit and manage own tasks */
+	char			*admin_group;	/* may do anything root may */
+
 	/* tasks */
 	int			 default_timeout_sec;	/* 3600 */
 	int			 default_max_retries;	/* 2 */
@@ -178,6 +182,43 @@ int	 config_read_file(const char *path, char **buf, size_t *len,
 	    struct err *);
 /* PATH as is when absolute (or NULL), else ROOT/PATH; free() it. */
 char	*config_root_path(const char *root, const char *path);
+
+/* access.c: who may do what (docs/security.md). */
+#include <sys/types.h>
+#define ACCESS_MAX_GROUPS	64
+struct access {
+	uid_t		 root_uid;	/* ROOT's owner: the daemon's user */
+	bool		 have_submit, have_admin;
+	gid_t		 submit_gid, admin_gid;
+};
+/* A caller: a local user (uid, groups), or the API token's bearer. */
+struct access_who {
+	bool		 known;		/* false: anonymous (TCP, no token) */
+	bool		 token;		/* the API token: acts as ROOT's owner */
+	uid_t		 uid;
+	gid_t		 gid;
+	gid_t		 groups[ACCESS_MAX_GROUPS];	/* supplementary */
+	size_t		 ngroups;
+};
+/* Resolves CFG's groups (an unknown group is an error) and ROOT's owner
+ * (the effective uid when ROOT cannot be read). CFG NULL: no groups. */
+int	 access_init(struct access *, const struct config *cfg,
+	    const char *root, struct err *);
+/* A local user by uid and primary gid; groups from the group database. */
+void	 access_who_local(struct access_who *, uid_t, gid_t);
+/* This process's own credentials. */
+void	 access_who_self(struct access_who *);
+/* Root, ROOT's owner, the admin group or the token. */
+bool	 access_is_admin(const struct access *, const struct access_who *);
+/* An admin or a member of the submit group. */
+bool	 access_may_submit(const struct access *, const struct access_who *);
+/* An admin, or the user OWNER_UID (-1: nobody's). */
+bool	 access_owns(const struct access *, const struct access_who *,
+	    long long owner_uid);
+/* The uid a caller's tasks are recorded under (the token: ROOT's owner). */
+uid_t	 access_who_uid(const struct access *, const struct access_who *);
+/* A user's login name, or the uid as text when it has none. */
+void	 access_user_name(uid_t, char *buf, size_t len);
 
 /* config-tmpl.c: "{name}" placeholders ([A-Za-z0-9_]+), "{{" and "}}" for
  * literal braces. Each placeholder fills part of exactly one argv element. */

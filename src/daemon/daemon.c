@@ -489,6 +489,11 @@ daemon_run(const struct daemon_opts *opts)
 		log_error("%s", e.msg);
 		goto out;
 	}
+	if (access_init(&d->acc, &d->cfg, d->root, &e) != 0) {
+		log_error("config: %s", e.msg);
+		goto out;
+	}
+	spool_set_access(d->spool, &d->acc);
 	d->root_fd = open(d->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->root_fd < 0) {
 		err_errno(&e, "open %s", d->root);
@@ -569,6 +574,8 @@ daemon_run(const struct daemon_opts *opts)
 	lease_scan(d);
 	if (workers_open(d, &e) != 0)
 		log_error("outside workers not served: %s", e.msg);
+	if (spool_modes_apply(d->root, &d->acc, &e) != 0)
+		log_warn("the folders' modes: %s (docs/security.md)", e.msg);
 	daemon_mark_dirty(d);
 	{
 		char status[160];

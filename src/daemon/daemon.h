@@ -121,6 +121,7 @@ struct daemon {
 	int			 root_fd;
 	int			 lock_fd;
 	struct config		 cfg;
+	struct access		 acc;	/* who may do what (docs/security.md) */
 	struct spool		*spool;
 	struct durable		*state_durable;
 	struct gpu_source	*gsrc;

@@ -357,11 +357,13 @@ out:
  */
 static unsigned
 jobs_keep_output(struct daemon *d, struct job *j, const struct spool_loc *to,
-    bool late, unsigned which_mask)
+    bool late, unsigned which_mask, long long owner)
 {
 	char dst[PATH_MAX + 32], src[PATH_MAX + 32], base[PATH_MAX];
+	char name[TASK_ID_MAX + 16];
 	const char *which[] = { "stdout", "stderr" };
 	unsigned left = 0;
+	struct err e;
 	size_t i;
 
 	spool_path(d->spool, to, j->id, base, sizeof base);
@@ -392,9 +394,15 @@ jobs_keep_output(struct daemon *d, struct job *j, const struct spool_loc *to,
 				continue;
 			}
 		}
-		if (rc != 0)
+		if (rc != 0) {
 			log_warn("task %s: keeping %s: %s", j->id, which[i],
 			    strerror(errno));
+			continue;
+		}
+		/* The owner's and the admins' only (docs/security.md). */
+		snprintf(name, sizeof name, "%s.%s", j->id, which[i]);
+		if (spool_protect(d->spool, to, name, owner, &e) != 0)
+			log_warn("task %s: %s", j->id, e.msg);
 	}
 	return left;
 }
@@ -507,7 +515,8 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 	to.cls = t.cls;
 	to.priority = t.priority;
 	if (!retry)
-		late = jobs_keep_output(d, j, &to, false, 3u);
+		late = jobs_keep_output(d, j, &to, false, 3u,
+		    task_owner_uid(&t));
 	/* A failed move (a full disk) leaves the task in processing/ with
 	 * its run folder whole: the next look tries again, with the same
 	 * output; nothing is written half. */
@@ -520,7 +529,7 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 		return;
 	}
 	if (late != 0)
-		jobs_keep_output(d, j, &to, true, late);
+		jobs_keep_output(d, j, &to, true, late, task_owner_uid(&t));
 	if (ok)
 		log_info("task %s complete on %s after %.1f s", j->id,
 		    jobs_gpu_name(d, j), (now - j->started_ms) / 1000.0);

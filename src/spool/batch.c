@@ -148,20 +148,62 @@ batch_dir_open(const char *root, struct err *err)
 	return fd;
 }
 
-/* Writes the record durably; CREATE refuses to replace one. */
+/* Sets REC's "owner" by the rule task files follow (docs/security.md):
+ * a record written by ROOT's owner (or root) names its owner; any other
+ * belongs to the user who made the file. FD/NAME is the record, if any. */
+static long long
+batch_owner_fix(const char *root, int fd, const char *name, json_t *rec)
+{
+	struct task t = { .json = rec };
+	struct stat st, rst;
+	uid_t uid = geteuid(), root_uid = uid;
+	char user[64];
+
+	if (stat(root, &rst) == 0)
+		root_uid = rst.st_uid;
+	if (fd >= 0 && fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		uid = st.st_uid;
+	if ((uid == 0 || uid == root_uid) && task_owner_uid(&t) >= 0)
+		return task_owner_uid(&t);
+	access_user_name(uid, user, sizeof user);
+	task_set_owner(&t, (long long)uid, user);
+	return (long long)uid;
+}
+
+long long
+batch_record_owner(const char *root, const char *id, json_t *rec)
+{
+	char name[BATCH_ID_MAX + 8];
+	long long owner;
+	int fd;
+
+	snprintf(name, sizeof name, "%s.json", id);
+	fd = batch_dir_open(root, NULL);
+	owner = batch_owner_fix(root, fd, name, rec);
+	if (fd >= 0)
+		close(fd);
+	return owner;
+}
+
+/* Writes the record durably; CREATE refuses to replace one. The record
+ * keeps its owner (given to them when root writes it). */
 static int
 batch_write(const char *root, json_t *rec, bool create, struct err *err)
 {
 	const char *id = json_string_value(json_object_get(rec, "batch_id"));
 	struct durable *d;
 	char name[BATCH_ID_MAX + 8], *buf;
+	long long owner;
 	int fd, rc;
 
 	if ((fd = batch_dir_open(root, err)) == -1)
 		return -1;
 	snprintf(name, sizeof name, "%s.json", id);
+	owner = batch_owner_fix(root, create ? -1 : fd, name, rec);
 	buf = json_dumps(rec, JSON_INDENT(2));
 	d = durable_new();
+	if (geteuid() == 0)
+		durable_set_attrs(d, 0644, (uid_t)owner, (gid_t)-1);
 	rc = create ? durable_create(d, fd, name, buf, strlen(buf), err) :
 	    durable_write(d, fd, name, buf, strlen(buf), err);
 	if (rc == 0)

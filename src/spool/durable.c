@@ -22,6 +22,10 @@ struct durable_unlink {
 
 struct durable {
 	bool			 batching;
+	bool			 attrs;		/* for the next write only */
+	mode_t			 mode;
+	uid_t			 uid;
+	gid_t			 gid;
 	int			*dirs;		/* folders to fsync at flush */
 	size_t			 ndirs, capdirs;
 	struct durable_unlink	*unlinks;	/* removals after the fsyncs */
@@ -54,6 +58,15 @@ durable_free(struct durable *d)
 	free(d->dirs);
 	free(d->unlinks);
 	free(d);
+}
+
+void
+durable_set_attrs(struct durable *d, mode_t mode, uid_t uid, gid_t gid)
+{
+	d->attrs = true;
+	d->mode = mode;
+	d->uid = uid;
+	d->gid = gid;
 }
 
 void
@@ -136,22 +149,38 @@ durable_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* Writes BUF into a new temp in DIRFD; its name goes to TMP. */
+/* Writes BUF into a new temp in DIRFD; its name goes to TMP. The file is
+ * given D's attributes (if set) before a byte is written. */
 static int
-durable_tmp(int dirfd, char *tmp, size_t tmplen, const void *buf, size_t len,
-    struct err *err)
+durable_tmp(struct durable *d, int dirfd, char *tmp, size_t tmplen,
+    const void *buf, size_t len, struct err *err)
 {
 	int fd = -1, tries, saved;
+	bool attrs = d->attrs;
 
+	d->attrs = false;
 	for (tries = 0; tries < 16; tries++) {
 		durable_tmp_name(tmp, tmplen);
 		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0644);
+		    attrs ? 0600 : 0644);
 		if (fd >= 0 || errno != EEXIST)
 			break;
 	}
 	if (fd < 0)
 		return err_errno(err, "create %s", tmp);
+	if (attrs) {
+		/* A group we are not in, a user we may not give files to:
+		 * the file stays ours, still closed to others. */
+		if ((d->uid != (uid_t)-1 || d->gid != (gid_t)-1) &&
+		    fchown(fd, d->uid, d->gid) == -1 && errno != EPERM) {
+			err_errno(err, "chown %s", tmp);
+			goto fail;
+		}
+		if (fchmod(fd, d->mode) == -1) {
+			err_errno(err, "chmod %s", tmp);
+			goto fail;
+		}
+	}
 	if (durable_write_all(fd, buf, len) == -1) {
 		err_errno(err, "write %s", tmp);
 		goto fail;
@@ -190,7 +219,7 @@ durable_write(struct durable *d, int dirfd, const char *name, const void *buf,
 {
 	char tmp[64];
 
-	if (durable_tmp(dirfd, tmp, sizeof tmp, buf, len, err) == -1)
+	if (durable_tmp(d, dirfd, tmp, sizeof tmp, buf, len, err) == -1)
 		return -1;
 	if (renameat(dirfd, tmp, dirfd, name) == -1) {
 		err_errno(err, "rename %s to %s", tmp, name);
@@ -207,7 +236,7 @@ durable_create(struct durable *d, int dirfd, const char *name, const void *buf,
 	char tmp[64];
 	int rc;
 
-	if (durable_tmp(dirfd, tmp, sizeof tmp, buf, len, err) == -1)
+	if (durable_tmp(d, dirfd, tmp, sizeof tmp, buf, len, err) == -1)
 		return -1;
 	rc = renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE);
 	if (rc == -1 && (errno == EINVAL || errno == ENOSYS)) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "spool/spool.h"
+#include "spool/spool-int.h"
 
 #define SPOOL_NQUEUES	(2 * TASK_PRIO_MAX)
 
@@ -25,6 +26,7 @@ struct spool {
 	int		 procfd, completefd, failedfd;
 	struct durable	*dur;
 	bool		 batching;
+	struct spool_perm perm;		/* spool-owner.c */
 };
 
 static const char *const spool_layout[] = {
@@ -49,7 +51,7 @@ spool_loc_valid(const struct spool_loc *loc)
 	}
 }
 
-static int
+int
 spool_fd(const struct spool *sp, const struct spool_loc *loc)
 {
 	if (!spool_loc_valid(loc))
@@ -106,6 +108,18 @@ spool_root(const struct spool *sp)
 	return sp->root;
 }
 
+struct spool_perm *
+spool_perm(struct spool *sp)
+{
+	return &sp->perm;
+}
+
+struct durable *
+spool_durable(struct spool *sp)
+{
+	return sp->dur;
+}
+
 /* mkdir -p of ROOT itself. */
 static int
 spool_mkdir_root(const char *root, struct err *err)
@@ -135,6 +149,8 @@ static int
 spool_opendir(struct spool *sp, const char *rel, int *fd, struct err *err)
 {
 	*fd = openat(sp->rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd == -1 && errno == EACCES)	/* a folder we may not list */
+		*fd = openat(sp->rootfd, rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (*fd == -1)
 		return err_errno(err, "open %s/%s", sp->root, rel);
 	return 0;
@@ -205,6 +221,12 @@ spool_open(const char *root, bool create, struct spool **out, struct err *err)
 		err_errno(err, "open %s", root);
 		goto fail;
 	}
+	{
+		struct stat st;
+
+		sp->perm.root_uid = fstat(sp->rootfd, &st) == 0 ?
+		    st.st_uid : geteuid();
+	}
 	if (create && spool_create_layout(sp, err) == -1)
 		goto fail;
 	for (c = 0; c < 2; c++) {
@@ -255,7 +277,7 @@ spool_close(struct spool *sp)
 	free(sp);
 }
 
-static int
+int
 spool_name(const char *id, char *name, size_t len, struct err *err)
 {
 	if (!task_id_valid(id))
@@ -299,6 +321,7 @@ spool_submit(struct spool *sp, struct task *t, struct err *err)
 	}
 	task_set_status(t, TASK_QUEUED);
 	buf = task_dump(t, &len);
+	spool_owner_attrs(sp, &loc, task_owner_uid(t));
 	rc = durable_create(sp->dur, spool_fd(sp, &loc), name, buf, len, err);
 	free(buf);
 	if (rc == -1) {
@@ -329,6 +352,7 @@ spool_update(struct spool *sp, struct task *t, const struct spool_loc *loc,
 	if (!spool_loc_valid(loc))
 		return err_set(err, "task %s: invalid stage", t->id);
 	buf = task_dump(t, &len);
+	spool_owner_attrs(sp, loc, task_owner_uid(t));
 	rc = durable_write(sp->dur, spool_fd(sp, loc), name, buf, len, err);
 	free(buf);
 	return rc;
@@ -369,9 +393,20 @@ spool_rename(struct spool *sp, const struct spool_loc *from,
 	return spool_flush(sp, err);
 }
 
+static int	spool_read_uid(struct spool *, const struct spool_loc *,
+		    const char *, size_t, char **, size_t *, uid_t *,
+		    struct err *);
+
 int
 spool_read(struct spool *sp, const struct spool_loc *loc, const char *name,
     size_t max, char **bufp, size_t *lenp, struct err *err)
+{
+	return spool_read_uid(sp, loc, name, max, bufp, lenp, NULL, err);
+}
+
+static int
+spool_read_uid(struct spool *sp, const struct spool_loc *loc, const char *name,
+    size_t max, char **bufp, size_t *lenp, uid_t *uid, struct err *err)
 {
 	struct stat st;
 	size_t len = 0, cap;
@@ -398,6 +433,8 @@ spool_read(struct spool *sp, const struct spool_loc *loc, const char *name,
 		errno = 0;
 		return err_set(err, "%s: not a regular file", name);
 	}
+	if (uid != NULL)
+		*uid = st.st_uid;
 	cap = 4096;
 	buf = xmalloc(cap + 1);
 	for (;;) {
@@ -444,6 +481,7 @@ spool_load_check(struct spool *sp, const struct spool_loc *loc,
 {
 	struct task_origin origin = { TASK_CLASS_NONE, 0, id };
 	char name[TASK_ID_MAX + 8], dir[64];
+	uid_t file_uid = 0;
 	size_t len;
 	char *buf;
 	int rc;
@@ -453,7 +491,8 @@ spool_load_check(struct spool *sp, const struct spool_loc *loc,
 		return SPOOL_INVALID;
 	spool_dir(loc, dir, sizeof dir);
 	errno = 0;
-	if (spool_read(sp, loc, name, TASK_MAX_BYTES, &buf, &len, err) == -1) {
+	if (spool_read_uid(sp, loc, name, TASK_MAX_BYTES, &buf, &len,
+	    &file_uid, err) == -1) {
 		int e = errno;
 
 		err_prefix(err, "%s", dir);
@@ -475,6 +514,7 @@ spool_load_check(struct spool *sp, const struct spool_loc *loc,
 		err_prefix(err, "%s/%s", dir, name);
 		return SPOOL_INVALID;
 	}
+	spool_owner_fix(sp, t, file_uid);
 	return 0;
 }
 
@@ -489,8 +529,10 @@ int
 spool_reject(struct spool *sp, const struct spool_loc *from, const char *name,
     const char *reason_code, const struct err *why, struct err *err)
 {
-	char orig[300], dir[64], stem[256], stamp[40], msg[ERR_LEN];
+	char orig[300], dir[64], stem[256], stamp[40], msg[ERR_LEN], user[64];
 	struct task t;
+	struct stat st;
+	long long owner = -1;
 	size_t n = strlen(name), len;
 	char *buf;
 	int rc;
@@ -504,6 +546,9 @@ spool_reject(struct spool *sp, const struct spool_loc *from, const char *name,
 	snprintf(orig, sizeof orig, "%s.orig", name);
 	snprintf(stem, sizeof stem, "%.*s", (int)(n - 5), name);
 
+	/* The record belongs to whoever owned the file (docs/security.md). */
+	if (fstatat(spool_fd(sp, from), name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		owner = (long long)st.st_uid;
 	/* The original bytes first, as a second name in failed/ (the
 	 * queue's entry stays); then the record; only then does the queue's
 	 * entry go. An error at any step leaves the task where it was, and a
@@ -539,11 +584,16 @@ spool_reject(struct spool *sp, const struct spool_loc *from, const char *name,
 	    reason_code, "message", msg));
 	json_object_set_new(t.json, "rejected_from", json_string(dir));
 	json_object_set_new(t.json, "original", json_string(orig));
+	if (owner >= 0) {
+		access_user_name((uid_t)owner, user, sizeof user);
+		task_set_owner(&t, owner, user);
+	}
 	buf = json_dumps(t.json, JSON_INDENT(2));
 	json_decref(t.json);
 	if (buf == NULL)
 		return err_set(err, "reject %s: cannot serialise", name);
 	len = strlen(buf);
+	spool_owner_attrs(sp, &(struct spool_loc){ STAGE_FAILED, 0, 0 }, owner);
 	rc = durable_write(sp->dur, sp->failedfd, name, buf, len, err);
 	free(buf);
 	if (rc == -1)

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "common/common.h"
 #include "spool/task.h"
@@ -40,6 +41,20 @@ void	 spool_dir(const struct spool_loc *, char *buf, size_t len);
 /* Absolute path of a task file at LOC. */
 void	 spool_path(const struct spool *, const struct spool_loc *,
 	    const char *id, char *buf, size_t len);
+
+/* The admin group of ACC becomes the group of the task files written from
+ * now on (docs/security.md); without it they keep the writer's group. */
+void	 spool_set_access(struct spool *, const struct access *);
+/* Gives the file NAME at LOC to the task's OWNER (when root) and the admin
+ * group, mode 0640: for files kept beside a task (.stdout, .stderr). */
+int	 spool_protect(struct spool *, const struct spool_loc *,
+	    const char *name, long long owner, struct err *);
+
+/* The owner of the task file ID at LOC whose parsed document is DOC, by
+ * the rule spool_load applies (docs/security.md), written into DOC's
+ * "owner"; -1 when there is none. */
+long long spool_json_owner(struct spool *, const struct spool_loc *,
+	    const char *id, json_t *doc);
 
 /* Writes a new task into its queue folder, durably. Fails if the id
  * exists in any stage. */
@@ -115,6 +130,11 @@ struct spool_recovery {
 };
 int	 spool_recover(struct spool *, struct spool_recovery *, struct err *);
 
+/* spool-modes.c: the folders' groups and modes for ACC's groups
+ * (docs/security.md); makes the folders that are missing. */
+int	 spool_modes_apply(const char *root, const struct access *,
+	    struct err *);
+
 /* retention.c: keeping complete/ and failed/ bounded (docs/history.md). */
 struct spool_purge_stats {
 	size_t	 removed[2];	/* from complete/, failed/ */
@@ -137,6 +157,11 @@ struct durable	*durable_new(void);
 void		 durable_free(struct durable *);
 int		 durable_write(struct durable *, int dirfd, const char *name,
 		    const void *buf, size_t len, struct err *);
+/* The next durable_write or durable_create makes its file with MODE,
+ * owner UID and group GID ((uid_t)-1 / (gid_t)-1: the writer's; a chown
+ * the writer may not do is skipped), instead of 0644. */
+void		 durable_set_attrs(struct durable *, mode_t mode, uid_t uid,
+		    gid_t gid);
 /* The same, but refuses to replace an existing NAME (EEXIST). */
 int		 durable_create(struct durable *, int dirfd, const char *name,
 		    const void *buf, size_t len, struct err *);
@@ -257,6 +282,9 @@ int	 batch_resume(struct spool *, const struct config *, const char *id,
 /* Replaces ROOT/batches/<batch_id>.json with REC, durably (the daemon's
  * live counts: src/daemon/batches.c). */
 int	 batch_rewrite(const char *root, json_t *rec, struct err *);
+/* The owner of the record REC of batch ID (written into REC's "owner"),
+ * by the rule of task files (docs/security.md). */
+long long batch_record_owner(const char *root, const char *id, json_t *rec);
 /* Reads ROOT/batches/ID.json. errno ENOENT when there is none. */
 int	 batch_load(const char *root, const char *id, struct batch *,
 	    struct err *);

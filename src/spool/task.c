@@ -752,3 +752,24 @@ task_set_error(struct task *t, const char *code, const char *fmt, ...)
 	json_object_set_new(t->json, "error", json_pack("{s:s, s:s}",
 	    "code", code, "message", msg));
 }
+
+void
+task_set_owner(struct task *t, long long uid, const char *user)
+{
+	if (t->json == NULL)
+		t->json = json_object();
+	json_object_set_new(t->json, "owner", json_pack("{s:I,s:s}", "uid",
+	    (json_int_t)uid, "user", user));
+}
+
+long long
+task_owner_uid(const struct task *t)
+{
+	json_t *o = t->json != NULL ? json_object_get(t->json, "owner") : NULL;
+	json_t *u = json_object_get(o, "uid");
+
+	if (!json_is_integer(u) || json_integer_value(u) < 0 ||
+	    json_integer_value(u) > 0xfffffffeLL)
+		return -1;
+	return (long long)json_integer_value(u);
+}

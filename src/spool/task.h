@@ -79,6 +79,11 @@ void	 task_set_time(struct task *, const char *key, int64_t epoch_ms);
 void	 task_set_error(struct task *, const char *code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 
+/* "owner": {"uid", "user"} (docs/security.md): who submitted the task.
+ * task_owner_uid: the uid, or -1 when absent or malformed. */
+void	 task_set_owner(struct task *, long long uid, const char *user);
+long long task_owner_uid(const struct task *);
+
 const char	*task_class_name(enum task_class);
 const char	*task_status_name(enum task_status);
 int		 task_class_parse(const char *, enum task_class *);

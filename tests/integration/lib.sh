@@ -94,6 +94,10 @@ stop_daemon() {
   DAEMON_PID=
 }
 
+# api_auth: the header a TCP request needs (docs/security.md), from the
+# token the daemon (or api-serve) made in ROOT/api.token at its start.
+api_auth() { printf 'Authorization: Bearer %s' "$(cat "$GPUMGR_ROOT/api.token")"; }
+
 # count_files STAGE: visible task files in tasks/STAGE.
 count_files() { find "$GPUMGR_ROOT/tasks/$1" -maxdepth 3 -name '*.json' ! -name '.*' 2>/dev/null | wc -l; }
 files_at_least() { (( $(count_files "$1") >= $2 )); }

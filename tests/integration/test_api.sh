@@ -32,7 +32,9 @@ done
 [[ -n $PID ]] || { cat "$TEST_TMP/err"; fail "api-serve did not start"; }
 B="http://127.0.0.1:$PORT"
 SOCK="$R/api.sock"
-expect_eq "socket mode" "$(stat -c %a "$SOCK")" "660"
+expect_eq "socket mode" "$(stat -c %a "$SOCK")" "666"
+expect_eq "token mode" "$(stat -c %a "$R/api.token")" "600"
+AUTH=$(api_auth)
 
 # req METHOD PATH [DATA-FILE|-]: sets CODE and BODY (over TCP, or over the
 # unix socket when USE_SOCK=1).
@@ -43,7 +45,7 @@ req() {
   if [[ ${USE_SOCK:-0} == 1 ]]; then
     CODE=$(curl "${args[@]}" --unix-socket "$SOCK" "http://gpumgr$p")
   else
-    CODE=$(curl "${args[@]}" "$B$p")
+    CODE=$(curl "${args[@]}" -H "$AUTH" "$B$p")
   fi
   BODY=$(cat "$TEST_TMP/body")
 }
@@ -241,7 +243,7 @@ bad 400 GET /v1/batches/.x
 bad 404 GET /v1/batches/none
 # a header flood: far past the header limit
 hdrs=(); for i in $(seq 1 400); do hdrs+=(-H "X-Flood-$i: $(printf '%0200d' 0)"); done
-CODE=$(curl -s -o /dev/null -w '%{http_code}' "${hdrs[@]}" "$B/v1/status" || true)
+CODE=$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "${hdrs[@]}" "$B/v1/status" || true)
 [[ $CODE == 4* || $CODE == 000 ]] || fail "header flood answered $CODE"
 alive; n=$((n + 1))
 # garbage that is not HTTP at all, and a half request then a close

@@ -28,7 +28,7 @@ stop_llm_servers_on_exit
 api() {
   local out code
   out=$(mktemp "$TEST_TMP/reply.XXXXXX")
-  code=$(curl -s -o "$out" -w '%{http_code}' -X "$1" ${3:+-H 'Content-Type: application/json' --data-binary "$3"} "$B$2") || code=000
+  code=$(curl -s -o "$out" -w '%{http_code}' -H "$(api_auth)" -X "$1" ${3:+-H 'Content-Type: application/json' --data-binary "$3"} "$B$2") || code=000
   echo "$code $(cat "$out")"
 }
 # expect_api CODE NEEDLE METHOD PATH [BODY]

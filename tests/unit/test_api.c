@@ -205,6 +205,92 @@ test_submit_and_get(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 }
 
+/* Sends as WHO; returns the status and keeps the body in R. */
+static int
+as(struct fx *fx, const struct access_who *who, enum api_method m,
+    const char *uri, const char *body, struct api_reply *r)
+{
+	api_reply_free(r);
+	api_handle_as(fx->api, who, m, uri, body, body != NULL ?
+	    strlen(body) : 0, r);
+	return r->code;
+}
+
+/* docs/security.md through the dispatcher: anonymous callers get 401 but
+ * for /v1/health; outsiders 403; a submitter owns what they submit (even
+ * claiming another owner), sees and cancels only that; admin requests
+ * are refused to them and allowed to the token. */
+static void
+test_access(void **state)
+{
+	struct fx *fx = *state;
+	struct access_who anon, out, sub, tok;
+	struct api_reply r;
+	const char *mine = "{\"task_id\": \"t-user\", \"prompt\": \"hi\", "
+	    "\"owner\": {\"uid\": 0, \"user\": \"root\"}}";
+	const char *roots = "{\"task_id\": \"t-root\", \"prompt\": \"hi\"}";
+
+	memset(&r, 0, sizeof r);
+	memset(&anon, 0, sizeof anon);
+	access_who_local(&out, 50000, 50000);
+	access_who_local(&sub, 50001, 50002);
+	memset(&tok, 0, sizeof tok);
+	tok.known = tok.token = true;
+	fx->api->acc.root_uid = 0;
+	fx->api->acc.have_submit = true;
+	fx->api->acc.submit_gid = 50002;
+
+	assert_int_equal(as(fx, &anon, API_GET, "/v1/status", NULL, &r), 401);
+	assert_non_null(strstr(r.body, "{\"error\":{\"code\":\"unauthorized\""));
+	assert_true(r.challenge);
+	assert_int_equal(as(fx, &anon, API_GET, "/v1/nope", NULL, &r), 401);
+	assert_int_equal(as(fx, &anon, API_POST, "/v1/tasks", roots, &r), 401);
+	assert_int_equal(as(fx, &anon, API_GET, "/v1/health", NULL, &r), 200);
+	assert_non_null(strstr(r.body, "\"status\":\"ok\""));
+
+	assert_int_equal(as(fx, &out, API_GET, "/v1/status", NULL, &r), 403);
+	assert_non_null(strstr(r.body, "\"code\":\"forbidden\""));
+	assert_non_null(strstr(r.body, "permission denied"));
+	assert_int_equal(as(fx, &out, API_POST, "/v1/tasks", roots, &r), 403);
+	assert_int_equal(as(fx, &out, API_GET, "/v1/health", NULL, &r), 200);
+
+	assert_int_equal(as(fx, &sub, API_POST, "/v1/tasks", mine, &r), 201);
+	assert_non_null(strstr(r.body, "\"uid\": 50001"));
+	assert_int_equal(as(fx, &tok, API_POST, "/v1/tasks", roots, &r), 201);
+	assert_non_null(strstr(r.body, "\"uid\": 0"));
+	assert_int_equal(as(fx, &sub, API_GET, "/v1/tasks/t-user", NULL, &r),
+	    200);
+	assert_int_equal(as(fx, &sub, API_GET, "/v1/tasks/t-root", NULL, &r),
+	    403);
+	assert_non_null(strstr(r.body, "belongs to root"));
+	assert_int_equal(as(fx, &sub, API_GET, "/v1/tasks", NULL, &r), 200);
+	assert_non_null(strstr(r.body, "t-user"));
+	assert_null(strstr(r.body, "t-root"));
+	assert_non_null(strstr(r.body, "\"count\":1"));
+	assert_int_equal(as(fx, &tok, API_GET, "/v1/tasks", NULL, &r), 200);
+	assert_non_null(strstr(r.body, "\"count\":2"));
+	assert_int_equal(as(fx, &sub, API_DELETE, "/v1/tasks/t-root", NULL,
+	    &r), 403);
+	assert_int_equal(as(fx, &sub, API_DELETE, "/v1/tasks/t-user", NULL,
+	    &r), 200);
+
+	assert_int_equal(as(fx, &sub, API_POST, "/v1/gpus/0/drain", NULL, &r),
+	    403);
+	assert_int_equal(as(fx, &sub, API_POST, "/v1/gpus/0/undrain", NULL,
+	    &r), 403);
+	assert_int_equal(as(fx, &sub, API_POST, "/v1/sim/gpus/0",
+	    "{\"temp_c\": 95}", &r), 403);
+	assert_int_equal(as(fx, &sub, API_POST, "/v1/workers", "{}", &r), 403);
+	assert_int_equal(as(fx, &sub, API_GET, "/v1/leases", NULL, &r), 403);
+	assert_int_equal(as(fx, &sub, API_POST, "/v1/leases", "{}", &r), 403);
+	assert_int_not_equal(as(fx, &sub, API_GET, "/v1/sim/gpus", NULL, &r),
+	    403);
+	assert_int_not_equal(as(fx, &tok, API_POST, "/v1/gpus/0/drain", NULL,
+	    &r), 403);
+	assert_int_equal(as(fx, &tok, API_GET, "/v1/leases", NULL, &r), 200);
+	api_reply_free(&r);
+}
+
 static void
 test_hist(void **state)
 {
@@ -366,6 +452,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_submit_and_get, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_access, setup, teardown),
 		cmocka_unit_test(test_hist),
 		cmocka_unit_test_setup_teardown(test_metrics_cache, setup,
 		    teardown),

@@ -253,6 +253,7 @@ static const char every_key[] =
     "     \"release_timeout_ms\": 45000}},"
     " \"api\": {\"listen\": \"::1\", \"port\": 9000, \"socket\": \"/run/g.sock\","
     "   \"max_connections\": 64, \"idle_timeout_sec\": 5, \"request_timeout_sec\": 3},"
+    " \"access\": {\"submit_group\": \"root\", \"admin_group\": \"root\"},"
     " \"tasks\": {\"default_timeout_sec\": 10, \"default_max_retries\": 0,"
     "   \"output_max_bytes\": 1000, \"max_cpu_tasks\": 6, \"keep_days\": 7,"
     "   \"keep_max\": 500},"

@@ -586,11 +586,52 @@ test_failed_write_keeps_old(void **state)
 	spool_close(sp);
 }
 
+/* docs/security.md: a file written by ROOT's owner names its owner; any
+ * other file belongs to the uid that owns it, whatever it claims; task
+ * files gpumgr writes are 0640 and, when root writes them, the owner's. */
+static void
+test_owner_rule(void **state)
+{
+	struct spool *sp = open_spool();
+	struct task t;
+	struct err err;
+	struct stat st;
+	char path[512];
+
+	put("tasks/llm_queue/priority_3/o1.json",
+	    "{\"prompt\": \"p\", \"owner\": {\"uid\": 4242, \"user\": \"x\"}}");
+	assert_int_equal(spool_load(sp, &Q3, "o1", &cfg, &t, &err), 0);
+	assert_int_equal(task_owner_uid(&t), 4242);	/* ROOT's owner wrote it */
+	task_free(&t);
+	put("tasks/llm_queue/priority_3/o2.json", "{\"prompt\": \"p\"}");
+	assert_int_equal(spool_load(sp, &Q3, "o2", &cfg, &t, &err), 0);
+	assert_int_equal(task_owner_uid(&t), (long long)geteuid());
+	task_free(&t);
+	if (geteuid() != 0) {
+		spool_close(sp);
+		skip();		/* giving files away needs root */
+	}
+	snprintf(path, sizeof path, "%s/tasks/llm_queue/priority_3/o1.json",
+	    root);
+	assert_int_equal(chown(path, 4343, 4343), 0);
+	assert_int_equal(spool_load(sp, &Q3, "o1", &cfg, &t, &err), 0);
+	assert_int_equal(task_owner_uid(&t), 4343);	/* not 4242 */
+	assert_int_equal(spool_move(sp, &t, &Q3, &DONE, &err), 0);
+	task_free(&t);
+	snprintf(path, sizeof path, "%s/tasks/complete/o1.json", root);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 4343);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	spool_close(sp);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner_rule, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_submit_unique, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_move_update_load, setup,
