@@ -10,7 +10,7 @@ port=$(free_ports 1)
 write_config "{\"gpu_backend\": \"sim\",
   \"api\": {\"port\": $port, \"idle_timeout_sec\": 2, \"request_timeout_sec\": 2}}"
 start_daemon --sim 1x24GB
-python3 "$SCRIPTS_DIR/http_edge.py" "$port" 2 || fail "HTTP edge cases (above)"
+python3 "$SCRIPTS_DIR/http_edge.py" "$port" 2 "$(cat "$GPUMGR_ROOT/api.token")" || fail "HTTP edge cases (above)"
 kill -0 "$DAEMON_PID" || fail "the daemon died"
 grep -qi "<html" "$TEST_TMP/daemon.log" && fail "HTML in the log"
 pass "HTTP edge cases answered in JSON"

@@ -62,9 +62,9 @@ gpumgr batch submit --type transcribe --script whisper_transcribe --input "$TEST
 asker=$!
 wait_for 20 state_is mode exclusive
 # Moment 2: exclusive mode, the batch on every GPU, its progress shown.
-# The items hold their GPUs until the gate opens: wait for the brains'
-# LLMs to be gone and the batch to run.
-during() { local f; f=$(gpumgr top --once); grep -q script_busy <<<"$f" && ! grep -q "llm_" <<<"$f"; }
+# The items hold their GPUs until the gate opens: wait for the batch to
+# run on all three worker GPUs (the brains keep their LLM: docs/scheduling.md).
+during() { local f; f=$(gpumgr top --once); [[ $(grep -Ec "^ +[124] script_busy" <<<"$f") -eq 3 ]]; }
 wait_for 60 during
 f2=$(gpumgr top --once)
 echo "$f2"

@@ -5,11 +5,21 @@ bodies, Expect, slow requests) comes back as the JSON error of docs/api.md,
 never HTML; keep-alive and 100-continue still work; an idle connection is
 closed after the idle deadline, a slow one answered 408 after the request
 deadline (both set to SECS seconds by the test's config).
-   http_edge.py PORT SECS"""
+   http_edge.py PORT SECS [TOKEN]
+Requests that pass the gate carry the API token (docs/security.md) where
+one is given, so that they reach the router instead of stopping at 401."""
 import json, socket, sys, time
 
 port, secs = int(sys.argv[1]), int(sys.argv[2])
+token = sys.argv[3] if len(sys.argv) > 3 else None
 failed = 0
+
+def auth(raw, eol=b"\r\n"):
+    """RAW with an Authorization header after its request line."""
+    if token is None:
+        return raw
+    line, rest = raw.split(eol, 1)
+    return line + eol + b"Authorization: Bearer " + token.encode() + eol + rest
 
 def conn():
     s = socket.create_connection(("127.0.0.1", port), timeout=secs * 6 + 30)
@@ -76,7 +86,7 @@ def check(name, raw, want_code, want_ecode=None, half_close=True):
 big = b"x" * (70 * 1024)
 check("unknown method", b"BREW /v1/status HTTP/1.1\r\n\r\n", 501, "not_implemented")
 check("TRACE", b"TRACE /v1/status HTTP/1.1\r\n\r\n", 501, "not_implemented")
-check("PUT is 405", b"PUT /v1/status HTTP/1.1\r\nConnection: close\r\n\r\n", 405, "method_not_allowed")
+check("PUT is 405", auth(b"PUT /v1/status HTTP/1.1\r\nConnection: close\r\n\r\n"), 405, "method_not_allowed")
 check("HTTP/2.0", b"GET /v1/status HTTP/2.0\r\n\r\n", 505)
 check("HTTP/0.9 style", b"GET /v1/status\r\n\r\n", 400, "bad_request")
 check("no target", b"GET  HTTP/1.1\r\n\r\n", 400, "bad_request")
@@ -97,14 +107,14 @@ check("request line too large", b"GET /" + big + b" HTTP/1.1\r\n\r\n", 431, "hea
 check("chunked", b"POST /v1/tasks HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411, "length_required")
 check("Expect other", b"POST /v1/tasks HTTP/1.1\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n{}", 417, "expectation_failed")
 check("HEAD with a body", b"HEAD /v1/status HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", 400, "bad_request")
-check("GET with a body", b"GET /v1/status HTTP/1.1\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", 400, "bad_request")
+check("GET with a body", auth(b"GET /v1/status HTTP/1.1\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"), 400, "bad_request")
 check("invalid JSON quoting bytes that are not UTF-8",
-      b'POST /v1/tasks HTTP/1.1\r\nConnection: close\r\nContent-Length: 8\r\n\r\n"\\\xe2\x82\xac\xa9u}', 400, "invalid_json")
-check("bare LF line ends", b"GET /v1/status HTTP/1.0\n\n", 200)
+      auth(b'POST /v1/tasks HTTP/1.1\r\nConnection: close\r\nContent-Length: 8\r\n\r\n"\\\xe2\x82\xac\xa9u}'), 400, "invalid_json")
+check("bare LF line ends", auth(b"GET /v1/status HTTP/1.0\n\n", b"\n"), 200)
 
 # keep-alive: two requests in one write, two replies
 s = conn()
-s.sendall(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/nope HTTP/1.1\r\nHost: x\r\n\r\n")
+s.sendall(auth(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n") + auth(b"GET /v1/nope HTTP/1.1\r\nHost: x\r\n\r\n"))
 r1, r2 = read_reply(s), read_reply(s)
 s.close()
 ok = r1 and r1[0] == 200 and r2 and r2[0] == 404 and json.loads(r2[2])["error"]["code"] == "not_found"
@@ -114,7 +124,7 @@ failed += not ok
 # 100-continue: the body is sent after the interim reply
 s = conn()
 body = b'{"prompt": "hi"}'
-s.sendall(b"POST /v1/nope HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+s.sendall(auth(b"POST /v1/nope HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)))
 r = read_reply(s)
 ok = r is not None and r[0] == 100
 if ok:
