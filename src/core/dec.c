@@ -112,14 +112,21 @@ dec_emit(struct dec *d, enum core_action_kind kind, int gpu, const char *task_id
 	return a;
 }
 
+bool
+dec_explaining(const struct dec *d)
+{
+	return d->p->explain_waits && d->nwaits < DEC_WAITS_MAX;
+}
+
 void
 dec_wait(struct dec *d, const struct core_task *t, const char *fmt, ...)
 {
 	struct core_action *a;
 	va_list ap;
 
-	if (!d->p->explain_waits)
+	if (!dec_explaining(d))
 		return;
+	d->nwaits++;
 	a = dec_emit(d, ACT_WAIT, -1, t->id, "%s", "");
 	va_start(ap, fmt);
 	vsnprintf(a->reason, sizeof a->reason, fmt, ap);

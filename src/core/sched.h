@@ -54,7 +54,12 @@ struct dec {
 	size_t			 npending;
 	const struct core_task	**llm_pending;	/* LLM tasks left for a swap */
 	size_t			 nllm_pending;
+	size_t			 nwaits;	/* ACT_WAITs emitted this pass */
 };
+
+/* The reasons given in one pass: the first tasks in scheduling order, so
+ * that a queue of 100,000 costs the same as one of a few hundred. */
+#define DEC_WAITS_MAX	256
 
 /* dec.c */
 int64_t	 dec_sec_to_ms(double);
@@ -64,7 +69,10 @@ bool	 dec_nonempty(const char *);
 struct core_action *dec_emit(struct dec *, enum core_action_kind, int gpu,
 	    const char *task_id, const char *fmt, ...)
 	    __attribute__((format(printf, 5, 6)));
-/* An ACT_WAIT with the reason, when params.explain_waits. */
+/* Whether a task left waiting now gets its reason (params.explain_waits,
+ * and fewer than DEC_WAITS_MAX given in this pass). */
+bool	 dec_explaining(const struct dec *);
+/* An ACT_WAIT with the reason, when dec_explaining. */
 void	 dec_wait(struct dec *, const struct core_task *, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 long	 dec_model_vram(const struct core_params *, const char *model);

@@ -373,7 +373,7 @@ steps_evict(struct dec *d)
 
 		t = d->pending[i];
 		need[0] = ahead[0] = '\0';
-		if (d->p->explain_waits) {
+		if (dec_explaining(d)) {
 			/* the reasons cost only when someone reads them */
 			if (t->vram_mb > 0)
 				snprintf(need, sizeof need, "no GPU with %ld MB "
