@@ -255,29 +255,6 @@ struct walk {
 	size_t			 n, cap;
 };
 
-/* Reads the task file ID at LOC as JSON; NULL if it cannot. */
-static json_t *
-walk_read(struct api *a, const struct spool_loc *loc, const char *id)
-{
-	char name[TASK_ID_MAX + 8], *buf = NULL;
-	struct err err;
-	json_t *j;
-	size_t len;
-
-	if (snprintf(name, sizeof name, "%s.json", id) >= (int)sizeof name)
-		return NULL;
-	if (spool_read(a->sp, loc, name, TASK_MAX_BYTES, &buf, &len,
-	    &err) == -1)
-		return NULL;
-	j = len <= TASK_MAX_BYTES ? json_loadb(buf, len, 0, NULL) : NULL;
-	free(buf);
-	if (j != NULL && !json_is_object(j)) {
-		json_decref(j);
-		j = NULL;
-	}
-	return j;
-}
-
 static int
 walk_one(void *arg, const struct spool_loc *loc, const char *id)
 {
@@ -289,7 +266,8 @@ walk_one(void *arg, const struct spool_loc *loc, const char *id)
 	int64_t ms = 0;
 	json_t *j;
 
-	if (!task_id_valid(id) || (j = walk_read(w->api, loc, id)) == NULL)
+	if (!task_id_valid(id) ||
+	    (j = api_task_read(w->api, loc, id)) == NULL)
 		return 0;
 	if (loc->stage == STAGE_QUEUE)
 		cls = loc->cls;

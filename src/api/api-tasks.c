@@ -43,9 +43,8 @@ api_body_object(const char *body, size_t len, struct api_reply *r)
 	return o;
 }
 
-/* Reads the task file ID at LOC as JSON; NULL if it cannot. */
-static json_t *
-tasks_read(struct api *a, const struct spool_loc *loc, const char *id)
+json_t *
+api_task_read(struct api *a, const struct spool_loc *loc, const char *id)
 {
 	char name[TASK_ID_MAX + 8], *buf = NULL;
 	struct err err;
@@ -76,14 +75,14 @@ api_task_owner(struct api *a, const char *id)
 	json_t *j;
 
 	if (spool_find(a->sp, id, &loc, NULL) != 0 ||
-	    (j = tasks_read(a, &loc, id)) == NULL)
+	    (j = api_task_read(a, &loc, id)) == NULL)
 		return -1;
 	owner = task_owner_uid(&(struct task){ .json = j });
 	json_decref(j);
 	return owner;
 }
 
-/* The owner tasks_read put in J. */
+/* The owner api_task_read put in J. */
 static long long
 tasks_owner(json_t *j)
 {
@@ -104,7 +103,7 @@ tasks_allowed(struct api *a, const struct spool_loc *loc, const char *id,
 
 	if (a->who == NULL || access_is_admin(&a->acc, a->who))
 		return true;
-	if ((j = tasks_read(a, loc, id)) == NULL) {
+	if ((j = api_task_read(a, loc, id)) == NULL) {
 		api_error(r, 500, "unreadable", "task '%s' cannot be read",
 		    id);
 		return false;
@@ -192,7 +191,7 @@ api_tasks_get(struct api *a, const char *id, const char *query,
 		return;
 	if (tasks_find(a, id, &loc, r) == -1)
 		return;
-	if ((j = tasks_read(a, &loc, id)) == NULL) {
+	if ((j = api_task_read(a, &loc, id)) == NULL) {
 		api_error(r, 500, "unreadable", "task '%s' cannot be read",
 		    id);
 		return;

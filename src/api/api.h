@@ -229,6 +229,9 @@ int	 api_auth_identify(struct api *, struct evhttp_request *,
 /* api-tasks.c: /v1/tasks. */
 /* The owner of task ID (docs/security.md), or -1. */
 long long api_task_owner(struct api *, const char *id);
+/* Reads the task file ID at LOC as JSON, with its owner by the rule of
+ * task files; NULL if it cannot. */
+json_t	*api_task_read(struct api *, const struct spool_loc *, const char *id);
 void	 api_tasks_list(struct api *, const char *query, struct api_reply *);
 /* Orders two list keys: created_ms, then id. */
 int	 api_row_cmp_key(int64_t ams, const char *aid, int64_t bms,
