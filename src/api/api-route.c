@@ -96,6 +96,7 @@ api_reply_free(struct api_reply *r)
 {
 	free(r->body);
 	free(r->park_id);
+	free(r->front);
 	memset(r, 0, sizeof *r);
 }
 
@@ -313,15 +314,23 @@ void
 api_handle_as(struct api *a, const struct access_who *who, enum api_method m,
     const char *uri, const char *body, size_t len, struct api_reply *r)
 {
+	enum api_dialect d;
+	char fpath[64];
+
 	memset(r, 0, sizeof *r);
 	if (who != NULL && !who->known && (uri == NULL ||
 	    (strcmp(uri, "/v1/health") != 0 &&
-	    !str_has_prefix(uri, "/v1/health?")))) {
+	    !str_has_prefix(uri, "/v1/health?") && strcmp(uri, "/") != 0))) {
 		api_error(r, 401, "unauthorized", "this request needs "
 		    "\"Authorization: Bearer <token>\" with the token in "
 		    "ROOT/%s, or the unix socket (docs/security.md)",
 		    API_TOKEN_FILE);
 		r->challenge = true;
+		/* the front door's clients read their own API's errors */
+		str_copy(fpath, uri != NULL ? uri : "", sizeof fpath);
+		fpath[strcspn(fpath, "?")] = '\0';
+		if (api_front_path(fpath, &d))
+			api_front_reshape(d, r);
 		return;
 	}
 	a->who = who;
@@ -336,6 +345,7 @@ route_dispatch(struct api *a, enum api_method m, const char *uri,
 	char path[1024], arg[256];
 	const char *query = NULL, *q;
 	const struct route *rt = NULL;
+	enum api_dialect dialect;
 	size_t i, plen;
 
 	memset(r, 0, sizeof *r);
@@ -355,6 +365,20 @@ route_dispatch(struct api *a, enum api_method m, const char *uri,
 	memcpy(path, uri, plen);
 	path[plen] = '\0';
 
+	if (api_front_path(path, &dialect)) {
+		/* Ollama's and OpenAI's APIs (api-front.c) */
+		if (a->who != NULL && strcmp(path, "/") != 0 &&
+		    !access_may_submit(&a->acc, a->who)) {
+			api_error(r, 403, "forbidden", "permission denied: "
+			    "only root, the admin group and the submit group "
+			    "may use the API");
+			api_front_reshape(dialect, r);
+		} else if (dialect == API_OLLAMA)
+			api_ollama_handle(a, m, path, body, len, r);
+		else
+			api_openai_handle(a, m, path, body, len, r);
+		return;
+	}
 	for (i = 0; i < ROUTE_N; i++) {
 		if (route_match(route_table[i].pattern, path, arg, sizeof arg)) {
 			rt = &route_table[i];

@@ -144,6 +144,7 @@ api_task_ended(struct api *a, const char *id)
 
 	if (a == NULL)
 		return;
+	api_front_ended(a, id);
 	for (p = a->parked; p != NULL; p = next) {
 		next = p->next;
 		if (strcmp(p->id, id) == 0)

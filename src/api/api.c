@@ -70,12 +70,18 @@ api_request(struct evhttp_request *req, void *arg)
 		body = xmalloc(len + 1);
 		evbuffer_remove(in, body, len);
 		body[len] = '\0';
+		api_front_prepare(a, req, &who);
 		api_handle_as(a, &who, m, evhttp_request_get_uri(req), body,
 		    len, &r);
+		a->req_priority = 0;
 	}
 	free(body);
 	if (r.park_id != NULL && r.park_ms > 0) {
 		api_park(a, req, &r);
+		return;
+	}
+	if (r.front != NULL) {
+		api_front_hold(a, req, &r);
 		return;
 	}
 	api_send(req, &r);
@@ -282,6 +288,7 @@ api_stop(struct api *a)
 	if (a == NULL)
 		return;
 	api_park_stop(a);
+	api_front_stop(a);
 	if (a->lst_tcp != NULL)
 		api_listener_detach(a->lst_tcp);
 	if (a->lst_unix != NULL)

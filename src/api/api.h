@@ -41,6 +41,7 @@ struct api_mcache;
 struct status_queues;
 struct status_model;
 struct api_park;
+struct api_front;
 struct event;
 struct evhttp_request;
 
@@ -71,6 +72,9 @@ struct api_reply {
 	 * BODY now. PARK_ID malloc'd. */
 	char		*park_id;
 	long		 park_ms;
+	/* The front door (api-front.c): a task was queued for this request,
+	 * which waits for its answer. Malloc'd. */
+	struct api_front *front;
 };
 
 /* Counters the daemon can feed as things happen. Until it sets FED, the
@@ -153,6 +157,16 @@ struct api {
 	struct api_listener *lst_tcp, *lst_unix;
 	char		*sock_path;	/* to unlink at stop */
 	int		 port;
+	/* api-front.c: the Ollama/OpenAI front door */
+	int		 req_priority;	/* X-Gpumgr-Priority, 0: none, -1: bad */
+	struct api_front *fronts;	/* requests waiting for their answers */
+	size_t		 nfronts;
+	struct event	*front_check;
+	/* the daemon's: aborts running task ID (NULL: no daemon here) */
+	void		(*front_cancel)(void *arg, const char *id);
+	void		*front_arg;
+	struct evhttp	*http_ollama;	/* api.ollama_listen's, or NULL */
+	struct api_listener *lst_ollama;
 };
 
 /* api.c: the server. */
@@ -265,6 +279,56 @@ void	 api_task_ended(struct api *, const char *id);
 void	 api_park_stop(struct api *);
 /* Sends R on REQ (headers, body) and frees R. */
 void	 api_send(struct evhttp_request *, struct api_reply *);
+
+/* api-front.c: requests of Ollama's and OpenAI's APIs as tasks
+ * (docs/frontdoor.md). */
+enum api_dialect { API_OLLAMA, API_OPENAI };
+/* Whether PATH (no query) is one of the front door's. */
+bool	 api_front_path(const char *path, enum api_dialect *);
+/* Queues TASK (a task object, stolen) for the current caller and sets
+ * R->front to wait for its answer in DIALECT, streamed or not. On failure
+ * R gets the error. */
+void	 api_front_queue(struct api *, json_t *task, enum api_dialect,
+	    bool stream, struct api_reply *r);
+/* Before a request is handled: its X-Gpumgr-Priority header, and an
+ * anonymous loopback caller of a front-door path made the token's bearer
+ * when api.loopback_needs_token is false. */
+void	 api_front_prepare(struct api *, struct evhttp_request *,
+	    struct access_who *who);
+/* Takes over REQ until R->front's task is answered (or its client goes,
+ * which cancels the task). */
+void	 api_front_hold(struct api *, struct evhttp_request *,
+	    struct api_reply *);
+/* The daemon's side: one event of task ID's streamed answer, as the
+ * GPU's server sent it (an NDJSON line or SSE data, no newline). */
+void	 api_front_chunk(struct api *, const char *id, const char *data,
+	    size_t len);
+/* Task ID's answer is in: OK, STREAMED (the events went by
+ * api_front_chunk), else BODY is the server's whole answer. A failure
+ * ends a stream already begun; a refusal (HTTP 4xx, BODY) is sent as it
+ * is; otherwise the task's end answers. */
+void	 api_front_answer(struct api *, const char *id, bool ok, bool streamed,
+	    int http, const char *body, size_t len);
+/* The daemon's hook for api_front_*: CANCEL aborts running task ID. */
+void	 api_set_front(struct api *, void (*cancel)(void *, const char *),
+	    void *arg);
+/* Task ID ended (its file is in complete/ or failed/). */
+void	 api_front_ended(struct api *, const char *id);
+void	 api_front_stop(struct api *);
+/* Rewrites R's error in the dialect's own shape. */
+void	 api_front_reshape(enum api_dialect, struct api_reply *r);
+/* api-ollama.c, api-openai.c: the routes. PATH without query. */
+/* Queues the task of an inference request to the GPU server's PATH with
+ * BODY (stolen; keep_alive dropped, MODEL set). */
+void	 api_front_task(struct api *, enum api_dialect, const char *path,
+	    const char *model, json_t *body, bool stream, struct api_reply *r);
+void	 api_ollama_handle(struct api *, enum api_method, const char *path,
+	    const char *body, size_t len, struct api_reply *);
+void	 api_openai_handle(struct api *, enum api_method, const char *path,
+	    const char *body, size_t len, struct api_reply *);
+/* The answer file kept beside a completed LLM task (docs/frontdoor.md):
+ * COMPLETE_DIR/<id>.answer (JSON; not .json, which names tasks). */
+#define API_ANSWER_SUFFIX	".answer"
 
 /* api-batch.c: /v1/batches. */
 void	 api_batch_submit(struct api *, const char *body, size_t len,

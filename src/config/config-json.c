@@ -121,7 +121,9 @@ cjson_llm(const struct config *c)
 json_t *
 config_to_json(const struct config *c)
 {
-	return json_pack("{s:o, s:s, s:i, s:f, s:o, s:o,"
+	json_t *o, *api;
+
+	o = json_pack("{s:o, s:s, s:i, s:f, s:o, s:o,"
 	    " s:{s:s, s:i, s:s, s:i, s:i, s:i}, s:{s:o, s:o},"
 	    " s:{s:i, s:i, s:I, s:i, s:i, s:I}, s:{s:s, s:f}, s:{s:o}, s:{s:i},"
 	    " s:{s:i, s:i, s:i}}",
@@ -162,4 +164,14 @@ config_to_json(const struct config *c)
 	    "temp_limit_c", c->temp_limit_c,
 	    "temp_resume_c", c->temp_resume_c,
 	    "probation_ms", c->probation_ms);
+	/* the front door's keys (docs/frontdoor.md) */
+	if (o != NULL && (api = json_object_get(o, "api")) != NULL) {
+		json_object_set_new(api, "loopback_needs_token",
+		    json_boolean(c->api_loopback_needs_token));
+		json_object_set_new(api, "front_priority",
+		    json_integer(c->api_front_priority));
+		json_object_set_new(api, "ollama_listen",
+		    json_string(c->api_ollama_listen));
+	}
+	return o;
 }

@@ -364,7 +364,7 @@ cload_small_sections(struct cread *cl, json_t *top, struct config *c)
 {
 	static const char *const api_keys[] = { "listen", "port", "socket",
 	    "max_connections", "idle_timeout_sec", "request_timeout_sec",
-	    NULL };
+	    "loopback_needs_token", "front_priority", "ollama_listen", NULL };
 	static const char *const task_keys[] = { "default_timeout_sec",
 	    "default_max_retries", "output_max_bytes", "max_cpu_tasks",
 	    "keep_days", "keep_max", NULL };
@@ -393,7 +393,13 @@ cload_small_sections(struct cread *cl, json_t *top, struct config *c)
 		    cread_int(cl, o, "idle_timeout_sec", 1, 3600,
 		    &c->api_idle_timeout_sec) == -1 ||
 		    cread_int(cl, o, "request_timeout_sec", 1, 3600,
-		    &c->api_request_timeout_sec) == -1 ? -1 : 0;
+		    &c->api_request_timeout_sec) == -1 ||
+		    cread_bool(cl, o, "loopback_needs_token",
+		    &c->api_loopback_needs_token) == -1 ||
+		    cread_int(cl, o, "front_priority", 1, 5,
+		    &c->api_front_priority) == -1 ||
+		    cread_str(cl, o, "ollama_listen", true, false,
+		    &c->api_ollama_listen) == -1 ? -1 : 0;
 		config_path_pop(&cl->path);
 		if (rc == -1)
 			return -1;

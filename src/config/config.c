@@ -92,6 +92,9 @@ config_defaults(struct config *c)
 	c->api_socket = xstrdup("api.sock");
 	c->api_max_connections = 256;
 	c->api_idle_timeout_sec = 15;
+	c->api_loopback_needs_token = true;
+	c->api_front_priority = 3;
+	c->api_ollama_listen = xstrdup("");
 	c->api_request_timeout_sec = 10;
 	c->default_timeout_sec = 3600;
 	c->default_max_retries = 2;
@@ -130,6 +133,7 @@ config_free(struct config *c)
 	config_strv_free(c->server.env);
 	free(c->server.health_path);
 	free(c->api_listen);
+	free(c->api_ollama_listen);
 	free(c->api_socket);
 	free(c->submit_group);
 	free(c->admin_group);

@@ -108,6 +108,10 @@ struct config {
 	int			 api_max_connections;	/* 256, per socket */
 	int			 api_idle_timeout_sec;	/* 15 */
 	int			 api_request_timeout_sec;	/* 10: head and body */
+	/* the Ollama/OpenAI front door (docs/frontdoor.md) */
+	bool			 api_loopback_needs_token;	/* true */
+	int			 api_front_priority;	/* 3: without X-Gpumgr-Priority */
+	char			*api_ollama_listen;	/* "": no second listener */
 
 	/* access (docs/security.md): group names; NULL = none */
 	char			*submit_group;	/* may submit and manage own tasks */

@@ -545,8 +545,10 @@ daemon_run(const struct daemon_opts *opts)
 		log_warn("HTTP API not served: %s", e.msg);
 	d->api_index = xcalloc(1, sizeof *d->api_index);
 	tindex_api(d, d->api_index);
-	if (d->api != NULL)
+	if (d->api != NULL) {
 		api_set_index(d->api, d->api_index);
+		api_set_front(d->api, llmd_front_cancel, d);
+	}
 	gpus_load_state(d);
 	gpus_rescan(d);
 	if (llmd_open(d, &e) != 0) {

@@ -311,6 +311,11 @@ void	 llmd_act(struct daemon *, const struct core_action *, int gpu,
 /* Cancels the requests in flight on GPU position G and requeues their
  * tasks (its outside worker died or left). */
 void	 llmd_gpu_abort(struct daemon *, int gpu, const char *why);
+/* llm-front.c: the API's hook: aborts running task ID (its client went
+ * away), which fails as cancelled. */
+void	 llmd_front_cancel(void *d, const char *id);
+/* The tokens streamed so far on GPU position POS, or -1 if none streams. */
+long	 llmd_front_tokens(const struct daemon *, int pos);
 /* Whether LLM serving has a slot for GPU position G (it has none for a GPU
  * found after it started). */
 bool	 llmd_has_gpu(const struct daemon *, int gpu);

@@ -43,6 +43,7 @@ struct llmd_task {
 	uint64_t	 gen;
 	char		 id[TASK_ID_MAX + 1];
 	struct llm_req	*req;
+	struct llm_stream *sreq;	/* a passthrough request (llm-front.c) */
 	struct llmd_task *next;
 };
 
@@ -52,6 +53,7 @@ struct llmd {
 	struct llmd_gpu		**g;	/* one per GPU position */
 	size_t			 ng;
 	struct llmd_task	*tasks;
+	struct llm_streams	*streams;	/* llm-front.c's, made when needed */
 	char			 state_dir[PATH_MAX];
 };
 
@@ -69,5 +71,18 @@ bool		 llmd_llama(const struct daemon *);
 void		 llmd_task_start(struct daemon *, const struct core_action *,
 		    size_t pos, int64_t now);
 void		 llmd_task_forget(struct llmd *, struct llmd_task *);
+/* The answer of task LT is in (llm-client.c's or llm-front.c's). */
+void		 llmd_task_answered(const struct llm_result *, void *lt);
+/* Back to its queue (RETRY) or to failed/ with error CODE. */
+void		 llmd_task_fail(struct daemon *, struct task *, bool retry,
+		    const char *code, const char *why, int64_t now);
+
+/* llm-front.c: requests passed through to the server as they came (the
+ * front door's, and task files with messages, options, ...). */
+/* Whether task T carries such a request. */
+bool		 llmd_front_wants(const struct task *t);
+/* Sends T's request for LT to the server at URL (streamed). */
+void		 llmd_front_start(struct daemon *, struct llmd_task *lt,
+		    const struct task *t, const char *url);
 
 #endif

@@ -72,7 +72,7 @@ llmd_task_complete(struct daemon *d, struct task *t, const struct llm_result *r,
 }
 
 /* Back to its queue (RETRY) or to failed/. */
-static void
+void
 llmd_task_fail(struct daemon *d, struct task *t, bool retry, const char *code,
     const char *why, int64_t now)
 {
@@ -136,8 +136,8 @@ llmd_task_avoid(struct task *t, const char *uuid)
 	json_array_append_new(a, json_string(uuid));
 }
 
-static void
-llmd_generate_cb(const struct llm_result *r, void *arg)
+void
+llmd_task_answered(const struct llm_result *r, void *arg)
 {
 	struct llmd_task *lt = arg;
 	struct llmd *l = lt->l;
@@ -218,7 +218,10 @@ llmd_gpu_abort(struct daemon *d, int pos, const char *why)
 			continue;
 		if (lt->req != NULL)
 			llm_cancel(lt->req);
+		if (lt->sreq != NULL)
+			llm_stream_cancel(lt->sreq);
 		lt->req = NULL;
+		lt->sreq = NULL;
 		if (spool_load(d->spool, &loc, lt->id, &d->cfg, &t, &e) != 0) {
 			log_error("task %s: its file in processing/ is "
 			    "unreadable: %s", lt->id, e.msg);
@@ -236,7 +239,7 @@ llmd_gpu_abort(struct daemon *d, int pos, const char *why)
 }
 
 /* Claims the task (queue -> processing, inside the decision's spool batch)
- * and sends it; the answer comes back in llmd_generate_cb. */
+ * and sends it; the answer comes back in llmd_task_answered. */
 void
 llmd_task_start(struct daemon *d, const struct core_action *a, size_t pos,
     int64_t now)
@@ -265,9 +268,13 @@ llmd_task_start(struct daemon *d, const struct core_action *a, size_t pos,
 	lt->next = d->llm->tasks;
 	d->llm->tasks = lt;
 	llmd_url(d, pos, url, sizeof url);
-	lt->req = (llmd_llama(d) ? llm_chat_openai : llm_generate)(
-	    d->llm->client, url, t.model, t.prompt,
-	    t.timeout_sec > 0 ? t.timeout_sec * 1000 : 0, llmd_generate_cb, lt);
+	if (llmd_front_wants(&t))
+		llmd_front_start(d, lt, &t, url);
+	else
+		lt->req = (llmd_llama(d) ? llm_chat_openai : llm_generate)(
+		    d->llm->client, url, t.model, t.prompt,
+		    t.timeout_sec > 0 ? t.timeout_sec * 1000 : 0,
+		    llmd_task_answered, lt);
 	log_info("started %s (LLM %s) on GPU %d: %s", id, t.model, g->index,
 	    a->reason);
 	d->state_dirty = true;

@@ -554,6 +554,8 @@ llmd_close(struct daemon *d)
 		return;
 	if (l->client != NULL)
 		llm_client_free(l->client);
+	if (l->streams != NULL)
+		llm_streams_free(l->streams);
 	while (l->tasks != NULL)
 		llmd_task_forget(l, l->tasks);
 	for (i = 0; i < l->ng; i++) {

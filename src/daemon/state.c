@@ -67,6 +67,7 @@ state_gpu_json(const struct daemon *d, size_t pos)
 	const struct gpu_extra *x = &d->gpux[pos];
 	json_t *o = json_object();
 	struct job *j = g->task_id[0] ? jobs_find((struct daemon *)d, g->task_id) : NULL;
+	long tokens;
 
 	json_object_set_new(o, "state", json_string(core_state_name(g->state)));
 	state_set_time(o, "since", time_wall_of_mono(g->since_ms));
@@ -84,6 +85,9 @@ state_gpu_json(const struct daemon *d, size_t pos)
 	}
 	if (x->progress >= 0)
 		json_object_set_new(o, "progress", json_real(x->progress));
+	if (g->state == GPU_LLM_BUSY && (tokens = llmd_front_tokens(d,
+	    (int)pos)) >= 0)
+		json_object_set_new(o, "tokens_so_far", json_integer(tokens));
 	if (g->state == GPU_BOOTING_LLM && g->model[0] != '\0') {
 		/* DESIGN's booting record: when it began, when it should be
 		 * ready (the model's learned boot time) */

@@ -414,6 +414,42 @@ int	 fakellm_parse_host(const char *, struct fakellm_opts *, struct err *);
 /* Runs the server until SIGTERM/SIGINT; 0 on a clean stop. */
 int	 fakellm_run(const struct fakellm_opts *, struct err *);
 
+/* llm-stream.c: requests whose answer is read as it arrives (the front
+ * door's and task files' passthrough requests; docs/frontdoor.md). */
+struct llm_streams;
+struct llm_stream;
+/* One event of a streamed answer: an NDJSON line, or an SSE event's data
+ * ("[DONE]" included), as the server sent it, without its newline. */
+typedef void (*llm_chunk_fn)(const char *data, size_t len, void *arg);
+/* How a request ended. RES: the status, the whole text in response, the
+ * counts. ANSWER: the whole answer as one object (a stream's events
+ * joined), NULL on failure. BODY/LEN: the body when the server did not
+ * stream (its answer or its error), else NULL. All borrowed. */
+struct llm_stream_end {
+	const struct llm_result	*res;
+	struct json_t		*answer;
+	bool			 streamed;
+	const char		*ctype;
+	const char		*body;
+	size_t			 len;
+};
+typedef void (*llm_stream_done_fn)(const struct llm_stream_end *, void *arg);
+struct llm_streams *llm_streams_new(struct event_base *);
+void	 llm_streams_free(struct llm_streams *);
+/* POSTs BODY to BASE_URL PATH; CHUNK (may be NULL) for each event as it
+ * arrives, DONE once at the end, from the loop. */
+struct llm_stream *llm_stream_post(struct llm_streams *, const char *base_url,
+	    const char *path, const struct json_t *body, int timeout_ms,
+	    llm_chunk_fn chunk, llm_stream_done_fn done, void *arg);
+/* A request that cannot be sent: DONE reports WHY from the loop, as an
+ * HTTP 400 (the request's fault, not the server's). */
+struct llm_stream *llm_stream_refuse(struct llm_streams *, const char *why,
+	    llm_stream_done_fn done, void *arg);
+/* Aborts R: no callback follows. */
+void	 llm_stream_cancel(struct llm_stream *r);
+/* Events with text so far (tokens, near enough). */
+long	 llm_stream_events(const struct llm_stream *r);
+
 /* --------------------------------------------------------------------- */
 
 #endif

@@ -65,7 +65,7 @@ static int
 ret_remove(struct spool *sp, const struct spool_loc *loc, const char *id,
     struct err *err)
 {
-	static const char *const beside[] = { ".stdout", ".stderr",
+	static const char *const beside[] = { ".stdout", ".stderr", ".answer",
 	    ".json.orig" };
 	char path[4096], other[4200];
 	size_t i, n;
