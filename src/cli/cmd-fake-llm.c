@@ -153,6 +153,8 @@ const struct cli_cmd cli_cmd_fake_llm = {
 	    "                        /health is 503 until then, answers come\n"
 	    "                        from /v1/chat/completions with timings\n"
 	    "Inference requests: /api/generate and /api/chat with a prompt,\n"
-	    "/api/embed, /v1/chat/completions (loads and unloads do not count).",
+	    "/api/embed, /api/embeddings, /v1/chat/completions, /v1/completions,\n"
+	    "/v1/embeddings (loads and unloads do not count); streamed answers\n"
+	    "come one token per 1/N s (NDJSON, or SSE on /v1).",
 	.exec = cmd_fake_llm_exec,
 };

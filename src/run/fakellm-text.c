@@ -278,7 +278,8 @@ fakellm_req_parse(json_t *b, enum fakellm_api api, struct fakellm_req *j,
 	v = json_object_get(b, "stream");
 	if (v != NULL && !json_is_boolean(v) && !json_is_null(v))
 		return snprintf(msg, len, "stream must be a boolean"), -1;
-	j->stream = api == FAKELLM_OPENAI ? json_is_true(v) : !json_is_false(v);
+	j->stream = fakellm_api_embed(api) ? false : fakellm_api_openai(api) ?
+	    json_is_true(v) : !json_is_false(v);
 	if (fakellm_parse_keep_alive(json_object_get(b, "keep_alive"),
 	    &j->keep_ms, msg, len) != 0)
 		return -1;
@@ -286,12 +287,19 @@ fakellm_req_parse(json_t *b, enum fakellm_api api, struct fakellm_req *j,
 	if (v != NULL && !json_is_integer(v))
 		return snprintf(msg, len, "options.num_predict must be an integer"), -1;
 	j->num_predict = v != NULL ? (long)json_integer_value(v) : -1;
-	if (api == FAKELLM_GENERATE) {
+	v = json_object_get(b, "max_tokens");	/* OpenAI's num_predict */
+	if (fakellm_api_openai(api) && json_is_integer(v))
+		j->num_predict = (long)json_integer_value(v);
+	if (api == FAKELLM_GENERATE || api == FAKELLM_COMPLETIONS ||
+	    api == FAKELLM_EMBED_LEGACY) {
 		v = json_object_get(b, "prompt");
 		if (v != NULL && !json_is_string(v) && !json_is_null(v))
 			return snprintf(msg, len, "prompt must be a string"), -1;
+		if (api == FAKELLM_COMPLETIONS && !json_is_string(v))
+			return snprintf(msg, len, "prompt is required"), -1;
 		j->prompt = xstrdup(json_is_string(v) ? json_string_value(v) : "");
-		j->load_only = *j->prompt == '\0';
+		j->load_only = *j->prompt == '\0' &&
+		    api == FAKELLM_GENERATE;
 	} else if (api == FAKELLM_CHAT || api == FAKELLM_OPENAI) {
 		size_t total = 0, l;
 
@@ -336,7 +344,7 @@ fakellm_req_parse(json_t *b, enum fakellm_api api, struct fakellm_req *j,
 			j->prompt_tokens += fakellm_count_words(json_string_value(e));
 	}
 	j->unload = j->load_only && j->keep_ms == 0;
-	if (api != FAKELLM_EMBED)
+	if (api != FAKELLM_EMBED && api != FAKELLM_OAI_EMBED)
 		j->prompt_tokens = fakellm_count_words(j->prompt) + 1;
 	else
 		j->prompt_tokens += fakellm_count_words(j->prompt) + 1;

@@ -125,7 +125,7 @@ fl_error(struct evhttp_request *req, enum fakellm_api api, int code,
 	const char *type = code == 404 ? "not_found_error" :
 	    code < 500 ? "invalid_request_error" : "api_error";
 
-	if (api == FAKELLM_OPENAI)
+	if (fakellm_api_openai(api))
 		fl_send_json(req, code, json_pack("{s:{s:s, s:s, s:n}}",
 		    "error", "message", msg, "type", type, "param"));
 	else
@@ -227,7 +227,7 @@ fl_add_timings(struct fl_job *j, json_t *o)
 	    json_integer(now - j->t_arrive_ns + pe_ns));
 	json_object_set_new(o, "load_duration", json_integer(j->load_ns));
 	json_object_set_new(o, "prompt_eval_count", json_integer(j->r.prompt_tokens));
-	if (j->api == FAKELLM_EMBED)
+	if (fakellm_api_embed(j->api))
 		return;
 	json_object_set_new(o, "prompt_eval_duration", json_integer(pe_ns));
 	json_object_set_new(o, "eval_count", json_integer((json_int_t)j->ntokens));
@@ -294,6 +294,10 @@ fl_openai(struct fl_job *j, const char *text, bool chunk, bool last)
 	const char *reason = j->truncated ? "length" : "stop";
 	json_t *o, *choice;
 
+	if (j->api == FAKELLM_COMPLETIONS)
+		return fakellm_completion(j->id, j->model->name, text, chunk,
+		    !chunk || last ? reason : NULL, j->r.prompt_tokens,
+		    (long)j->ntokens);
 	o = json_pack("{s:s+, s:s, s:I, s:s, s:s}", "id", "chatcmpl-",
 	    "0", "object", chunk ? "chat.completion.chunk" : "chat.completion",
 	    "created", (json_int_t)(time_now_ms() / 1000), "model",
@@ -343,7 +347,7 @@ fl_job_finish(struct fl_job *j)
 
 	fl_model_touch(j->model, j->r.keep_ms);
 	if (j->r.stream) {
-		if (j->api == FAKELLM_OPENAI) {
+		if (fakellm_api_openai(j->api)) {
 			struct evbuffer *b = evbuffer_new();
 
 			evbuffer_add_printf(b, "data: [DONE]\n\n");
@@ -357,7 +361,7 @@ fl_job_finish(struct fl_job *j)
 		return;
 	}
 	text = fl_join(j);
-	if (j->api == FAKELLM_OPENAI)
+	if (fakellm_api_openai(j->api))
 		o = fl_openai(j, text, false, true);
 	else
 		o = fl_final(j, text, reason);
@@ -382,7 +386,7 @@ fl_tick(evutil_socket_t fd, short what, void *arg)
 		fl_job_finish(j);
 		return;
 	}
-	if (j->api == FAKELLM_OPENAI)
+	if (fakellm_api_openai(j->api))
 		fl_chunk_send(j, fl_openai(j, j->tokens[j->sent], true,
 		    j->sent + 1 == j->ntokens), true);
 	else
@@ -395,20 +399,11 @@ fl_tick(evutil_socket_t fd, short what, void *arg)
 static void
 fl_embed_reply(struct fl_job *j)
 {
-	json_t *in = json_object_get(j->body, "input"), *embs = json_array(), *o;
-	json_t *v;
-	size_t i;
+	json_t *o = fakellm_embed_answer(j->api, j->model->name, j->body,
+	    FL_EMBED_DIM, j->r.prompt_tokens);
 
-	if (json_is_string(in)) {
-		json_array_append_new(embs,
-		    fakellm_embedding(json_string_value(in), FL_EMBED_DIM));
-	} else {
-		json_array_foreach(in, i, v)
-			json_array_append_new(embs,
-			    fakellm_embedding(json_string_value(v), FL_EMBED_DIM));
-	}
-	o = json_pack("{s:s, s:o}", "model", j->model->name, "embeddings", embs);
-	fl_add_timings(j, o);
+	if (j->api == FAKELLM_EMBED)
+		fl_add_timings(j, o);
 	fl_model_touch(j->model, j->r.keep_ms);
 	fl_send_json(j->req, 200, o);
 	fl_job_free(j);
@@ -430,7 +425,7 @@ fl_job_start(struct fl_job *j)
 		fl_job_free(j);
 		return;
 	}
-	if (j->api == FAKELLM_EMBED) {
+	if (fakellm_api_embed(j->api)) {
 		fl_embed_reply(j);
 		return;
 	}
@@ -440,7 +435,7 @@ fl_job_start(struct fl_job *j)
 	j->ev = evtimer_new(j->fl->base, fl_tick, j);
 	if (j->r.stream) {
 		h = evhttp_request_get_output_headers(j->req);
-		evhttp_add_header(h, "Content-Type", j->api == FAKELLM_OPENAI ?
+		evhttp_add_header(h, "Content-Type", fakellm_api_openai(j->api) ?
 		    "text/event-stream" : "application/x-ndjson");
 		evhttp_send_reply_start(j->req, 200, "OK");
 		tv = fl_tv(0);
@@ -622,6 +617,38 @@ fl_llama_request(struct fakellm *fl, struct evhttp_request *req,
 }
 
 static void
+fl_models(struct fakellm *fl, struct evhttp_request *req)
+{
+	char *names[64];
+	size_t i;
+
+	for (i = 0; i < fl->nmodels && i < 64; i++)
+		names[i] = fl->models[i].name;
+	fl_send_json(req, 200, fakellm_models_list(names, i));
+}
+
+static void
+fl_show(struct fakellm *fl, struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	json_t *b = json_loadb((const char *)evbuffer_pullup(in, -1),
+	    evbuffer_get_length(in), 0, NULL);
+	const char *m = json_string_value(json_object_get(b, "model"));
+	char msg[300];
+
+	if (m == NULL)
+		m = json_string_value(json_object_get(b, "name"));
+	if (m == NULL || fl_model_find(fl, m) == NULL) {
+		snprintf(msg, sizeof msg, "model '%.200s' not found",
+		    m != NULL ? m : "");
+		fl_error(req, FAKELLM_GENERATE, m == NULL ? 400 : 404, msg);
+	} else {
+		fl_send_json(req, 200, fakellm_show(m));
+	}
+	json_decref(b);
+}
+
+static void
 fl_request(struct evhttp_request *req, void *arg)
 {
 	struct fakellm *fl = arg;
@@ -669,6 +696,16 @@ fl_request(struct evhttp_request *req, void *arg)
 		fl_infer(fl, req, FAKELLM_EMBED);
 	} else if (strcmp(path, "/v1/chat/completions") == 0) {
 		fl_infer(fl, req, FAKELLM_OPENAI);
+	} else if (strcmp(path, "/v1/completions") == 0) {
+		fl_infer(fl, req, FAKELLM_COMPLETIONS);
+	} else if (strcmp(path, "/v1/embeddings") == 0) {
+		fl_infer(fl, req, FAKELLM_OAI_EMBED);
+	} else if (strcmp(path, "/api/embeddings") == 0) {
+		fl_infer(fl, req, FAKELLM_EMBED_LEGACY);
+	} else if (strcmp(path, "/v1/models") == 0 && get) {
+		fl_models(fl, req);
+	} else if (strcmp(path, "/api/show") == 0 && !get) {
+		fl_show(fl, req);
 	} else if (strcmp(path, "/") == 0 || strcmp(path, "/api/version") == 0 ||
 	    strcmp(path, "/api/tags") == 0 || strcmp(path, "/api/ps") == 0) {
 		fl_error(req, FAKELLM_GENERATE, 405, "method not allowed");

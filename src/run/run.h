@@ -374,7 +374,23 @@ int	 fakellm_parse_keep_alive(struct json_t *, int64_t *ms, char *msg,
 	    size_t msglen);
 
 enum fakellm_api { FAKELLM_GENERATE, FAKELLM_CHAT, FAKELLM_EMBED,
-	FAKELLM_OPENAI };
+	FAKELLM_OPENAI, FAKELLM_COMPLETIONS /* /v1/completions */,
+	FAKELLM_OAI_EMBED /* /v1/embeddings */,
+	FAKELLM_EMBED_LEGACY /* /api/embeddings */ };
+/* fakellm-openai.c: the paths beyond generate/chat/embed. */
+bool	 fakellm_api_openai(enum fakellm_api);	/* OpenAI's shapes, SSE */
+bool	 fakellm_api_embed(enum fakellm_api);
+/* A /v1/completions object (CHUNK: a stream's; FINISH NULL until the
+ * last). */
+struct json_t *fakellm_completion(long id, const char *model, const char *text,
+	    bool chunk, const char *finish, long prompt_n, long completion_n);
+/* The answer of an embedding request BODY in API's shape. */
+struct json_t *fakellm_embed_answer(enum fakellm_api, const char *model,
+	    struct json_t *body, int dim, long prompt_n);
+/* GET /v1/models of NAMES. */
+struct json_t *fakellm_models_list(char *const *names, size_t n);
+/* POST /api/show of model NAME. */
+struct json_t *fakellm_show(const char *name);
 /* What an inference request asks for. */
 struct fakellm_req {
 	const char	*model;		/* borrowed from the body */

@@ -1,0 +1,110 @@
+/*
+ * The fake server's answers on the paths the front door passes through
+ * besides Ollama's generate/chat/embed (docs/frontdoor.md): OpenAI's
+ * /v1/completions (text_completion objects and chunks) and /v1/embeddings,
+ * Ollama's older /api/embeddings ({"embedding": [...]}), /v1/models and
+ * /api/show. Kept apart from fakellm.c, which paces and sends them.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "run/run.h"
+
+bool
+fakellm_api_openai(enum fakellm_api api)
+{
+	return api == FAKELLM_OPENAI || api == FAKELLM_COMPLETIONS ||
+	    api == FAKELLM_OAI_EMBED;
+}
+
+bool
+fakellm_api_embed(enum fakellm_api api)
+{
+	return api == FAKELLM_EMBED || api == FAKELLM_OAI_EMBED ||
+	    api == FAKELLM_EMBED_LEGACY;
+}
+
+json_t *
+fakellm_completion(long id, const char *model, const char *text, bool chunk,
+    const char *finish, long prompt_n, long completion_n)
+{
+	char sid[48];
+	json_t *o;
+
+	snprintf(sid, sizeof sid, "cmpl-%ld", id);
+	o = json_pack("{s:s,s:s,s:I,s:s,s:s,s:[{s:i,s:s,s:n,s:o}]}", "id", sid,
+	    "object", "text_completion", "created",
+	    (json_int_t)(time_now_ms() / 1000), "model", model,
+	    "system_fingerprint", "fp_ollama", "choices", "index", 0, "text",
+	    text, "logprobs", "finish_reason", finish != NULL ?
+	    json_string(finish) : json_null());
+	if (!chunk)
+		json_object_set_new(o, "usage", json_pack("{s:i,s:i,s:i}",
+		    "prompt_tokens", (int)prompt_n, "completion_tokens",
+		    (int)completion_n, "total_tokens",
+		    (int)(prompt_n + completion_n)));
+	return o;
+}
+
+json_t *
+fakellm_embed_answer(enum fakellm_api api, const char *model, json_t *body,
+    int dim, long prompt_n)
+{
+	json_t *in = json_object_get(body, api == FAKELLM_EMBED_LEGACY ?
+	    "prompt" : "input"), *list = json_array(), *v;
+	size_t i;
+
+	if (api == FAKELLM_EMBED_LEGACY) {
+		json_decref(list);
+		return json_pack("{s:o}", "embedding",
+		    fakellm_embedding(json_string_value(in), dim));
+	}
+	if (json_is_string(in)) {
+		v = fakellm_embedding(json_string_value(in), dim);
+		json_array_append_new(list, api == FAKELLM_OAI_EMBED ?
+		    json_pack("{s:s,s:i,s:o}", "object", "embedding", "index",
+		    0, "embedding", v) : v);
+	} else {
+		json_array_foreach(in, i, v) {
+			json_t *e = fakellm_embedding(json_string_value(v), dim);
+
+			json_array_append_new(list, api == FAKELLM_OAI_EMBED ?
+			    json_pack("{s:s,s:i,s:o}", "object", "embedding",
+			    "index", (int)i, "embedding", e) : e);
+		}
+	}
+	if (api == FAKELLM_OAI_EMBED)
+		return json_pack("{s:s,s:o,s:s,s:{s:i,s:i}}", "object", "list",
+		    "data", list, "model", model, "usage", "prompt_tokens",
+		    (int)prompt_n, "total_tokens", (int)prompt_n);
+	return json_pack("{s:s,s:o}", "model", model, "embeddings", list);
+}
+
+json_t *
+fakellm_models_list(char *const *names, size_t n)
+{
+	json_t *data = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id",
+		    names[i], "object", "model", "created", 1735689600,
+		    "owned_by", "library"));
+	return json_pack("{s:s,s:o}", "object", "list", "data", data);
+}
+
+json_t *
+fakellm_show(const char *name)
+{
+	json_t *m = fakellm_model_json(name), *o;
+
+	o = json_pack("{s:s,s:s,s:s,s:O,s:{},s:[s],s:s}", "modelfile",
+	    "# fake-llm\n", "parameters", "", "template", "{{ .Prompt }}",
+	    "details", json_object_get(m, "details"), "model_info",
+	    "capabilities", "completion", "modified_at",
+	    "2025-01-01T00:00:00Z");
+	json_decref(m);
+	return o;
+}
