@@ -357,7 +357,7 @@ agg_answer(struct stream_agg *g, const char *text, const char *thinking)
 		return a;
 	}
 	a = json_deep_copy(g->last);
-	ch = json_object_get(json_object_get(g->first, "choices"), 0);
+	ch = json_array_get(json_object_get(g->first, "choices"), 0);
 	if (json_object_get(ch, "delta") != NULL) {
 		json_object_set_new(a, "object", json_string("chat.completion"));
 		msg = json_pack("{s:s,s:s}", "role", "assistant", "content",
@@ -381,7 +381,7 @@ static void
 agg_result(struct llm_result *res, json_t *a, const char *text, long events)
 {
 	json_t *u = json_object_get(a, "usage"), *v;
-	json_t *ch = json_object_get(json_object_get(a, "choices"), 0);
+	json_t *ch = json_array_get(json_object_get(a, "choices"), 0);
 
 	free(res->response);
 	res->response = xstrdup(text);
