@@ -14,6 +14,12 @@ pkgs=(
   python3-prometheus-client zim-tools curl procps util-linux tmux man-db
   ffmpeg   # contrib/scripts/keyframes.sh and its test (test_contrib_scripts)
 )
+# node and npm: test_frontdoor_clients runs the official Ollama and OpenAI
+# JavaScript clients (tests/clients). A newer nodejs from elsewhere (which
+# bundles npm) is kept; Debian's packages are installed only when none is.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  pkgs+=(nodejs npm)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -5,7 +5,9 @@
  * Ollama's older /api/embeddings ({"embedding": [...]}), /v1/models and
  * /api/show. Kept apart from fakellm.c, which paces and sends them.
  */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -48,12 +50,58 @@ fakellm_completion(long id, const char *model, const char *text, bool chunk,
 	return o;
 }
 
+/* OpenAI's encoding_format "base64": the floats as little-endian float32,
+ * base64-encoded (what the official clients ask for by default). */
+static json_t *
+fl_base64_floats(json_t *vec)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = json_array_size(vec), i, len = n * 4, o = 0;
+	unsigned char *raw = xmalloc(len + 3);
+	char *s = xmalloc((len + 2) / 3 * 4 + 1);
+	json_t *r;
+
+	for (i = 0; i < n; i++) {
+		float f = (float)json_number_value(json_array_get(vec, i));
+		uint32_t u;
+
+		memcpy(&u, &f, 4);
+		raw[4 * i] = (unsigned char)u;
+		raw[4 * i + 1] = (unsigned char)(u >> 8);
+		raw[4 * i + 2] = (unsigned char)(u >> 16);
+		raw[4 * i + 3] = (unsigned char)(u >> 24);
+	}
+	for (i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)raw[i] << 16;
+
+		if (i + 1 < len)
+			v |= (uint32_t)raw[i + 1] << 8;
+		if (i + 2 < len)
+			v |= raw[i + 2];
+		s[o++] = b64[(v >> 18) & 63];
+		s[o++] = b64[(v >> 12) & 63];
+		s[o++] = i + 1 < len ? b64[(v >> 6) & 63] : '=';
+		s[o++] = i + 2 < len ? b64[v & 63] : '=';
+	}
+	s[o] = '\0';
+	r = json_string(s);
+	free(raw);
+	free(s);
+	json_decref(vec);
+	return r;
+}
+
 json_t *
 fakellm_embed_answer(enum fakellm_api api, const char *model, json_t *body,
     int dim, long prompt_n)
 {
 	json_t *in = json_object_get(body, api == FAKELLM_EMBED_LEGACY ?
 	    "prompt" : "input"), *list = json_array(), *v;
+	const char *fmt = json_string_value(json_object_get(body,
+	    "encoding_format"));
+	bool b64 = api == FAKELLM_OAI_EMBED && fmt != NULL &&
+	    strcmp(fmt, "base64") == 0;
 	size_t i;
 
 	if (api == FAKELLM_EMBED_LEGACY) {
@@ -63,6 +111,8 @@ fakellm_embed_answer(enum fakellm_api api, const char *model, json_t *body,
 	}
 	if (json_is_string(in)) {
 		v = fakellm_embedding(json_string_value(in), dim);
+		if (b64)
+			v = fl_base64_floats(v);
 		json_array_append_new(list, api == FAKELLM_OAI_EMBED ?
 		    json_pack("{s:s,s:i,s:o}", "object", "embedding", "index",
 		    0, "embedding", v) : v);
@@ -70,6 +120,8 @@ fakellm_embed_answer(enum fakellm_api api, const char *model, json_t *body,
 		json_array_foreach(in, i, v) {
 			json_t *e = fakellm_embedding(json_string_value(v), dim);
 
+			if (b64)
+				e = fl_base64_floats(e);
 			json_array_append_new(list, api == FAKELLM_OAI_EMBED ?
 			    json_pack("{s:s,s:i,s:o}", "object", "embedding",
 			    "index", (int)i, "embedding", e) : e);
