@@ -387,6 +387,18 @@ task_parse_work(struct task_ctx *c, json_t *o, const struct config *cfg,
 
 	if (t->cls == TASK_LLM) {
 		v = json_object_get(o, "prompt");
+		a = json_object_get(o, "messages");
+		if (v == NULL && !done && json_array_size(a) > 0) {
+			/* a chat (docs/frontdoor.md): its last message is the
+			 * prompt that ls and show print */
+			v = json_object_get(json_array_get(a,
+			    json_array_size(a) - 1), "content");
+			json_object_set_new(o, "prompt", json_is_string(v) &&
+			    json_string_length(v) > 0 ? json_copy(v) :
+			    json_string("(chat)"));
+			v = json_object_get(o, "prompt");
+			a = NULL;
+		}
 		if (v != NULL || !done) {
 			if (v == NULL || !json_is_string(v) ||
 			    json_string_length(v) == 0)

@@ -49,7 +49,7 @@ pass "$n curl examples of docs/api.md answered 200"
 
 # A task file with messages, options and format: passed through.
 mkdir -p "$GPUMGR_ROOT/tasks/llm_queue/priority_3"
-printf '%s' '{"task_id": "tf1", "prompt": "ignored for chat", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "name three colours"}], "options": {"num_predict": 3}, "format": "json"}' \
+printf '%s' '{"task_id": "tf1", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "name three colours"}], "options": {"num_predict": 3}, "format": "json"}' \
   >"$GPUMGR_ROOT/tasks/llm_queue/priority_3/.tf1" &&
   mv "$GPUMGR_ROOT/tasks/llm_queue/priority_3/.tf1" "$GPUMGR_ROOT/tasks/llm_queue/priority_3/tf1.json"
 
