@@ -260,6 +260,78 @@ api_bind_tcp(struct api *a, struct err *err)
 	return 0;
 }
 
+/* api.ollama_listen's listener: only the front door's paths. */
+static void
+api_request_ollama(struct evhttp_request *req, void *arg)
+{
+	const char *uri = evhttp_request_get_uri(req);
+	char path[64];
+	struct api_reply r;
+
+	str_copy(path, uri != NULL ? uri : "", sizeof path);
+	path[strcspn(path, "?")] = '\0';
+	if (!api_front_path(path, NULL)) {
+		memset(&r, 0, sizeof r);
+		api_json(&r, 404, json_pack("{s:s}", "error", "404 page not "
+		    "found (this is gpumgr's Ollama address: its own API is on "
+		    "api.listen/api.port)"));
+		api_send(req, &r);
+		return;
+	}
+	api_request(req, arg);
+}
+
+/* A second listener on Ollama's own address (docs/frontdoor.md). Not
+ * fatal: the error says why, and the rest of the API is served. */
+static void
+api_bind_ollama(struct api *a)
+{
+	const char *spec = a->cfg->api_ollama_listen, *colon;
+	char host[256], what[300];
+	struct err err;
+	long port = 11434;
+	int fd;
+
+	if (spec == NULL || *spec == '\0' || a->token == NULL)
+		return;
+	if (str_has_prefix(spec, "http://"))
+		spec += 7;
+	colon = strrchr(spec, ':');
+	str_copy(host, spec, colon != NULL && (size_t)(colon - spec) <
+	    sizeof host ? (size_t)(colon - spec) + 1 : sizeof host);
+	if (colon != NULL) {
+		char *end;
+
+		port = strtol(colon + 1, &end, 10);
+		if (*end != '\0' || port < 1 || port > 65535) {
+			log_error("api.ollama_listen '%s': expected HOST:PORT; "
+			    "Ollama's address is not served", spec);
+			return;
+		}
+	}
+	snprintf(what, sizeof what, "%s:%ld", host, port);
+	if ((fd = api_tcp_socket(host, (int)port, &err)) == -1) {
+		log_error("api.ollama_listen %s: %s%s; Ollama's address is not "
+		    "served (the front door stays on the API's port)", what,
+		    err.msg, errno == EADDRINUSE ? " (the address is taken: "
+		    "is Ollama itself running there? `systemctl stop ollama`, "
+		    "or another api.ollama_listen)" : "");
+		return;
+	}
+	if ((a->http_ollama = api_http_new(a, &err)) == NULL) {
+		close(fd);
+		log_error("api.ollama_listen %s: %s", what, err.msg);
+		return;
+	}
+	evhttp_set_gencb(a->http_ollama, api_request_ollama, a);
+	if ((a->lst_ollama = api_listen_on(a, a->http_ollama, fd, what,
+	    &err)) == NULL) {
+		log_error("api.ollama_listen %s: %s", what, err.msg);
+		return;
+	}
+	log_info("api: Ollama's API on %s (docs/frontdoor.md)", what);
+}
+
 struct api *
 api_start(struct event_base *base, const char *root,
     const struct config *cfg, struct err *err)
@@ -279,6 +351,7 @@ api_start(struct event_base *base, const char *root,
 		    cfg->api_listen : "127.0.0.1", a->port);
 	if (a->sock_path != NULL)
 		log_info("api: listening on %s", a->sock_path);
+	api_bind_ollama(a);
 	return a;
 }
 
@@ -293,6 +366,11 @@ api_stop(struct api *a)
 		api_listener_detach(a->lst_tcp);
 	if (a->lst_unix != NULL)
 		api_listener_detach(a->lst_unix);
+	if (a->lst_ollama != NULL)
+		api_listener_detach(a->lst_ollama);
+	if (a->http_ollama != NULL)
+		evhttp_free(a->http_ollama);
+	api_listener_free(a->lst_ollama);
 	if (a->http_tcp != NULL)
 		evhttp_free(a->http_tcp);
 	if (a->http_unix != NULL)

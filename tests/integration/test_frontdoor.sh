@@ -221,12 +221,30 @@ PY
 # ls shows the front door's tasks like any other.
 gpumgr ls --status complete 2>/dev/null | grep -q "tf1" || fail "ls does not list tf1"
 
-# api.loopback_needs_token false: no token needed for the front door.
+# api.loopback_needs_token false: no token needed for the front door; and
+# api.ollama_listen: a second listener with only the front door's paths.
 stop_daemon
-config ', "loopback_needs_token": false'
+config ", \"loopback_needs_token\": false, \"ollama_listen\": \"127.0.0.1:$((port + 2))\""
 start_daemon --sim 2x24GB
 code=$(curl -s -o /dev/null -w '%{http_code}' "$A/api/tags")
 expect_eq "front door without a token" "$code" 200
 code=$(curl -s -o /dev/null -w '%{http_code}' "$A/v1/tasks")
 expect_eq "gpumgr's own API without a token" "$code" 401
 pass "loopback_needs_token false: the front door opens to loopback, /v1/tasks does not"
+O="http://127.0.0.1:$((port + 2))"
+expect_eq "GET / on ollama_listen" "$(curl -s "$O/")" "Ollama is running"
+out=$(curl -s "$O/api/generate" -d '{"model": "m1", "prompt": "hi", "stream": false}')
+[[ $out == *'"done":true'* ]] || fail "generate on ollama_listen: $out"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "$(api_auth)" "$O/v1/tasks")
+expect_eq "gpumgr's own API on ollama_listen" "$code" 404
+pass "api.ollama_listen serves the front door only"
+
+# ollama_listen on a taken address: said so, the rest served.
+stop_daemon
+config ", \"ollama_listen\": \"127.0.0.1:$api\""
+start_daemon --sim 2x24GB
+grep -q "api.ollama_listen 127.0.0.1:$api: .*the address is taken" "$TEST_TMP/daemon.log" ||
+  fail "no clear error for a taken ollama_listen: $(grep ollama_listen "$TEST_TMP/daemon.log")"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "$(api_auth)" "$A/api/tags")
+expect_eq "front door with ollama_listen taken" "$code" 200
+pass "a taken api.ollama_listen: $(grep -o 'api.ollama_listen.*taken' "$TEST_TMP/daemon.log" | head -1)"
