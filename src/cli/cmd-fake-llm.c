@@ -155,6 +155,7 @@ const struct cli_cmd cli_cmd_fake_llm = {
 	    "Inference requests: /api/generate and /api/chat with a prompt,\n"
 	    "/api/embed, /api/embeddings, /v1/chat/completions, /v1/completions,\n"
 	    "/v1/embeddings (loads and unloads do not count); streamed answers\n"
-	    "come one token per 1/N s (NDJSON, or SSE on /v1).",
+	    "come one token per 1/N s (NDJSON, or SSE on /v1). Test hook:\n"
+	    "\"options\": {\"fake_tokens\": N} makes an answer exactly N tokens.",
 	.exec = cmd_fake_llm_exec,
 };

@@ -97,6 +97,23 @@ fakellm_answer(const char *prompt, long num_predict, size_t *ntokens,
 	return tok;
 }
 
+char **
+fakellm_answer_exact(const char *prompt, size_t n)
+{
+	uint64_t x = fakellm_hash(prompt, strlen(prompt)) | 1;
+	char **tok = xcalloc(n + 1, sizeof *tok);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (i == 0)
+			tok[i] = xstrdup("Fake");
+		else
+			xasprintf(&tok[i], " %s",
+			    fakellm_vocab[fakellm_next(&x) % FAKELLM_NVOCAB]);
+	}
+	return tok;
+}
+
 json_t *
 fakellm_embedding(const char *input, int dim)
 {
@@ -287,6 +304,10 @@ fakellm_req_parse(json_t *b, enum fakellm_api api, struct fakellm_req *j,
 	if (v != NULL && !json_is_integer(v))
 		return snprintf(msg, len, "options.num_predict must be an integer"), -1;
 	j->num_predict = v != NULL ? (long)json_integer_value(v) : -1;
+	v = json_object_get(json_object_get(b, "options"), "fake_tokens");
+	if (json_is_integer(v) && json_integer_value(v) > 0 &&
+	    json_integer_value(v) <= 100000)
+		j->exact_tokens = (long)json_integer_value(v);
 	v = json_object_get(b, "max_tokens");	/* OpenAI's num_predict */
 	if (fakellm_api_openai(api) && json_is_integer(v))
 		j->num_predict = (long)json_integer_value(v);

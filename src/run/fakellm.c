@@ -430,8 +430,13 @@ fl_job_start(struct fl_job *j)
 		return;
 	}
 	j->t_gen_ns = fl_mono_ns();
-	j->tokens = fakellm_answer(j->r.prompt, j->r.num_predict, &j->ntokens,
-	    &j->truncated);
+	if (j->r.exact_tokens > 0) {
+		j->ntokens = (size_t)j->r.exact_tokens;
+		j->tokens = fakellm_answer_exact(j->r.prompt, j->ntokens);
+	} else {
+		j->tokens = fakellm_answer(j->r.prompt, j->r.num_predict,
+		    &j->ntokens, &j->truncated);
+	}
 	j->ev = evtimer_new(j->fl->base, fl_tick, j);
 	if (j->r.stream) {
 		h = evhttp_request_get_output_headers(j->req);

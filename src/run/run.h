@@ -358,6 +358,8 @@ long	 fakellm_count_words(const char *);
  * *truncated then. */
 char	**fakellm_answer(const char *prompt, long num_predict, size_t *ntokens,
 	    bool *truncated);
+/* N tokens of the same vocabulary (options.fake_tokens). */
+char	**fakellm_answer_exact(const char *prompt, size_t n);
 struct json_t *fakellm_embedding(const char *input, int dim);	/* unit norm */
 int64_t	 fakellm_model_size(const char *name);	/* bytes, from "…:14b" */
 /* llama-server's error body {"error":{"code","message","type"}}. */
@@ -399,6 +401,8 @@ struct fakellm_req {
 	bool		 unload;	/* load_only with keep_alive 0 */
 	int64_t		 keep_ms;
 	long		 num_predict;	/* options.num_predict; -1: none */
+	long		 exact_tokens;	/* options.fake_tokens (a test hook: an
+					 * answer of exactly that many); 0: none */
 	long		 prompt_tokens;	/* words + 1 */
 	char		*prompt;	/* chat: the contents, one a line */
 };

@@ -367,7 +367,9 @@ render_activity(const struct status_gpu *g, int64_t now, int bar_w,
 		label = "for";
 	status_render_duration(elapsed, dur, sizeof dur);
 	/* the design's "idle 5m (paired w/0)" on the second brain GPU */
-	if (g->paired_with >= 0 && g->role != NULL &&
+	if (g->tokens > 0 && render_state_is(g, "llm_busy"))
+		snprintf(buf, len, "%s %s, %lld tok", label, dur, g->tokens);
+	else if (g->paired_with >= 0 && g->role != NULL &&
 	    strcmp(g->role, "brain_secondary") == 0)
 		snprintf(buf, len, "%s %s (paired w/%lld)", label, dur,
 		    g->paired_with);

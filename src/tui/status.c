@@ -113,6 +113,8 @@ status_gpu_load(struct status_gpu *g, const char *index, json_t *o,
 	if (json_is_number(v) && json_number_value(v) >= 0 &&
 	    json_number_value(v) <= 1)
 		g->progress = json_number_value(v);
+	v = json_object_get(o, "tokens_so_far");
+	g->tokens = json_is_integer(v) ? json_integer_value(v) : -1;
 	g->paired_with = -1;
 	v = json_array_get(json_object_get(o, "paired_with"), 0);
 	if (json_is_integer(v))

@@ -42,6 +42,7 @@ struct status_gpu {
 	long long	 foreign_pids[8];
 	int		 nforeign_pids;
 	double		 progress;	/* 0..1, or -1 */
+	long long	 tokens;	/* an LLM stream's tokens so far, or -1 */
 	bool		 has_since;
 	int64_t		 since_ms;
 	double		 boot_sec;	/* learned boot time of its model, or -1 */

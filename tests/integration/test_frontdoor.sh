@@ -195,7 +195,8 @@ print("ok: %d concurrent chats (priorities %s) all answered; none started before
 
 # A client that leaves mid-answer: its task is cancelled, its GPU freed.
 s = socket.create_connection((host, port))
-body = json.dumps({"model": "m1", "messages": [{"role": "user", "content": "a long answer please"}], "options": {"num_predict": 200}})
+# 100000 tokens at 25/s: the answer outlasts any wait here
+body = json.dumps({"model": "m1", "messages": [{"role": "user", "content": "a long answer please"}], "options": {"fake_tokens": 100000}})
 s.sendall(("POST /api/chat HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (token, len(body), body)).encode())
 buf = b""
 while b"\"content\"" not in buf:
@@ -203,6 +204,15 @@ while b"\"content\"" not in buf:
     assert d, buf
     buf += d
 tid = [l.split(b":", 1)[1].strip().decode() for l in buf.split(b"\r\n") if l.lower().startswith(b"x-gpumgr-task:")][0]
+# the tokens so far show in gpu_state.json while it streams
+end = time.time() + 60
+while time.time() < end:
+    s.recv(65536)
+    g = json.load(open(os.path.join(root, "gpu_state.json")))["gpus"]
+    if any(x.get("tokens_so_far", 0) > 0 for x in g.values()): break
+    time.sleep(0.05)
+else:
+    raise SystemExit("no tokens_so_far in gpu_state.json: %s" % g)
 s.close()
 stage, t = record(tid)
 assert stage == "failed" and t["error"]["code"] == "cancelled", t

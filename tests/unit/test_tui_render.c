@@ -158,6 +158,27 @@ test_idle_gpu_line(void **state)
 	status_free(&m);
 }
 
+/* An LLM answer streaming through the front door: its tokens so far. */
+static void
+test_llm_tokens_so_far(void **state)
+{
+	struct status_model m;
+	struct status_gpu *g;
+	char *out;
+
+	(void)state;
+	model_init(&m);
+	g = add_gpu(&m, "0", "llm_busy");
+	g->model = xstrdup("qwen2.5:14b");
+	g->has_since = true;
+	g->since_ms = NOW - 3000;
+	g->tokens = 42;
+	out = render(&m, 80);
+	assert_non_null(strstr(line_of(out, "  0 "), "busy 3s, 42 tok"));
+	free(out);
+	status_free(&m);
+}
+
 static void
 test_progress_bar_and_eta(void **state)
 {
@@ -543,6 +564,7 @@ main(void)
 		cmocka_unit_test(test_duration_formats),
 		cmocka_unit_test(test_eta_from_progress),
 		cmocka_unit_test(test_idle_gpu_line),
+		cmocka_unit_test(test_llm_tokens_so_far),
 		cmocka_unit_test(test_progress_bar_and_eta),
 		cmocka_unit_test(test_boot_progress_from_boot_time),
 		cmocka_unit_test(test_fits_the_width),
