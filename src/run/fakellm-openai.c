@@ -10,6 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
+#include <event2/http.h>
 #include <jansson.h>
 
 #include "run/run.h"
@@ -159,4 +165,17 @@ fakellm_show(const char *name)
 	    "2025-01-01T00:00:00Z");
 	json_decref(m);
 	return o;
+}
+
+void
+fakellm_nodelay(struct evhttp_request *req)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	struct bufferevent *bev = conn != NULL ?
+	    evhttp_connection_get_bufferevent(conn) : NULL;
+	int one = 1;
+
+	if (bev != NULL)
+		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
+		    TCP_NODELAY, &one, sizeof one);
 }

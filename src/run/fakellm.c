@@ -680,6 +680,7 @@ fl_request(struct evhttp_request *req, void *arg)
 	}
 	if (path == NULL || *path == '\0')
 		path = "/";
+	fakellm_nodelay(req);
 	if (fl->o.llama_server) {
 		fl_llama_request(fl, req, path, get);
 		return;

@@ -391,6 +391,10 @@ struct json_t *fakellm_embed_answer(enum fakellm_api, const char *model,
 	    struct json_t *body, int dim, long prompt_n);
 /* GET /v1/models of NAMES. */
 struct json_t *fakellm_models_list(char *const *names, size_t n);
+/* Sets TCP_NODELAY on REQ's connection: a server's streamed tokens go
+ * out as they come, as Ollama's (Go's default) do. */
+struct evhttp_request;
+void	 fakellm_nodelay(struct evhttp_request *req);
 /* POST /api/show of model NAME. */
 struct json_t *fakellm_show(const char *name);
 /* What an inference request asks for. */
