@@ -252,7 +252,9 @@ static const char every_key[] =
     "     \"health_timeout_ms\": 500, \"max_concurrent\": 4, \"fail_offline_after\": 5,"
     "     \"release_timeout_ms\": 45000}},"
     " \"api\": {\"listen\": \"::1\", \"port\": 9000, \"socket\": \"/run/g.sock\","
-    "   \"max_connections\": 64, \"idle_timeout_sec\": 5, \"request_timeout_sec\": 3},"
+    "   \"max_connections\": 64, \"idle_timeout_sec\": 5, \"request_timeout_sec\": 3,"
+    "   \"loopback_needs_token\": false, \"front_priority\": 4,"
+    "   \"ollama_listen\": \"127.0.0.1:11434\"},"
     " \"access\": {\"submit_group\": \"root\", \"admin_group\": \"root\"},"
     " \"tasks\": {\"default_timeout_sec\": 10, \"default_max_retries\": 0,"
     "   \"output_max_bytes\": 1000, \"max_cpu_tasks\": 6, \"keep_days\": 7,"
@@ -297,6 +299,9 @@ test_every_key_round_trips(void **state)
 	assert_string_equal(c.server.env[0], "GGML_X={gpu_uuid}");
 	assert_int_equal(c.server.nenv, 1);
 	assert_string_equal(c.log_file, "/var/log/gpumgr.log");
+	assert_false(c.api_loopback_needs_token);
+	assert_int_equal(c.api_front_priority, 4);
+	assert_string_equal(c.api_ollama_listen, "127.0.0.1:11434");
 	assert_true(json_equal(c.raw, doc));
 	free(dump);
 	json_decref(doc);
