@@ -105,13 +105,22 @@ front_body(struct daemon *d, const struct task *t, char *path, size_t plen,
 		str_copy(path, p, plen);
 		b = json_deep_copy(v);
 	} else if (llama) {
-		/* llama-server: OpenAI's chat; tools pass, the rest is
+		/* llama-server: OpenAI's chat; tools pass, num_predict and
+		 * temperature become max_tokens and temperature, the rest is
 		 * Ollama's and has no equivalent there */
 		str_copy(path, "/v1/chat/completions", plen);
 		b = json_pack("{s:o,s:b}", "messages", front_messages(t),
 		    "stream", 1);
 		if ((v = json_object_get(t->json, "tools")) != NULL)
 			json_object_set(b, "tools", v);
+		/* Ollama's options that have an OpenAI name */
+		v = json_object_get(t->json, "options");
+		if (json_is_integer(json_object_get(v, "num_predict")))
+			json_object_set(b, "max_tokens", json_object_get(v,
+			    "num_predict"));
+		if (json_is_number(json_object_get(v, "temperature")))
+			json_object_set(b, "temperature", json_object_get(v,
+			    "temperature"));
 	} else {
 		b = json_object();
 		if (json_object_get(t->json, "messages") != NULL) {

@@ -224,7 +224,7 @@ bad 400 GET /v1/tasks/..%2F..%2Fetc%2Fpasswd
 bad 404 GET /v1/tasks/../../etc/passwd
 bad 400 GET /v1/tasks/.hidden
 bad 404 GET /v1/nothing
-bad 404 GET /
+bad 404 GET /nothing     # (GET / is the front door's "Ollama is running")
 bad 405 PUT /v1/tasks
 bad 405 DELETE /v1/status
 bad 405 DELETE /v1/batches
