@@ -12,6 +12,13 @@
 #include "run/run.h"
 
 #define LLMD_AVOID_MAX		8	/* GPUs a task remembers it failed on */
+#define LLMD_ATTEMPTS_MAX	32	/* attempts a task records (the newest) */
+#define LLMD_BUSY_TRIES		6	/* busy answers before it tries elsewhere */
+#define LLMD_BUSY_FIRST_MS	500	/* backoff after the first busy answer, */
+#define LLMD_BUSY_CAP_MS	8000	/* doubled each time up to this */
+/* An answer that waited longer than this for its model (load_duration)
+ * found it unloaded: the server had dropped it behind gpumgr's back. */
+#define LLMD_RELOAD_NS		1000000000LL
 
 enum llmd_phase {
 	PH_NONE = 0, PH_HEALTH, PH_LOAD, PH_UNLOAD, PH_STOPPING,
@@ -32,8 +39,14 @@ struct llmd_gpu {
 	int64_t		 release_ms;	/* when the server was gone */
 	long		 free_before_mb;	/* VRAM free before the boot; -1 */
 	bool		 failed;	/* the stop follows a failure */
+	int		 busy;		/* busy answers to this boot's load */
 	char		 why[128];
 	char		 model[CORE_MODEL_MAX];
+	struct llm_req	*ps_req;	/* /api/ps check while idle */
+	int64_t		 ps_ms;		/* when the last one was sent */
+	long		 model_lost;	/* times the server dropped the model */
+	char		 note[256];	/* the latest, for gpu_state.json */
+	int64_t		 note_ms;	/* its wall-clock time */
 };
 
 /* A task being answered. */
@@ -43,6 +56,8 @@ struct llmd_task {
 	uint64_t	 gen;
 	char		 id[TASK_ID_MAX + 1];
 	struct llm_req	*req;
+	struct event	*retry_ev;	/* busy: sent again when it fires */
+	int		 busy;		/* busy answers on this GPU so far */
 	struct llmd_task *next;
 };
 
@@ -52,6 +67,7 @@ struct llmd {
 	struct llmd_gpu		**g;	/* one per GPU position */
 	size_t			 ng;
 	struct llmd_task	*tasks;
+	struct event		*ps_timer;	/* the idle GPUs' /api/ps check */
 	char			 state_dir[PATH_MAX];
 };
 
@@ -69,5 +85,12 @@ bool		 llmd_llama(const struct daemon *);
 void		 llmd_task_start(struct daemon *, const struct core_action *,
 		    size_t pos, int64_t now);
 void		 llmd_task_forget(struct llmd *, struct llmd_task *);
+/* Fails every queued task of MODEL with model_missing (its server said
+ * 404 "not found"): none is retried and no GPU is blamed. */
+void		 llmd_model_missing(struct daemon *, const char *model,
+		    const char *why);
+/* Notes on GPU LG that its server dropped its model (WHY): logged, and
+ * shown in gpu_state.json. */
+void		 llmd_note_lost(struct llmd_gpu *, const char *why);
 
 #endif

@@ -72,6 +72,10 @@ llmd_stop(struct llmd_gpu *lg, bool failed, const char *why)
 		llm_cancel(lg->req);
 		lg->req = NULL;
 	}
+	if (lg->ps_req != NULL) {
+		llm_cancel(lg->ps_req);
+		lg->ps_req = NULL;
+	}
 	lg->gen++;
 	lg->failed = lg->failed || failed;
 	str_copy(lg->why, why, sizeof lg->why);
@@ -223,9 +227,38 @@ static void
 llmd_load_cb(const struct llm_result *r, void *arg)
 {
 	struct llmd_gpu *lg = arg;
-	char why[160];
+	struct daemon *d = lg->l->d;
+	char why[300];
 
 	lg->req = NULL;
+	if (r->status == LLM_ERR_MISSING) {
+		/* The model is not installed: its tasks fail, the GPU is
+		 * fine (no failure counted) and goes back to idle. */
+		snprintf(why, sizeof why, "model %.100s is not on GPU %d's "
+		    "server: %.150s", lg->model, d->gpus[lg->pos].index,
+		    r->error);
+		log_warn("%s: its queued tasks fail with model_missing", why);
+		llmd_model_missing(d, lg->model, why);
+		llmd_stop(lg, false, "model missing");
+		return;
+	}
+	if (r->status == LLM_ERR_BUSY && ++lg->busy < LLMD_BUSY_TRIES) {
+		/* A full server is not a broken one: ask again later. */
+		log_info("GPU %d: its server is busy loading %s (%d of %d): %s",
+		    d->gpus[lg->pos].index, lg->model, lg->busy,
+		    LLMD_BUSY_TRIES, r->error);
+		lg->phase = PH_HEALTH;
+		llmd_arm(lg, LLMD_BUSY_FIRST_MS << (lg->busy - 1 < 4 ?
+		    lg->busy - 1 : 4));
+		return;
+	}
+	if (r->status == LLM_ERR_BUSY) {
+		snprintf(why, sizeof why, "loading %.40s: the server stayed "
+		    "busy: %.100s", lg->model, r->error);
+		log_warn("GPU %d: %s", d->gpus[lg->pos].index, why);
+		llmd_stop(lg, false, why);
+		return;
+	}
 	if (r->status != LLM_OK) {
 		snprintf(why, sizeof why, "loading %.40s failed: %.100s", lg->model,
 		    r->error);
@@ -318,6 +351,7 @@ llmd_boot(struct daemon *d, const struct core_action *a, size_t pos,
 	g->llm_max_concurrent = d->cfg.server.max_concurrent;
 	str_copy(lg->model, a->model, sizeof lg->model);
 	lg->boot_ms = now;
+	lg->busy = 0;
 	lg->free_before_mb = g->vram_free_mb;
 	lg->gen++;
 	d->gpux[pos].port = llmd_port(d, pos);
@@ -372,6 +406,105 @@ llmd_unload(struct daemon *d, const struct core_action *a, size_t pos)
 	llmd_url(d, pos, url, sizeof url);
 	lg->req = llm_unload(lg->l->client, url, g->model,
 	    LLMD_UNLOAD_TIMEOUT_MS, llmd_unload_cb, lg);
+}
+
+void
+llmd_note_lost(struct llmd_gpu *lg, const char *why)
+{
+	struct daemon *d = lg->l->d;
+
+	lg->model_lost++;
+	str_copy(lg->note, why, sizeof lg->note);
+	lg->note_ms = time_now_ms();
+	log_warn("GPU %d: %s", d->gpus[lg->pos].index, why);
+	d->state_dirty = true;
+	daemon_mark_dirty(d);
+}
+
+/* Is MODEL among NAMES ("gemma3" is "gemma3:latest", as in Ollama)? */
+static bool
+llmd_model_in(char **names, const char *model)
+{
+	size_t i, n = strlen(model);
+	bool bare = strchr(model, ':') == NULL;
+
+	for (i = 0; names[i] != NULL; i++) {
+		if (strcmp(names[i], model) == 0)
+			return true;
+		if (bare && strncmp(names[i], model, n) == 0 &&
+		    strcmp(names[i] + n, ":latest") == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+llmd_ps_cb(const struct llm_result *r, void *arg)
+{
+	struct llmd_gpu *lg = arg;
+	struct daemon *d = lg->l->d;
+	struct core_gpu *g = &d->gpus[lg->pos];
+	char **names, why[256];
+	struct err e;
+
+	lg->ps_req = NULL;
+	/* A server that does not answer is found out by its next task. */
+	if (r->status != LLM_OK || g->state != GPU_LLM_READY ||
+	    g->unloading || lg->phase != PH_NONE)
+		return;
+	if (llm_parse_ps(r->response, strlen(r->response), &names, &e) != 0) {
+		log_warn("GPU %d: %s", g->index, e.msg);
+		return;
+	}
+	if (!llmd_model_in(names, lg->model)) {
+		snprintf(why, sizeof why, "the server unloaded %.80s behind "
+		    "gpumgr's back (not in /api/ps): server stopped, the model "
+		    "boots again when a task needs it", lg->model);
+		llmd_note_lost(lg, why);
+		llmd_stop(lg, false, "model unloaded by the server");
+	}
+	llm_strv_free(names);
+}
+
+/* Every llm.server.ps_poll_ms: each idle llm_ready GPU's own Ollama
+ * server is asked which models it holds (a model it dropped anyway,
+ * against keep_alive -1, must not be shown ready). */
+static void
+llmd_ps_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct llmd *l = d->llm;
+	char url[64];
+	size_t pos;
+
+	for (pos = 0; pos < l->ng; pos++) {
+		struct llmd_gpu *lg = l->g[pos];
+		struct core_gpu *g = &d->gpus[pos];
+
+		if (g->state != GPU_LLM_READY || g->unloading ||
+		    lg->phase != PH_NONE || lg->ps_req != NULL ||
+		    d->gpux[pos].worker != NULL || d->gpux[pos].server_pid <= 0)
+			continue;
+		llmd_url(d, pos, url, sizeof url);
+		lg->ps_req = llm_ps(l->client, url, LLMD_HEALTH_TIMEOUT_MS,
+		    llmd_ps_cb, lg);
+	}
+}
+
+void
+llmd_state_json(const struct daemon *d, int pos, json_t *o)
+{
+	const struct llmd_gpu *lg;
+	char at[40];
+
+	if (!llmd_has_gpu(d, pos))
+		return;
+	lg = d->llm->g[pos];
+	if (lg->model_lost == 0)
+		return;
+	time_iso8601(lg->note_ms, at, sizeof at);
+	json_object_set_new(o, "model_lost", json_pack("{s:I, s:s, s:s}",
+	    "count", (json_int_t)lg->model_lost, "last", lg->note, "at", at));
 }
 
 bool
@@ -538,6 +671,13 @@ llmd_open(struct daemon *d, struct err *e)
 		llmd_close(d);
 		return err_set(e, "could not create the LLM client");
 	}
+	if (d->cfg.server.ps_poll_ms > 0 && !llmd_llama(d)) {
+		struct timeval tv = { d->cfg.server.ps_poll_ms / 1000,
+		    (d->cfg.server.ps_poll_ms % 1000) * 1000 };
+
+		l->ps_timer = event_new(d->base, -1, EV_PERSIST, llmd_ps_event, d);
+		event_add(l->ps_timer, &tv);
+	}
 	llmd_adopt(d);
 	return 0;
 }
@@ -552,10 +692,12 @@ llmd_close(struct daemon *d)
 
 	if (l == NULL)
 		return;
+	while (l->tasks != NULL)	/* cancels their requests */
+		llmd_task_forget(l, l->tasks);
+	if (l->ps_timer != NULL)
+		event_free(l->ps_timer);
 	if (l->client != NULL)
 		llm_client_free(l->client);
-	while (l->tasks != NULL)
-		llmd_task_forget(l, l->tasks);
 	for (i = 0; i < l->ng; i++) {
 		if (l->g[i]->timer != NULL)
 			event_free(l->g[i]->timer);

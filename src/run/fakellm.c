@@ -457,8 +457,9 @@ fl_load_done(evutil_socket_t fd, short what, void *arg)
 	struct fl_job *j, *next;
 
 	m->state = FL_LOADED;
-	m->expires_ms = m->fl->o.llama_server ? FAKELLM_KEEP_FOREVER :
-	    time_now_ms() + FAKELLM_KEEP_DEFAULT;
+	m->expires_ms = m->fl->o.llama_server ||
+	    m->fl->o.keep_default_ms == FAKELLM_KEEP_FOREVER ?
+	    FAKELLM_KEEP_FOREVER : time_now_ms() + m->fl->o.keep_default_ms;
 	for (j = m->fl->jobs; j != NULL; j = next) {
 		next = j->next;
 		if (j->model == m && !j->started && !j->hung)
@@ -524,6 +525,8 @@ fl_infer(struct fakellm *fl, struct evhttp_request *req, enum fakellm_api api)
 	    fl_model_find(fl, j->r.model);
 	if (fl->o.llama_server)
 		j->r.keep_ms = FAKELLM_KEEP_FOREVER;
+	else if (json_object_get(j->body, "keep_alive") == NULL)
+		j->r.keep_ms = fl->o.keep_default_ms;	/* the server's default */
 	if (j->model == NULL) {
 		snprintf(msg, sizeof msg, "model '%.200s' not found", j->r.model);
 		fl_error(req, api, 404, msg);
@@ -691,6 +694,7 @@ fakellm_opts_default(struct fakellm_opts *o)
 	o->fail_after = -1;
 	o->hang_after = -1;
 	o->error_500_after = -1;
+	o->keep_default_ms = FAKELLM_KEEP_DEFAULT;
 	str_copy(o->models, "qwen2.5:14b,gemma3:1b,nomic-embed-text:latest",
 	    sizeof o->models);
 }
@@ -806,8 +810,10 @@ fakellm_run(const struct fakellm_opts *o, struct err *err)
 	fl.boot_ev = evtimer_new(fl.base, fl_boot_done, &fl);
 	tv = fl_tv(o->boot_sec);
 	evtimer_add(fl.boot_ev, &tv);
-	log_info("fake-llm: %s:%d, boot %.3g s, load %.3g s, %.3g tokens/s",
-	    o->listen, o->port, o->boot_sec, o->load_sec, o->tokens_per_sec);
+	log_info("fake-llm: %s:%d, boot %.3g s, load %.3g s, %.3g tokens/s, "
+	    "keep-alive %s%.3g s", o->listen, o->port, o->boot_sec, o->load_sec,
+	    o->tokens_per_sec, o->keep_default_ms < 0 ? "forever " : "",
+	    o->keep_default_ms < 0 ? 0 : o->keep_default_ms / 1000.0);
 	event_base_dispatch(fl.base);
 	log_info("fake-llm: stopping");
 out:

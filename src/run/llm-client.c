@@ -229,6 +229,24 @@ llm_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* What an HTTP error answer means. 404 "model ... not found" on a model
+ * request: not installed (never retried elsewhere without a pull). 503,
+ * or a "server busy" message (Ollama's full queue, llama-server's model
+ * still loading): busy, retry later; the server is not broken. */
+static enum llm_status
+llm_http_status(enum llm_kind kind, long code, const char *error)
+{
+	bool model_req = kind != LLM_HEALTH && kind != LLM_PS;
+
+	if (model_req && code == 404 && strcasestr(error, "not found") != NULL &&
+	    strcasestr(error, "model") != NULL)
+		return LLM_ERR_MISSING;
+	if (code == 503 || (code == 429 && model_req) ||
+	    strcasestr(error, "server busy") != NULL)
+		return LLM_ERR_BUSY;
+	return LLM_ERR_HTTP;
+}
+
 /* Turns a finished transfer into a result. */
 static void
 llm_finish(struct llm_req *r, CURLcode cc, struct llm_result *res)
@@ -262,13 +280,14 @@ llm_finish(struct llm_req *r, CURLcode cc, struct llm_result *res)
 		return;
 	}
 	if (res->http_status != 200) {
-		res->status = LLM_ERR_HTTP;
 		if (llm_parse_error(body, r->len, msg, sizeof msg) == 0)
 			snprintf(res->error, sizeof res->error, "HTTP %ld: %.400s",
 			    res->http_status, msg);
 		else
 			snprintf(res->error, sizeof res->error, "HTTP %ld: %.200s",
 			    res->http_status, body);
+		res->status = llm_http_status(r->kind, res->http_status,
+		    res->error);
 		return;
 	}
 	if (r->kind == LLM_HEALTH || r->kind == LLM_PS) {
@@ -281,9 +300,16 @@ llm_finish(struct llm_req *r, CURLcode cc, struct llm_result *res)
 		(void)llm_parse_openai(body, r->len, res);
 		return;
 	}
-	if (llm_parse_generate(body, r->len, res) != 0)
+	if (llm_parse_generate(body, r->len, res) != 0) {
+		if (res->status == LLM_ERR_MODEL && strcasestr(res->error,
+		    "server busy") != NULL)
+			res->status = LLM_ERR_BUSY;
 		return;
-	if (r->kind == LLM_LOAD && strcmp(res->done_reason, "load") != 0) {
+	}
+	/* Ollama before 0.1.35 (and its own documented example) answers a
+	 * load with done:true and no done_reason: loaded all the same. */
+	if (r->kind == LLM_LOAD && res->done_reason[0] != '\0' &&
+	    strcmp(res->done_reason, "load") != 0) {
 		res->status = LLM_ERR_MODEL;
 		snprintf(res->error, sizeof res->error,
 		    "load answered done_reason '%s', not 'load'", res->done_reason);
@@ -402,6 +428,14 @@ llm_start(struct llm_client *c, enum llm_kind kind, const char *base_url,
 		    "Content-Type: application/json");
 		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
 		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->post);
+		/* A POST is never sent twice by libcurl: on a reused
+		 * connection that died before any answer byte, libcurl
+		 * would send it again on a fresh one by itself ("Connection
+		 * died, retrying a fresh connect"), running an inference
+		 * twice. A connection of its own, closed after, cannot have
+		 * died in the pool; a failure is the caller's to retry. */
+		curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
 	}
 	if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK)
 		return llm_fail_later(r, "curl_multi_add_handle failed");
@@ -420,9 +454,12 @@ llm_post_generate(struct llm_client *c, enum llm_kind kind,
 	if (kind == LLM_GENERATE)
 		json_object_set_new(req, "prompt",
 		    json_string(prompt != NULL ? prompt : ""));
-	else
-		json_object_set_new(req, "keep_alive",
-		    json_integer(kind == LLM_LOAD ? -1 : 0));
+	/* Every request says how long the model stays: a request without
+	 * keep_alive resets it to the server's default (5 minutes in
+	 * Ollama), after which an idle model is unloaded behind gpumgr's
+	 * back. Loaded until gpumgr unloads it (keep_alive 0). */
+	json_object_set_new(req, "keep_alive",
+	    json_integer(kind == LLM_UNLOAD ? 0 : -1));
 	r = llm_start(c, kind, base_url, "/api/generate", req, timeout_ms,
 	    cb, arg);
 	json_decref(req);

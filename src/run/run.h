@@ -213,6 +213,9 @@ enum llm_status {
 	LLM_ERR_MODEL,		/* 200 but the model failed (an "error" line,
 				 * a stream without done:true) */
 	LLM_ERR_OTHER,		/* anything else libcurl reports */
+	LLM_ERR_MISSING,	/* 404 "model ... not found": not installed */
+	LLM_ERR_BUSY,		/* 503 or "server busy": full queue, retry
+				 * later (not a fault of the server) */
 };
 
 /* One answer of an Ollama server. Counts and durations are -1 when the
@@ -223,7 +226,9 @@ struct llm_result {
 	char		*response;	/* the whole text (generate: response,
 					 * chat: message.content); never NULL */
 	char		 model[128];
-	char		 done_reason[32];	/* "stop" "length" "load" "unload" */
+	char		 done_reason[32];	/* "stop" "length" "load" "unload";
+					 * "" when the server sent none
+					 * (Ollama before 0.1.35) */
 	bool		 done;
 	long		 prompt_eval_count;
 	long		 eval_count;
@@ -402,6 +407,9 @@ struct fakellm_opts {
 	long		 fail_after;	/* -1: off; exit(1) on inference N+1 */
 	long		 hang_after;	/* -1: off; never answer from N+1 */
 	long		 error_500_after;	/* -1: off; 500 from N+1 */
+	int64_t		 keep_default_ms;	/* keep_alive of a request that
+					 * sends none (OLLAMA_KEEP_ALIVE,
+					 * --keep-alive): 5m; -1 forever */
 	char		 models[1024];	/* comma list */
 	bool		 llama_server;	/* speak llama-server instead: the first
 					 * model loads at start, /health,
