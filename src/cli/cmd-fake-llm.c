@@ -67,6 +67,8 @@ cmd_fake_llm_exec(struct cli_ctx *ctx, int argc, char **argv)
 		{ "models", required_argument, NULL, 'm' },
 		{ "llama-server", no_argument, NULL, 'S' },
 		{ "keep-alive", required_argument, NULL, 'k' },
+		{ "pullable", required_argument, NULL, 'P' },
+		{ "pull-sec", required_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const struct cli_cmd *cmd = &cli_cmd_fake_llm;
@@ -109,14 +111,22 @@ cmd_fake_llm_exec(struct cli_ctx *ctx, int argc, char **argv)
 		case 'b':
 		case 'L':
 		case 't':
+		case 'u':
 			if (cmd_fake_llm_num(optarg, &d) != 0)
 				return cli_usage_error(cmd, "bad number '%s'", optarg);
 			if (c == 'b')
 				o.boot_sec = d;
 			else if (c == 'L')
 				o.load_sec = d;
+			else if (c == 'u')
+				o.pull_sec = d;
 			else
 				o.tokens_per_sec = d;
+			break;
+		case 'P':
+			if (str_copy(o.pullable, optarg, sizeof o.pullable) >=
+			    sizeof o.pullable)
+				return cli_usage_error(cmd, "--pullable is too long");
 			break;
 		case 'f':
 		case 'H':
@@ -162,7 +172,8 @@ const struct cli_cmd cli_cmd_fake_llm = {
 	.usage = "fake-llm [--listen 127.0.0.1] [--port N] [--boot-sec S]\n"
 	    "    [--load-sec S] [--tokens-per-sec N] [--fail-after N]\n"
 	    "    [--hang-after N] [--error-500-after N] [--models m1,m2]\n"
-	    "    [--llama-server] [--keep-alive DURATION]\n"
+	    "    [--llama-server] [--keep-alive DURATION] [--pullable m1,m2]\n"
+	    "    [--pull-sec S]\n"
 	    "\n"
 	    "An Ollama-compatible HTTP server on loopback for simulation and\n"
 	    "tests (docs/llm.md). OLLAMA_HOST=127.0.0.1:PORT sets the address as\n"
@@ -181,6 +192,9 @@ const struct cli_cmd cli_cmd_fake_llm = {
 	    "                        request that sends no keep_alive, as\n"
 	    "                        OLLAMA_KEEP_ALIVE (read too): seconds or\n"
 	    "                        \"5m\"-style, negative = forever (5m)\n"
+	    "  --pullable LIST       models not installed that POST /api/pull\n"
+	    "                        installs (progress lines over --pull-sec)\n"
+	    "  --pull-sec S          how long a pull takes (1)\n"
 	    "  --llama-server        act as llama.cpp's llama-server: the first\n"
 	    "                        model loads at start (--load-sec), GET\n"
 	    "                        /health is 503 until then, answers come\n"

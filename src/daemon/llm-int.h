@@ -21,7 +21,7 @@
 #define LLMD_RELOAD_NS		1000000000LL
 
 enum llmd_phase {
-	PH_NONE = 0, PH_HEALTH, PH_LOAD, PH_UNLOAD, PH_STOPPING,
+	PH_NONE = 0, PH_HEALTH, PH_LOAD, PH_UNLOAD, PH_STOPPING, PH_PULL,
 	PH_RELEASE	/* server gone, its VRAM not yet read back free */
 };
 
@@ -47,6 +47,8 @@ struct llmd_gpu {
 	long		 model_lost;	/* times the server dropped the model */
 	char		 note[256];	/* the latest, for gpu_state.json */
 	int64_t		 note_ms;	/* its wall-clock time */
+	char		 pull_status[64];	/* PH_PULL: the server's last line */
+	long long	 pull_done, pull_total;	/* bytes; -1 unknown */
 };
 
 /* A task being answered. */
@@ -68,6 +70,8 @@ struct llmd {
 	size_t			 ng;
 	struct llmd_task	*tasks;
 	struct event		*ps_timer;	/* the idle GPUs' /api/ps check */
+	char			**pulled;	/* models pulled once (pull_missing) */
+	size_t			 npulled;
 	char			 state_dir[PATH_MAX];
 };
 
@@ -79,6 +83,15 @@ void		 llmd_url(const struct daemon *, size_t pos, char *buf,
  * failure on the GPU once it is gone. */
 void		 llmd_stop(struct llmd_gpu *, bool failed, const char *why);
 bool		 llmd_llama(const struct daemon *);
+/* Sends the load of LG's model (PH_LOAD); the answer ends the boot. */
+void		 llmd_load_send(struct llmd_gpu *);
+
+/* llm-model.c */
+/* llm.pull_missing: pulls LG's model (once per daemon), then loads it;
+ * false when it is not to be pulled. */
+bool		 llmd_pull(struct llmd_gpu *);
+/* The timer of llm.server.ps_poll_ms (ARG: the daemon). */
+void		 llmd_ps_event(evutil_socket_t, short, void *);
 
 /* llm-task.c */
 /* Claims the task of ACT and sends it to GPU position POS's server. */

@@ -223,6 +223,25 @@ llmd_ready(struct llmd_gpu *lg)
 	daemon_mark_dirty(d);
 }
 
+static void	llmd_load_cb(const struct llm_result *, void *);
+
+void
+llmd_load_send(struct llmd_gpu *lg)
+{
+	struct daemon *d = lg->l->d;
+	char url[64];
+	double est;
+	int timeout;
+
+	est = core_stats_get(&d->stats, CORE_STAT_BOOT, lg->model,
+	    d->params.default_boot_sec);
+	timeout = (int)(est * 3000) + 60000;
+	llmd_url(d, lg->pos, url, sizeof url);
+	lg->phase = PH_LOAD;
+	lg->req = llm_load(lg->l->client, url, lg->model, timeout,
+	    llmd_load_cb, lg);
+}
+
 static void
 llmd_load_cb(const struct llm_result *r, void *arg)
 {
@@ -231,6 +250,8 @@ llmd_load_cb(const struct llm_result *r, void *arg)
 	char why[300];
 
 	lg->req = NULL;
+	if (r->status == LLM_ERR_MISSING && llmd_pull(lg))
+		return;
 	if (r->status == LLM_ERR_MISSING) {
 		/* The model is not installed: its tasks fail, the GPU is
 		 * fine (no failure counted) and goes back to idle. */
@@ -274,9 +295,6 @@ llmd_health_cb(const struct llm_result *r, void *arg)
 {
 	struct llmd_gpu *lg = arg;
 	struct daemon *d = lg->l->d;
-	char url[64];
-	double est;
-	int timeout;
 
 	lg->req = NULL;
 	if (r->status == LLM_OK && llmd_llama(d)) {
@@ -284,13 +302,7 @@ llmd_health_cb(const struct llm_result *r, void *arg)
 		return;
 	}
 	if (r->status == LLM_OK) {
-		est = core_stats_get(&d->stats, CORE_STAT_BOOT, lg->model,
-		    d->params.default_boot_sec);
-		timeout = (int)(est * 3000) + 60000;
-		llmd_url(d, lg->pos, url, sizeof url);
-		lg->phase = PH_LOAD;
-		lg->req = llm_load(lg->l->client, url, lg->model, timeout,
-		    llmd_load_cb, lg);
+		llmd_load_send(lg);
 		return;
 	}
 	if (llm_server_alive(d->gpux[lg->pos].server_pid,
@@ -406,105 +418,6 @@ llmd_unload(struct daemon *d, const struct core_action *a, size_t pos)
 	llmd_url(d, pos, url, sizeof url);
 	lg->req = llm_unload(lg->l->client, url, g->model,
 	    LLMD_UNLOAD_TIMEOUT_MS, llmd_unload_cb, lg);
-}
-
-void
-llmd_note_lost(struct llmd_gpu *lg, const char *why)
-{
-	struct daemon *d = lg->l->d;
-
-	lg->model_lost++;
-	str_copy(lg->note, why, sizeof lg->note);
-	lg->note_ms = time_now_ms();
-	log_warn("GPU %d: %s", d->gpus[lg->pos].index, why);
-	d->state_dirty = true;
-	daemon_mark_dirty(d);
-}
-
-/* Is MODEL among NAMES ("gemma3" is "gemma3:latest", as in Ollama)? */
-static bool
-llmd_model_in(char **names, const char *model)
-{
-	size_t i, n = strlen(model);
-	bool bare = strchr(model, ':') == NULL;
-
-	for (i = 0; names[i] != NULL; i++) {
-		if (strcmp(names[i], model) == 0)
-			return true;
-		if (bare && strncmp(names[i], model, n) == 0 &&
-		    strcmp(names[i] + n, ":latest") == 0)
-			return true;
-	}
-	return false;
-}
-
-static void
-llmd_ps_cb(const struct llm_result *r, void *arg)
-{
-	struct llmd_gpu *lg = arg;
-	struct daemon *d = lg->l->d;
-	struct core_gpu *g = &d->gpus[lg->pos];
-	char **names, why[256];
-	struct err e;
-
-	lg->ps_req = NULL;
-	/* A server that does not answer is found out by its next task. */
-	if (r->status != LLM_OK || g->state != GPU_LLM_READY ||
-	    g->unloading || lg->phase != PH_NONE)
-		return;
-	if (llm_parse_ps(r->response, strlen(r->response), &names, &e) != 0) {
-		log_warn("GPU %d: %s", g->index, e.msg);
-		return;
-	}
-	if (!llmd_model_in(names, lg->model)) {
-		snprintf(why, sizeof why, "the server unloaded %.80s behind "
-		    "gpumgr's back (not in /api/ps): server stopped, the model "
-		    "boots again when a task needs it", lg->model);
-		llmd_note_lost(lg, why);
-		llmd_stop(lg, false, "model unloaded by the server");
-	}
-	llm_strv_free(names);
-}
-
-/* Every llm.server.ps_poll_ms: each idle llm_ready GPU's own Ollama
- * server is asked which models it holds (a model it dropped anyway,
- * against keep_alive -1, must not be shown ready). */
-static void
-llmd_ps_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct daemon *d = arg;
-	struct llmd *l = d->llm;
-	char url[64];
-	size_t pos;
-
-	for (pos = 0; pos < l->ng; pos++) {
-		struct llmd_gpu *lg = l->g[pos];
-		struct core_gpu *g = &d->gpus[pos];
-
-		if (g->state != GPU_LLM_READY || g->unloading ||
-		    lg->phase != PH_NONE || lg->ps_req != NULL ||
-		    d->gpux[pos].worker != NULL || d->gpux[pos].server_pid <= 0)
-			continue;
-		llmd_url(d, pos, url, sizeof url);
-		lg->ps_req = llm_ps(l->client, url, LLMD_HEALTH_TIMEOUT_MS,
-		    llmd_ps_cb, lg);
-	}
-}
-
-void
-llmd_state_json(const struct daemon *d, int pos, json_t *o)
-{
-	const struct llmd_gpu *lg;
-	char at[40];
-
-	if (!llmd_has_gpu(d, pos))
-		return;
-	lg = d->llm->g[pos];
-	if (lg->model_lost == 0)
-		return;
-	time_iso8601(lg->note_ms, at, sizeof at);
-	json_object_set_new(o, "model_lost", json_pack("{s:I, s:s, s:s}",
-	    "count", (json_int_t)lg->model_lost, "last", lg->note, "at", at));
 }
 
 bool
@@ -698,6 +611,9 @@ llmd_close(struct daemon *d)
 		event_free(l->ps_timer);
 	if (l->client != NULL)
 		llm_client_free(l->client);
+	for (i = 0; i < l->npulled; i++)
+		free(l->pulled[i]);
+	free(l->pulled);
 	for (i = 0; i < l->ng; i++) {
 		if (l->g[i]->timer != NULL)
 			event_free(l->g[i]->timer);

@@ -17,7 +17,7 @@
 #define LLM_BODY_MAX	(64L << 20)	/* an answer larger than this fails */
 
 enum llm_kind { LLM_GENERATE, LLM_LOAD, LLM_UNLOAD, LLM_HEALTH, LLM_PS,
-	LLM_OPENAI };
+	LLM_OPENAI, LLM_PULL };
 
 struct llm_client {
 	struct event_base	*base;
@@ -44,6 +44,8 @@ struct llm_req {
 	int64_t			 start_ms;
 	llm_done_fn		 cb;
 	void			*arg;
+	llm_progress_fn		 progress;	/* LLM_PULL: each line */
+	size_t			 parsed;	/* LLM_PULL: lines seen up to */
 };
 
 /* One watched socket. */
@@ -209,6 +211,69 @@ llm_cancel(struct llm_req *r)
 		llm_req_unlink_free(r);
 }
 
+/* A pull's progress as its lines arrive: {"status", "total",
+ * "completed"} (Ollama's /api/pull stream). */
+static void
+llm_pull_lines(struct llm_req *r)
+{
+	char *nl;
+	json_t *o, *st;
+	long long total, done;
+
+	while ((nl = memchr(r->body + r->parsed, '\n', r->len - r->parsed))
+	    != NULL) {
+		o = json_loadb(r->body + r->parsed,
+		    (size_t)(nl - (r->body + r->parsed)), 0, NULL);
+		r->parsed = (size_t)(nl - r->body) + 1;
+		st = json_object_get(o, "status");
+		if (json_is_string(st)) {
+			total = json_is_integer(json_object_get(o, "total")) ?
+			    json_integer_value(json_object_get(o, "total")) : -1;
+			done = json_is_integer(json_object_get(o, "completed")) ?
+			    json_integer_value(json_object_get(o, "completed")) :
+			    -1;
+			r->progress(r->arg, json_string_value(st), done, total);
+		}
+		json_decref(o);
+	}
+}
+
+/* The end of a pull: its last status is "success"; an "error" line or
+ * none fails it. */
+static void
+llm_pull_result(const char *body, size_t len, struct llm_result *res)
+{
+	const char *p = body, *end = body + len, *nl;
+	char last[64] = "", msg[300];
+	json_t *o, *v;
+
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		o = json_loadb(p, (size_t)(nl - p), 0, NULL);
+		if (json_is_string(v = json_object_get(o, "error"))) {
+			snprintf(msg, sizeof msg, "pull: %s",
+			    json_string_value(v));
+			res->status = strcasestr(msg, "file does not exist") ||
+			    strcasestr(msg, "not found") ? LLM_ERR_MISSING :
+			    LLM_ERR_MODEL;
+			str_copy(res->error, msg, sizeof res->error);
+			json_decref(o);
+			return;
+		}
+		if (json_is_string(v = json_object_get(o, "status")))
+			str_copy(last, json_string_value(v), sizeof last);
+		json_decref(o);
+	}
+	if (strcmp(last, "success") != 0) {
+		res->status = LLM_ERR_MODEL;
+		snprintf(res->error, sizeof res->error, "pull: ended with "
+		    "status '%s', not 'success'", last);
+		return;
+	}
+	res->done = true;
+}
+
 static size_t
 llm_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 {
@@ -226,6 +291,8 @@ llm_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	memcpy(r->body + r->len, ptr, n);
 	r->len += n;
 	r->body[r->len] = '\0';
+	if (r->kind == LLM_PULL && r->progress != NULL)
+		llm_pull_lines(r);
 	return n;
 }
 
@@ -298,6 +365,10 @@ llm_finish(struct llm_req *r, CURLcode cc, struct llm_result *res)
 	}
 	if (r->kind == LLM_OPENAI) {
 		(void)llm_parse_openai(body, r->len, res);
+		return;
+	}
+	if (r->kind == LLM_PULL) {
+		llm_pull_result(body, r->len, res);
 		return;
 	}
 	if (llm_parse_generate(body, r->len, res) != 0) {
@@ -506,6 +577,23 @@ llm_unload(struct llm_client *c, const char *base_url, const char *model,
 {
 	return llm_post_generate(c, LLM_UNLOAD, base_url, model, NULL,
 	    timeout_ms, cb, arg);
+}
+
+struct llm_req *
+llm_pull(struct llm_client *c, const char *base_url, const char *model,
+    int timeout_ms, llm_progress_fn progress, llm_done_fn cb, void *arg)
+{
+	struct llm_req *r;
+	json_t *req;
+
+	req = json_pack("{s:s?, s:b}", "model", model, "stream", 1);
+	r = llm_start(c, LLM_PULL, base_url, "/api/pull", req, timeout_ms,
+	    cb, arg);
+	r->progress = progress;
+	json_decref(req);
+	if (r->fail_ev == NULL && (model == NULL || *model == '\0'))
+		return llm_fail_later(r, "no model named");
+	return r;
 }
 
 struct llm_req *
