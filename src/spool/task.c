@@ -406,8 +406,9 @@ task_parse_work(struct task_ctx *c, json_t *o, const struct config *cfg,
 		t->model = v != NULL ? json_string_value(v) : NULL;
 		/* A mistyped model would otherwise boot servers for
 		 * nothing: with llm.models listed, only those (or any, with
-		 * llm.allow_unlisted_models). */
-		if (t->model != NULL && !done && cfg != NULL &&
+		 * llm.allow_unlisted_models). Checked while queued: a task
+		 * already sent stays readable whatever a reload says. */
+		if (t->model != NULL && t->status == TASK_QUEUED && cfg != NULL &&
 		    cfg->nmodels > 0 && !cfg->allow_unlisted_models &&
 		    config_model(cfg, t->model) == NULL) {
 			size_t o2 = 0;
