@@ -38,6 +38,11 @@ expect_eq "submit of an unlisted model: exit code" "$rc" 4
 [[ $out == *llm.models* && $out == *allow_unlisted_models* ]] ||
   fail "submit's refusal does not name llm.models: $out"
 
+# ... and so is it through the API.
+api=$(curl -s -w ' %{http_code}' --unix-socket "$GPUMGR_ROOT/api.sock" \
+  http://localhost/v1/tasks -d '{"task_class": "llm", "prompt": "hi", "model": "llama3:70b"}')
+[[ $api == *llm.models*" 422" ]] || fail "the API accepted an unlisted model: $api"
+
 t0=$(date +%s%N)
 for m in old new missing busy err500 drop slow gone; do
   gpumgr submit -i "t-$m" -m "$m:1b" --retries 2 "question for $m" >/dev/null
