@@ -36,6 +36,7 @@ struct answer {
 
 struct conn {
 	struct rsrv	*s;
+	struct conn	*next, **prevp;	/* the server's open connections */
 	int		 fd;
 	struct event	*ev;
 	char		 buf[65536];
@@ -52,6 +53,7 @@ struct rsrv {
 	struct answer	 post_answers[8];	/* in order; the last repeats */
 	int		 npost_answers;
 	const char	*get_body;
+	struct conn	*open;
 };
 
 static char fixtures[512];
@@ -78,6 +80,9 @@ fixture(const char *name)
 static void
 conn_close(struct conn *c)
 {
+	*c->prevp = c->next;
+	if (c->next != NULL)
+		c->next->prevp = c->prevp;
 	event_free(c->ev);
 	close(c->fd);
 	free(c);
@@ -166,6 +171,11 @@ srv_accept(evutil_socket_t fd, short what, void *arg)
 	c->fd = cfd;
 	c->ev = event_new(s->base, cfd, EV_READ | EV_PERSIST, conn_read, c);
 	event_add(c->ev, NULL);
+	c->next = s->open;
+	if (s->open != NULL)
+		s->open->prevp = &c->next;
+	c->prevp = &s->open;
+	s->open = c;
 }
 
 static void
@@ -193,6 +203,8 @@ srv_start(struct rsrv *s, struct event_base *base)
 static void
 srv_stop(struct rsrv *s)
 {
+	while (s->open != NULL)
+		conn_close(s->open);
 	event_free(s->lev);
 	close(s->lfd);
 }
