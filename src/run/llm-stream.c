@@ -577,13 +577,19 @@ stream_finish(struct llm_stream *r, CURLcode cc)
 	evbuffer_remove(r->in, body, blen);
 	body[blen] = '\0';
 	if (r->http != 200) {
-		res.status = LLM_ERR_HTTP;
 		if (llm_parse_error(body, blen, msg, sizeof msg) == 0)
 			snprintf(res.error, sizeof res.error, "HTTP %ld: %s",
 			    r->http, msg);
 		else
 			snprintf(res.error, sizeof res.error, "HTTP %ld: %.200s",
 			    r->http, body);
+		/* as llm-client.c reads them: a model not installed, a busy
+		 * server (retried after a backoff), or a refusal */
+		res.status = r->http == 404 && strcasestr(res.error,
+		    "not found") != NULL && strcasestr(res.error, "model") !=
+		    NULL ? LLM_ERR_MISSING : r->http == 503 || r->http == 429 ||
+		    strcasestr(res.error, "server busy") != NULL ? LLM_ERR_BUSY :
+		    LLM_ERR_HTTP;
 	} else if ((answer = json_loadb(body, blen, 0, NULL)) == NULL ||
 	    !json_is_object(answer)) {
 		res.status = LLM_ERR_JSON;
