@@ -185,6 +185,8 @@ struct supervise_args {
 	int		  dirfd;	/* run_dir, O_DIRECTORY */
 	int		  lockfd;	/* run_dir/lock, flock'ed */
 	char *const	 *argv;
+	const char	 *path;		/* argv[0] found in PATH by the
+					 * daemon, or NULL: execvpe looks */
 	char *const	 *envp;
 	const char	 *task_id;
 	const char	 *cwd;
@@ -193,6 +195,10 @@ struct supervise_args {
 };
 void	 supervise_main(const struct supervise_args *)
 	    __attribute__((noreturn));
+/* The descriptors the gpumgr-supervise program (src/supervise-main.c)
+ * finds the run folder and its lock at. */
+#define RUN_SUPERVISE_DIRFD	3
+#define RUN_SUPERVISE_LOCKFD	4
 
 /* --------------------------------------------------------------------- */
 
