@@ -2,21 +2,23 @@
  * gpumgr-supervise: the supervisor (src/run/supervise.c) as a program of
  * its own, so that the daemon starts one with a small exec (posix_spawn,
  * no copy of its page tables, no copy-on-write faults in the daemon while
- * runs last) instead of a fork of itself. Not for people: run_start() passes
- * the run folder and its lock as descriptors 3 and 4, the settings on the
- * command line and the script's environment as this program's own:
- *   gpumgr-supervise TIMEOUT GRACE TASK_ID CWD PATH -- ARGV...
- * (an empty TASK_ID, CWD or PATH means none).
+ * runs last) instead of a fork of itself. Not for people: run_start() gives
+ * it the run folder and its lock as descriptors 3 and 4, and on descriptor 5
+ * (a memfd) the script's command, environment, working folder and program
+ * path; its own command line is
+ *   DAEMON_ARGV0 supervise TIMEOUT GRACE TASK_ID
+ * and its environment empty: like a forked supervisor, it is named like the
+ * daemon and carries none of the script's arguments or variables, so that
+ * nothing that looks for the script's processes takes it for one.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "run/run.h"
-
-extern char **environ;
 
 static int
 sup_main_int(const char *s, int *out)
@@ -32,12 +34,72 @@ sup_main_int(const char *s, int *out)
 	return 0;
 }
 
+/* Reads all of FD into a NUL-terminated buffer. */
+static char *
+sup_main_slurp(int fd, size_t *lenp)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = xmalloc(cap + 1);
+	ssize_t n;
+
+	for (;;) {
+		if (len == cap) {
+			cap *= 2;
+			buf = xrealloc(buf, cap + 1);
+		}
+		n = pread(fd, buf + len, cap - len, (off_t)len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*lenp = len;
+	return buf;
+}
+
+/* The next NUL-terminated string at *P (before END), or NULL. */
+static char *
+sup_main_next(char **p, char *end)
+{
+	char *s = *p;
+	size_t n;
+
+	if (s >= end)
+		return NULL;
+	n = strnlen(s, (size_t)(end - s));
+	if (s + n >= end)
+		return NULL;
+	*p = s + n + 1;
+	return s;
+}
+
+/* A count, then that many strings, into a new NULL-terminated vector. */
+static char **
+sup_main_vec(char **p, char *end)
+{
+	char *c = sup_main_next(p, end);
+	char **v;
+	int n;
+
+	if (c == NULL || sup_main_int(c, &n) != 0 || n > 1000000)
+		return NULL;
+	v = xcalloc((size_t)n + 1, sizeof *v);
+	for (int i = 0; i < n; i++)
+		if ((v[i] = sup_main_next(p, end)) == NULL)
+			return NULL;
+	return v;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct supervise_args a;
+	char *buf, *p, *end, *cwd, *path;
+	size_t len;
 
-	if (argc < 8 || strcmp(argv[6], "--") != 0) {
+	if (argc != 5 || strcmp(argv[1], "supervise") != 0) {
 		fprintf(stderr, "gpumgr-supervise: started by the gpumgr "
 		    "daemon only\n");
 		return 2;
@@ -45,15 +107,27 @@ main(int argc, char **argv)
 	memset(&a, 0, sizeof a);
 	a.dirfd = RUN_SUPERVISE_DIRFD;
 	a.lockfd = RUN_SUPERVISE_LOCKFD;
-	if (sup_main_int(argv[1], &a.timeout_sec) != 0 ||
-	    sup_main_int(argv[2], &a.grace_sec) != 0) {
+	if (sup_main_int(argv[2], &a.timeout_sec) != 0 ||
+	    sup_main_int(argv[3], &a.grace_sec) != 0) {
 		fprintf(stderr, "gpumgr-supervise: bad timeout or grace\n");
 		return 2;
 	}
-	a.task_id = argv[3][0] != '\0' ? argv[3] : NULL;
-	a.cwd = argv[4][0] != '\0' ? argv[4] : NULL;
-	a.path = argv[5][0] != '\0' ? argv[5] : NULL;
-	a.argv = argv + 7;
-	a.envp = environ;
+	a.task_id = argv[4][0] != '\0' ? argv[4] : NULL;
+	buf = sup_main_slurp(RUN_SUPERVISE_SPECFD, &len);
+	close(RUN_SUPERVISE_SPECFD);
+	p = buf;
+	end = buf + len;
+	cwd = sup_main_next(&p, end);
+	path = sup_main_next(&p, end);
+	a.argv = sup_main_vec(&p, end);
+	a.envp = sup_main_vec(&p, end);
+	if (cwd == NULL || path == NULL || a.argv == NULL || a.argv[0] == NULL ||
+	    a.envp == NULL) {
+		fprintf(stderr, "gpumgr-supervise: no command on fd %d\n",
+		    RUN_SUPERVISE_SPECFD);
+		return 2;
+	}
+	a.cwd = cwd[0] != '\0' ? cwd : NULL;
+	a.path = path[0] != '\0' ? path : NULL;
 	supervise_main(&a);
 }

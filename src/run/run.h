@@ -199,6 +199,7 @@ void	 supervise_main(const struct supervise_args *)
  * finds the run folder and its lock at. */
 #define RUN_SUPERVISE_DIRFD	3
 #define RUN_SUPERVISE_LOCKFD	4
+#define RUN_SUPERVISE_SPECFD	5	/* cwd, path, argv, envp (a memfd) */
 
 /* --------------------------------------------------------------------- */
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -93,10 +94,88 @@ script_supervisor(void)
 	return NULL;
 }
 
+/* This process's argv[0] (/proc/self/cmdline), read once. */
+static const char *
+script_argv0(void)
+{
+	static char name[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	if (name[0] != '\0')
+		return name;
+	fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, name, sizeof name - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	name[n > 0 ? n : 0] = '\0';	/* the first string ends at a NUL */
+	if (name[0] == '\0')
+		str_copy(name, "gpumgr", sizeof name);
+	return name;
+}
+
+/* Appends S and its NUL to *BUF. */
+static void
+script_spec_add(char **buf, size_t *len, size_t *cap, const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	while (*len + n > *cap) {
+		*cap = *cap ? *cap * 2 : 4096;
+		*buf = xrealloc(*buf, *cap);
+	}
+	memcpy(*buf + *len, s, n);
+	*len += n;
+}
+
+static void
+script_spec_vec(char **buf, size_t *len, size_t *cap, char *const *v)
+{
+	char num[24];
+	size_t n = 0;
+
+	while (v != NULL && v[n] != NULL)
+		n++;
+	snprintf(num, sizeof num, "%zu", n);
+	script_spec_add(buf, len, cap, num);
+	for (size_t i = 0; i < n; i++)
+		script_spec_add(buf, len, cap, v[i]);
+}
+
+/* A memfd holding A's cwd, path, argv and envp (supervise-main.c reads
+ * it), or -1. */
+static int
+script_spec_fd(const struct supervise_args *a)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0, off = 0;
+	ssize_t n;
+	int fd;
+
+	script_spec_add(&buf, &len, &cap, a->cwd != NULL ? a->cwd : "");
+	script_spec_add(&buf, &len, &cap, a->path != NULL ? a->path : "");
+	script_spec_vec(&buf, &len, &cap, a->argv);
+	script_spec_vec(&buf, &len, &cap, a->envp);
+	fd = script_high_fd(memfd_create("gpumgr-run", MFD_CLOEXEC));
+	while (fd >= 0 && off < len) {
+		n = write(fd, buf + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			fd = -1;
+			break;
+		}
+		off += (size_t)n;
+	}
+	free(buf);
+	return fd;
+}
+
 /*
- * Starts the supervisor program on A (descriptors 3 and 4, every signal
- * blocked and at its default, A's environment as its own). Returns its pid,
- * or -1 with errno (then nothing was started).
+ * Starts the supervisor program on A (descriptors 3, 4 and 5, every signal
+ * blocked and at its default, an empty environment). Returns its pid, or
+ * -1 with errno (then nothing was started).
  */
 static pid_t
 script_spawn(const char *prog, const struct supervise_args *a)
@@ -105,37 +184,35 @@ script_spawn(const char *prog, const struct supervise_args *a)
 	posix_spawnattr_t at;
 	sigset_t all;
 	char tmo[16], grace[16];
-	char **argv;
-	size_t n = 0, i;
+	char *argv[6], *envp[1] = { NULL };
 	pid_t pid = -1;
-	int rc;
+	int rc, spec;
 
-	for (n = 0; a->argv[n] != NULL; n++)
-		;
-	argv = xcalloc(n + 8, sizeof *argv);
+	if ((spec = script_spec_fd(a)) < 0)
+		return -1;
 	snprintf(tmo, sizeof tmo, "%d", a->timeout_sec > 0 ? a->timeout_sec : 0);
 	snprintf(grace, sizeof grace, "%d", a->grace_sec);
-	argv[0] = (char *)SCRIPT_SUPERVISOR;
-	argv[1] = tmo;
-	argv[2] = grace;
-	argv[3] = (char *)(a->task_id != NULL ? a->task_id : "");
-	argv[4] = (char *)(a->cwd != NULL ? a->cwd : "");
-	argv[5] = (char *)(a->path != NULL ? a->path : "");
-	argv[6] = (char *)"--";
-	for (i = 0; i < n; i++)
-		argv[7 + i] = a->argv[i];
-	argv[7 + n] = NULL;
+	/* Named like the daemon, as a forked supervisor was. */
+	argv[0] = (char *)script_argv0();
+	argv[1] = (char *)"supervise";
+	argv[2] = tmo;
+	argv[3] = grace;
+	argv[4] = (char *)(a->task_id != NULL ? a->task_id : "");
+	argv[5] = NULL;
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&at);
 	sigfillset(&all);
-	/* Both descriptors are at 10 or above (script_high_fd): neither
-	 * dup2 clobbers the other's source. */
+	/* The three descriptors are at 10 or above (script_high_fd): no
+	 * dup2 clobbers another's source. */
 	rc = posix_spawn_file_actions_adddup2(&fa, a->dirfd,
 	    RUN_SUPERVISE_DIRFD);
 	if (rc == 0)
 		rc = posix_spawn_file_actions_adddup2(&fa, a->lockfd,
 		    RUN_SUPERVISE_LOCKFD);
+	if (rc == 0)
+		rc = posix_spawn_file_actions_adddup2(&fa, spec,
+		    RUN_SUPERVISE_SPECFD);
 	if (rc == 0)
 		rc = posix_spawnattr_setsigmask(&at, &all);
 	if (rc == 0)
@@ -144,10 +221,10 @@ script_spawn(const char *prog, const struct supervise_args *a)
 		rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
 		    POSIX_SPAWN_SETSIGDEF);
 	if (rc == 0)
-		rc = posix_spawn(&pid, prog, &fa, &at, argv, a->envp);
+		rc = posix_spawn(&pid, prog, &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
-	free(argv);
+	close(spec);
 	if (rc != 0) {
 		errno = rc;
 		return -1;
