@@ -53,6 +53,13 @@ def start():
     while not ready(p):
         if p.poll() is not None or time.time() > end:
             p.kill()
+            for d in os.listdir("/proc"):
+                try:
+                    for fd in os.listdir("/proc/%s/fd" % d):
+                        if os.readlink("/proc/%s/fd/%s" % (d, fd)).endswith("/daemon.lock"):
+                            print("holder", d, open("/proc/%s/cmdline" % d).read().replace("\0", " "))
+                except OSError:
+                    pass
             sys.exit("the daemon did not start (see %s)" % log)
         time.sleep(0.01)
     return p
