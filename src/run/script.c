@@ -57,7 +57,7 @@ script_high_fd(int fd)
 /*
  * The supervisor program: $GPUMGR_SUPERVISOR if set ("fork": none, the
  * daemon forks itself as before), else gpumgr-supervise beside this binary
- * (the build tree) or in ../libexec/gpumgr/ (an installed one). Looked up
+ * (the build tree) or in ../lib/gpumgr/ (an installed one). Looked up
  * once; NULL when there is none.
  */
 static const char *
@@ -87,7 +87,7 @@ script_supervisor(void)
 	if (snprintf(path, sizeof path, "%.3000s/%s", self,
 	    SCRIPT_SUPERVISOR) < (int)sizeof path && access(path, X_OK) == 0)
 		return path;
-	if (snprintf(path, sizeof path, "%.3000s/../libexec/gpumgr/%s", self,
+	if (snprintf(path, sizeof path, "%.3000s/../lib/gpumgr/%s", self,
 	    SCRIPT_SUPERVISOR) < (int)sizeof path && access(path, X_OK) == 0)
 		return path;
 	path[0] = '\0';
