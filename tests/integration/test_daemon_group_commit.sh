@@ -9,11 +9,11 @@
 # exactly once (a daemon's death leaves its runs alive, to be re-adopted),
 # and no temporary, run folder or process may be left.
 #
-# CI: 300 tasks, 12 kills. The issue's size: GPUMGR_GROUP_FULL=1 (2,000
+# CI: 200 tasks, 10 kills. The issue's size: GPUMGR_GROUP_FULL=1 (2,000
 # tasks, 60 kills), or GPUMGR_GROUP_TASKS / GPUMGR_GROUP_KILLS.
 . "$(dirname "$0")/lib.sh"
 
-if [[ ${GPUMGR_GROUP_FULL:-0} == 1 ]]; then TASKS=2000 KILLS=60; else TASKS=300 KILLS=12; fi
+if [[ ${GPUMGR_GROUP_FULL:-0} == 1 ]]; then TASKS=2000 KILLS=60; else TASKS=200 KILLS=10; fi
 TASKS=${GPUMGR_GROUP_TASKS:-$TASKS}
 KILLS=${GPUMGR_GROUP_KILLS:-$KILLS}
 echo "size: $TASKS tasks, $KILLS daemon kills"
