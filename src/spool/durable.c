@@ -53,6 +53,7 @@ struct durable {
 	bool			 failed;	/* a staged file was lost: the
 						 * flush reports it, removes
 						 * nothing */
+	struct err		 failure;	/* why, for the flush */
 };
 
 struct durable *
@@ -262,7 +263,7 @@ durable_tmp(struct durable *d, int dirfd, char *tmp, size_t tmplen,
  * no old copy, so every task stays where the disk had it.
  */
 static void
-durable_settle(struct durable *d, struct err *err)
+durable_settle(struct durable *d)
 {
 	struct durable_staged *s;
 	size_t i;
@@ -270,11 +271,11 @@ durable_settle(struct durable *d, struct err *err)
 	for (i = 0; i < d->nstaged; i++) {
 		s = &d->staged[i];
 		if (fsync(s->fd) == -1 && !d->failed) {
-			err_errno(err, "fsync %s", s->tmp);
+			err_errno(&d->failure, "fsync %s", s->tmp);
 			d->failed = true;
 		}
 		if (close(s->fd) == -1 && !d->failed) {
-			err_errno(err, "close %s", s->tmp);
+			err_errno(&d->failure, "close %s", s->tmp);
 			d->failed = true;
 		}
 		s->fd = -1;
@@ -287,7 +288,8 @@ durable_settle(struct durable *d, struct err *err)
 				free(s->name);
 				continue;
 			}
-			err_errno(err, "rename %s to %s", s->tmp, s->name);
+			err_errno(&d->failure, "rename %s to %s", s->tmp,
+			    s->name);
 			d->failed = true;
 		}
 		unlinkat(s->dirfd, s->tmp, 0);
@@ -313,11 +315,10 @@ durable_is_staged(const struct durable *d, int dirfd, const char *name)
  * to that name goes into place first, so that the group's order is the
  * callers'. */
 static void
-durable_settle_for(struct durable *d, int dirfd, const char *name,
-    struct err *err)
+durable_settle_for(struct durable *d, int dirfd, const char *name)
 {
 	if (durable_is_staged(d, dirfd, name))
-		durable_settle(d, err);
+		durable_settle(d);
 }
 
 static int
@@ -339,7 +340,7 @@ durable_stage(struct durable *d, int dirfd, const char *name, const void *buf,
 
 	if (d->nstaged == DURABLE_GROUP_MAX || durable_is_staged(d, dirfd,
 	    name))
-		durable_settle(d, err);
+		durable_settle(d);
 	s = &d->staged[d->nstaged];
 	if (durable_tmp_fd(d, dirfd, s->tmp, sizeof s->tmp, buf, len, &fd,
 	    err) == -1)
@@ -376,7 +377,7 @@ durable_create(struct durable *d, int dirfd, const char *name, const void *buf,
 	char tmp[64];
 	int rc;
 
-	durable_settle_for(d, dirfd, name, err);
+	durable_settle_for(d, dirfd, name);
 	if (durable_tmp(d, dirfd, tmp, sizeof tmp, buf, len, err) == -1)
 		return -1;
 	rc = renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE);
@@ -407,8 +408,8 @@ durable_rename(struct durable *d, int fromfd, const char *from, int tofd,
 {
 	int rc;
 
-	durable_settle_for(d, fromfd, from, err);
-	durable_settle_for(d, tofd, to, err);
+	durable_settle_for(d, fromfd, from);
+	durable_settle_for(d, tofd, to);
 	if (replace)
 		rc = renameat(fromfd, from, tofd, to);
 	else
@@ -436,8 +437,8 @@ durable_link(struct durable *d, int fromfd, const char *from, int tofd,
 {
 	char tmp[64];
 
-	durable_settle_for(d, fromfd, from, err);
-	durable_settle_for(d, tofd, to, err);
+	durable_settle_for(d, fromfd, from);
+	durable_settle_for(d, tofd, to);
 	durable_tmp_name(tmp, sizeof tmp);
 	if (linkat(fromfd, from, tofd, tmp, 0) == -1)
 		return err_errno(err, "link %s", from);
@@ -458,7 +459,7 @@ durable_flush(struct durable *d, struct err *err)
 	size_t i;
 	int rc = 0;
 
-	durable_settle(d, err);
+	durable_settle(d);
 	for (i = 0; i < d->ndirs; i++) {
 		if (fsync(d->dirs[i]) == -1 && errno != EINVAL) {
 			/* The new copies may not be durable: keep the old
@@ -470,9 +471,9 @@ durable_flush(struct durable *d, struct err *err)
 	if (rc == 0 && d->failed) {
 		/* A staged file did not reach its name: keep every old
 		 * copy (the folders above are synced all the same, for the
-		 * ones that did). ERR was set by durable_settle. */
+		 * ones that did). */
+		rc = err_set(err, "group commit: %s", d->failure.msg);
 		errno = EIO;
-		rc = -1;
 	}
 	if (rc == 0) {
 		for (i = 0; i < d->nunlinks; i++) {
