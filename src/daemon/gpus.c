@@ -107,10 +107,11 @@ gpus_judge(struct daemon *d, size_t k, const char *health, long temp_c,
 	struct core_gpu *g = &d->gpus[k];
 	struct gpu_extra *x = &d->gpux[k];
 	struct core_health_params p;
-	char why[96], when[40];
+	char why[CORE_OFFLINE_MAX], when[40];
 	enum core_health_verdict v;
 	int64_t until;
 	bool faulty;
+	size_t n;
 
 	if (g->state == GPU_OFFLINE && !x->health_offline)
 		return;
@@ -132,6 +133,12 @@ gpus_judge(struct daemon *d, size_t k, const char *health, long temp_c,
 	case CORE_HEALTH_FAULT:
 		if (strcmp(health, "ok") == 0)
 			str_copy(x->health, "hot", sizeof x->health);
+		/* how it comes back, in the reason */
+		n = strlen(why);
+		snprintf(why + n, sizeof why - n, "; back in service once it "
+		    "reads healthy for %lld s%s", (long long)(p.probation_ms /
+		    1000), strcmp(health, "ok") == 0 ? "" : " (reset the GPU "
+		    "or reboot)");
 		if (strcmp(g->offline_reason, why) == 0)
 			break;
 		log_warn("GPU %d (%s) %s: %s", g->index, g->uuid, faulty ?
@@ -336,6 +343,77 @@ gpus_set_drained(struct daemon *d, size_t i, bool on)
 	    "undrained: it takes work again");
 	d->state_dirty = true;
 	return true;
+}
+
+void
+gpus_offline_hint(struct daemon *d, size_t pos)
+{
+	struct core_gpu *g = &d->gpus[pos];
+	char hint[128];
+	size_t have = strlen(g->offline_reason);
+
+	if (d->gpux[pos].health_offline)
+		snprintf(hint, sizeof hint, "; back in service once it reads "
+		    "healthy (reset or reboot the GPU)");
+	else
+		snprintf(hint, sizeof hint, "; back in service with `gpumgr "
+		    "reset %d`, `gpumgr undrain %d` or SIGHUP", g->index,
+		    g->index);
+	/* the hint must show: the reason's text gives way to it */
+	if (have + strlen(hint) >= sizeof g->offline_reason) {
+		have = sizeof g->offline_reason - strlen(hint) - 4;
+		memcpy(g->offline_reason + have, "...", 3);
+		have += 3;
+	}
+	str_copy(g->offline_reason + have, hint,
+	    sizeof g->offline_reason - have);
+}
+
+void
+gpus_reset(struct daemon *d, size_t pos, const char *who)
+{
+	struct core_gpu *g = &d->gpus[pos];
+	struct gpu_extra *x = &d->gpux[pos];
+	char was[CORE_OFFLINE_MAX];
+	int64_t now = time_mono_ms();
+	struct err e;
+
+	g->consecutive_failures = 0;
+	if (g->state != GPU_OFFLINE)
+		return;
+	if (x->health_offline) {
+		if (strcmp(x->health, "ok") != 0 || x->hstate.hot) {
+			log_warn("GPU %d (%s): %s: it still reads faulty (%s) "
+			    "and stays offline until it reads healthy",
+			    g->index, g->uuid, who, x->health);
+			return;
+		}
+		/* healthy, on probation: the operator ends it */
+		x->health_offline = false;
+		x->hstate.healthy_since_ms = 0;
+	}
+	if (gpus_job_on(d, (int)pos))
+		return;		/* its work ends first (gpus_release) */
+	str_copy(was, g->offline_reason, sizeof was);
+	if (core_gpu_set_online(g, now, &e) != 0) {
+		log_error("BUG: %s", e.msg);
+		return;
+	}
+	log_info("GPU %d (%s) back in service (%s); it was offline: %s",
+	    g->index, g->uuid, who, was);
+	g->offline_reason[0] = '\0';
+	d->state_dirty = true;
+	daemon_mark_dirty(d);
+}
+
+void
+gpus_reset_all(struct daemon *d, const char *who)
+{
+	size_t i;
+
+	for (i = 0; i < d->ngpus; i++)
+		if (d->gpux[i].worker == NULL)
+			gpus_reset(d, i, who);
 }
 
 /* Marks the job's GPU as running it: on start, and when re-adopting. */

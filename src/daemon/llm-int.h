@@ -32,7 +32,9 @@ struct llmd_gpu {
 	int64_t		 release_ms;	/* when the server was gone */
 	long		 free_before_mb;	/* VRAM free before the boot; -1 */
 	bool		 failed;	/* the stop follows a failure */
-	char		 why[128];
+	char		 why[CORE_OFFLINE_MAX];
+	char		 cause[CORE_OFFLINE_MAX];	/* the last boot failure quoted */
+	off_t		 log_start;	/* the server log's size at its start */
 	char		 model[CORE_MODEL_MAX];
 };
 
