@@ -374,7 +374,6 @@ gpus_reset(struct daemon *d, size_t pos, const char *who)
 {
 	struct core_gpu *g = &d->gpus[pos];
 	struct gpu_extra *x = &d->gpux[pos];
-	char was[CORE_OFFLINE_MAX];
 	int64_t now = time_mono_ms();
 	struct err e;
 
@@ -394,13 +393,12 @@ gpus_reset(struct daemon *d, size_t pos, const char *who)
 	}
 	if (gpus_job_on(d, (int)pos))
 		return;		/* its work ends first (gpus_release) */
-	str_copy(was, g->offline_reason, sizeof was);
 	if (core_gpu_set_online(g, now, &e) != 0) {
 		log_error("BUG: %s", e.msg);
 		return;
 	}
-	log_info("GPU %d (%s) back in service (%s); it was offline: %s",
-	    g->index, g->uuid, who, was);
+	/* its reason was logged when it went offline */
+	log_info("GPU %d (%s) back in service (%s)", g->index, g->uuid, who);
 	g->offline_reason[0] = '\0';
 	d->state_dirty = true;
 	daemon_mark_dirty(d);

@@ -613,7 +613,9 @@ llmd_adopt_one(struct daemon *d, int port, const struct llm_server_state *st)
 		    "%s)", g->index, (long)st->pid, port, st->model);
 		return;
 	}
-	if (live != LLM_SERVER_DEAD &&
+	/* A pid that lives but does not hold the port may be anyone's now
+	 * (reused): it is left alone. */
+	if ((live == LLM_SERVER_UP || live == LLM_SERVER_STARTING) &&
 	    llm_server_signal(st->pid, SIGTERM, &e) != 0)
 		log_warn("LLM server on port %d: %s", port, e.msg);
 	if (llm_server_state_remove(d->llm->state_dir, port, &e) != 0)
