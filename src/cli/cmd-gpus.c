@@ -125,9 +125,13 @@ gpus_print(const struct gpu_list *l, bool json, json_t *st)
 	json_t *j;
 	char *s;
 
+	char dup[256];
+
 	if (strcmp(l->source, "sim") == 0)
 		fprintf(stderr, "gpumgr: SIMULATED GPUs: these are not real "
 		    "GPUs (backend sim)\n");
+	if (gpu_list_dup_uuid(l, dup, sizeof dup))
+		fprintf(stderr, "gpumgr: warning: %s\n", dup);
 	if (!json) {
 		gpus_print_table(l);
 		gpus_print_daemon(l, st, NULL);

@@ -173,6 +173,7 @@ struct daemon {
 	unsigned long		 evictions;	/* LLMs unloaded for scripts */
 	char			 gpu_count_warning[160];	/* config gpu_count vs
 								 * discovery; "" */
+	char			 dup_uuid_warning[256];	/* two GPUs, one UUID */
 	struct waits		*waits;		/* waits.c */
 	/* Tasks ended by class (enum task_class) and [0] complete, [1]
 	 * failed: counters that never go down, kept in gpu_state.json. */

@@ -136,8 +136,8 @@ gpus_judge(struct daemon *d, size_t k, const char *health, long temp_c,
 		/* how it comes back, in the reason */
 		n = strlen(why);
 		snprintf(why + n, sizeof why - n, "; back in service once it "
-		    "reads healthy for %lld s%s", (long long)(p.probation_ms /
-		    1000), strcmp(health, "ok") == 0 ? "" : " (reset the GPU "
+		    "reads healthy for %.1f s%s", (double)p.probation_ms /
+		    1000.0, strcmp(health, "ok") == 0 ? "" : " (reset the GPU "
 		    "or reboot)");
 		if (strcmp(g->offline_reason, why) == 0)
 			break;
@@ -219,6 +219,8 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 		if (gi->uuid[0] == '\0')
 			continue;	/* a GPU we could not identify */
 		k = gpus_find_uuid(d, gi->uuid);
+		if (k >= 0 && seen[k])
+			continue;	/* a duplicate UUID (gpus_rescan warns) */
 		if (k < 0) {
 			d->gpus = xrealloc(d->gpus, (d->ngpus + 1) * sizeof *d->gpus);
 			d->gpux = xrealloc(d->gpux, (d->ngpus + 1) * sizeof *d->gpux);
@@ -242,7 +244,8 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 		g = &d->gpus[k];
 		seen[k] = true;
 		g->index = gi->index;
-		str_copy(g->name, gi->name, sizeof g->name);
+		if (gi->name[0] != '\0')	/* a failing GPU may read none */
+			str_copy(g->name, gi->name, sizeof g->name);
 		str_copy(g->cc, gi->compute_capability, sizeof g->cc);
 		str_copy(d->gpux[k].health, gi->health, sizeof d->gpux[k].health);
 		g->role = config_gpu_role(&d->cfg, gi->index, gi->uuid);
@@ -308,6 +311,7 @@ gpus_rescan(struct daemon *d)
 {
 	struct gpu_list l;
 	struct err e;
+	char dup[256];
 
 	memset(&l, 0, sizeof l);
 	if (gpu_scan(d->gsrc, &l, &e) != 0) {
@@ -320,6 +324,13 @@ gpus_rescan(struct daemon *d)
 	if (d->scan_failing)
 		log_info("GPU rescan works again");
 	d->scan_failing = false;
+	if (gpu_list_dup_uuid(&l, dup, sizeof dup)) {
+		if (strcmp(dup, d->dup_uuid_warning) != 0)
+			log_warn("%s", dup);
+	} else {
+		dup[0] = '\0';
+	}
+	str_copy(d->dup_uuid_warning, dup, sizeof d->dup_uuid_warning);
 	if (strcmp(l.source, "sim") == 0)
 		simvram_add_own(d, &l);
 	gpus_merge(d, &l, time_mono_ms());
