@@ -266,7 +266,8 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 			continue;
 		log_warn("GPU %d (%s) goes offline: no longer discovered",
 		    g->index, g->uuid);
-		str_copy(g->offline_reason, "lost: no longer discovered",
+		str_copy(g->offline_reason, "lost: no longer discovered; back "
+		    "in service once it is found and reads healthy",
 		    sizeof g->offline_reason);
 		str_copy(d->gpux[i].health, "lost", sizeof d->gpux[i].health);
 		jobs_gpu_lost(d, (int)i, now);
