@@ -101,3 +101,38 @@ gpumgr gpus 2>&1 >/dev/null | grep -q "warning: GPUs 0 and 8 report the same UUI
 expect_eq "warned once" "$(grep -c "report the same UUID" "$TEST_TMP/daemon.log")" 1
 expect_eq "GPU 0 kept" "$(state_field 0 state)" "idle"
 pass "duplicate UUIDs warned about"
+stop_daemon
+
+# --- NVML: a GPU lost (GPU_IS_LOST, 15) or failing with UNKNOWN (999) -------
+if [[ -n "${GPUMGR_FAKE_NVML:-}" ]]; then
+  export GPUMGR_NVML_LIB=$GPUMGR_FAKE_NVML
+  export GPUMGR_FAKE_NVML_SCRIPT=$TEST_TMP/nvml.json
+  cat >"$GPUMGR_FAKE_NVML_SCRIPT" <<'JSON'
+{"gpus": [
+  {"uuid": "GPU-n0000000-0000-0000-0000-000000000000", "name": "Fake A",
+   "total_mb": 24576, "used_mb": 0, "free_mb": 24576, "cc": [8, 6]},
+  {"uuid": "GPU-n1111111-0000-0000-0000-000000000000", "name": "Fake B",
+   "total_mb": 24576, "used_mb": 0, "free_mb": 24576, "cc": [8, 6],
+   "rc": {"GetUtilizationRates": 999, "GetTemperature": 999}},
+  {"uuid": "GPU-n2222222-0000-0000-0000-000000000000", "name": "Fake C",
+   "total_mb": 24576, "used_mb": 0, "free_mb": 24576, "cc": [8, 6],
+   "rc": {"GetMemoryInfo": 15}}]}
+JSON
+  rm -rf "$GPUMGR_ROOT"
+  mkdir -p "$GPUMGR_ROOT"
+  : >"$ledger"
+  write_config "{\"gpu_backend\": \"nvml\", \"cooling_sec\": 0, \"rescan_interval_ms\": 100,
+    \"scripts\": {\"record\": {\"argv\": [\"$SCRIPTS_DIR/record.sh\", \"$ledger\", \"{ms}\"]}}}"
+  start_daemon
+  wait_for 30 state_is 1 state offline
+  wait_for 30 state_is 2 state offline
+  expect_eq "unknown error" "$(state_field 1 health)" "error: Unknown Error"
+  expect_eq "lost" "$(state_field 2 health)" "lost"
+  for i in 1 2 3 4; do
+    gpumgr submit --id "n$i" --script record --arg ms=20 >/dev/null
+  done
+  wait_for 60 files_at_least complete 4
+  expect_eq "GPUs used" "$(awk '$1 == "start" { print $3 }' "$ledger" | sort -u)" \
+    "GPU-n0000000-0000-0000-0000-000000000000"
+  pass "NVML: a lost GPU and one answering Unknown Error get no work"
+fi
