@@ -379,15 +379,13 @@ llmd_health_cb(const struct llm_result *r, void *arg)
 		llmd_ready(lg);		/* healthy = its model is loaded */
 		return;
 	}
-	{
-		est = core_stats_get(&d->stats, CORE_STAT_BOOT, lg->model,
-		    d->params.default_boot_sec);
-		timeout = (int)(est * 3000) + 60000;
-		llmd_url(d, lg->pos, url, sizeof url);
-		lg->phase = PH_LOAD;
-		lg->req = llm_load(lg->l->client, url, lg->model, timeout,
-		    llmd_load_cb, lg);
-	}
+	est = core_stats_get(&d->stats, CORE_STAT_BOOT, lg->model,
+	    d->params.default_boot_sec);
+	timeout = (int)(est * 3000) + 60000;
+	llmd_url(d, lg->pos, url, sizeof url);
+	lg->phase = PH_LOAD;
+	lg->req = llm_load(lg->l->client, url, lg->model, timeout,
+	    llmd_load_cb, lg);
 }
 
 static void
