@@ -18,6 +18,7 @@
 #define CORE_MODEL_MAX	128
 #define CORE_ID_MAX	129	/* task / batch id with its NUL */
 #define CORE_REASON_MAX	256
+#define CORE_OFFLINE_MAX	512	/* an offline reason: may quote a log */
 
 /* ---- GPU states (state.c) ---------------------------------------------- */
 
@@ -46,7 +47,7 @@ struct core_gpu {
 	char		 cc[16];		/* compute capability, "8.6" */
 	enum gpu_role	 role;
 	bool		 drained;		/* operator drain: takes nothing new */
-	char		 offline_reason[96];
+	char		 offline_reason[CORE_OFFLINE_MAX];
 
 	char		 model[CORE_MODEL_MAX];	/* LLM loaded or booting; "" */
 	int		 llm_inflight;		/* requests being answered */

@@ -227,6 +227,8 @@ daemon_reload_config(struct daemon *d)
 	struct err e;
 
 	d->reload_config = false;
+	/* SIGHUP also puts the GPUs that went offline back in service */
+	gpus_reset_all(d, "SIGHUP");
 	/* config_load starts from the defaults itself. */
 	if (config_load(d->config_path, true, &cfg, daemon_config_warn, NULL,
 	    &e) != 0) {

@@ -173,6 +173,7 @@ struct daemon {
 	unsigned long		 evictions;	/* LLMs unloaded for scripts */
 	char			 gpu_count_warning[160];	/* config gpu_count vs
 								 * discovery; "" */
+	char			 dup_uuid_warning[256];	/* two GPUs, one UUID */
 	struct waits		*waits;		/* waits.c */
 	/* Tasks ended by class (enum task_class) and [0] complete, [1]
 	 * failed: counters that never go down, kept in gpu_state.json. */
@@ -257,6 +258,14 @@ void	 gpus_rescan(struct daemon *);
 int	 gpus_find(const struct daemon *, const char *index_or_uuid);
 int	 gpus_find_uuid(const struct daemon *, const char *uuid);
 bool	 gpus_set_drained(struct daemon *, size_t, bool);
+/* Appends to GPU position POS's offline reason how it comes back. */
+void	 gpus_offline_hint(struct daemon *, size_t pos);
+/* An operator's reset (`gpumgr reset`, `undrain`, SIGHUP; WHO says which):
+ * the GPU's failure count starts again, and a GPU taken offline for
+ * failing work is idle again; one offline for its health comes back once
+ * it reads healthy (then at once, without probation). */
+void	 gpus_reset(struct daemon *, size_t pos, const char *who);
+void	 gpus_reset_all(struct daemon *, const char *who);
 void	 gpus_hold_for_job(struct daemon *, struct job *, bool ready);
 void	 gpus_release(struct daemon *, int gpu, int64_t now, bool ok);
 bool	 gpus_job_on(const struct daemon *, int gpu);
@@ -353,6 +362,9 @@ void	 lease_forget(const char *root, const char *id);
 /* control.c */
 void	 control_read(struct daemon *);
 int	 control_set_drain(const char *root, const char *gpu, bool on, struct err *);
+/* Writes ROOT/control/reset.<GPU> ("all": every GPU), which the daemon
+ * carries out (gpus_reset) and removes. */
+int	 control_request_reset(const char *root, const char *gpu, struct err *);
 
 /* watch.c */
 typedef void (*watch_file_fn)(void *arg, void *cookie, const char *name);
