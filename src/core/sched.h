@@ -55,6 +55,10 @@ struct dec {
 	const struct core_task	**llm_pending;	/* LLM tasks left for a swap */
 	size_t			 nllm_pending;
 	size_t			 nwaits;	/* ACT_WAITs emitted this pass */
+	/* Scripts of shapes the walk skipped (sched.c, settles): they wait
+	 * behind PENDING, count in the eviction policy and get no reason. */
+	size_t			 tail_pending;
+	double			 tail_wait_sum;	/* their learned run times */
 };
 
 /* The reasons given in one pass: the first tasks in scheduling order, so
