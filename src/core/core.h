@@ -376,7 +376,6 @@ void	 core_mode_reload_drop(struct core_mode *, size_t i);
 int	 core_task_order(const struct core_task *, const struct core_task *);
 bool	 core_queue_group(const struct core_snapshot *, size_t i,
 	    const struct core_task **first, size_t *n);
-size_t	 core_queue_size(const struct core_snapshot *);
 
 /* match.c: capability matching. */
 /* "8.6" -> 806; -1 if it is not a number. */

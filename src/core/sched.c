@@ -124,7 +124,11 @@ model_waiting(struct dec *d, const char *model)
 	for (i = 0; i < d->nmw; i++)
 		if (dec_same(d->mw[i].model, model))
 			return &d->mw[i].waiting;
-	d->mw[d->nmw].model = model;	/* sized for every task */
+	if (d->nmw == d->capmw) {
+		d->capmw = d->capmw ? 2 * d->capmw : 8;
+		d->mw = xrealloc(d->mw, d->capmw * sizeof *d->mw);
+	}
+	d->mw[d->nmw].model = model;
 	d->mw[d->nmw].waiting = 0;
 	return &d->mw[d->nmw++].waiting;
 }
@@ -280,6 +284,11 @@ place_script(struct dec *d, const struct core_task *t)
 	}
 	if (reserve(d, t))
 		return;
+	if (d->npending == d->cappending) {
+		d->cappending = d->cappending ? 2 * d->cappending : 64;
+		d->pending = xrealloc(d->pending, d->cappending *
+		    sizeof *d->pending);
+	}
 	d->pending[d->npending++] = t;
 }
 
@@ -457,6 +466,11 @@ place_llm(struct dec *d, const struct core_task *t)
 	 * tasks then take back (found by the simulator). */
 	if (gpus == 0 && reserve(d, t))
 		return;
+	if (d->nllm_pending == d->capllm) {
+		d->capllm = d->capllm ? 2 * d->capllm : 64;
+		d->llm_pending = xrealloc(d->llm_pending, d->capllm *
+		    sizeof *d->llm_pending);
+	}
 	d->llm_pending[d->nllm_pending++] = t;
 }
 
@@ -722,7 +736,7 @@ core_decide(const struct core_snapshot *s, int64_t now_ms,
 	const struct core_task **order = NULL, *t;
 	struct core_mode local_mode;
 	struct dec d;
-	size_t i, k, ntasks;
+	size_t i, k;
 
 	*out = NULL;
 	*nout = 0;
@@ -753,10 +767,6 @@ core_decide(const struct core_snapshot *s, int64_t now_ms,
 		    sl->g->llm_max_concurrent : 1;
 		str_copy(sl->model, sl->g->model, sizeof sl->model);
 	}
-	ntasks = core_queue_size(s);
-	d.pending = xcalloc(ntasks + 1, sizeof *d.pending);
-	d.llm_pending = xcalloc(ntasks + 1, sizeof *d.llm_pending);
-	d.mw = xcalloc(ntasks + 1, sizeof *d.mw);
 	for (i = 0; core_queue_group(s, i, &t, &k); i++)
 		if (k > 0 && t->cls == CORE_TASK_SCRIPT &&
 		    core_task_needs_gpu(t))

@@ -36,15 +36,3 @@ core_queue_group(const struct core_snapshot *s, size_t i,
 	*n = 1;
 	return true;
 }
-
-size_t
-core_queue_size(const struct core_snapshot *s)
-{
-	size_t i, n = 0;
-
-	if (s->shapes == NULL)
-		return s->nqueued;
-	for (i = 0; i < s->nshapes; i++)
-		n += s->shapes[i].n;
-	return n;
-}

@@ -380,6 +380,7 @@ struct queue_entry {
 	float		 est_sec;	/* estimated_duration_sec; 0: none */
 	uint32_t	 slot;		/* position in the queue's array */
 	pid_t		 lease_pid;	/* `gpumgr exec` client; 0: a task */
+	long long	 owner;		/* uid (docs/security.md), or -1 */
 	uint8_t		 cls;		/* enum task_class */
 	uint8_t		 priority;
 	bool		 lease;		/* a `gpumgr exec` waiting for a GPU */

@@ -264,6 +264,7 @@ queue_add(struct queue *q, const struct task *t, const struct spool_loc *loc,
 		batch = json_string_value(b);
 	qe->batch_id = queue_intern(q, batch);
 	qe->avoid_gpus = queue_avoid(q, json_object_get(t->json, "avoid_gpus"));
+	qe->owner = task_owner_uid(t);	/* by the rule of task files (loaded) */
 
 	queue_insert(q, qe);
 	return qe;
@@ -291,6 +292,7 @@ queue_add_lease(struct queue *q, const char *id, int priority,
 	qe->script = queue_intern(q, "exec");
 	qe->lease = true;
 	qe->lease_pid = pid;
+	qe->owner = -1;
 	queue_insert(q, qe);
 	return qe;
 }
