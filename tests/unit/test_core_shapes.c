@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "core/core.h"
@@ -402,12 +403,137 @@ test_a_deep_shape_gives_the_first_reasons(void **state)
 	core_stats_free(&w.stats);
 }
 
+static double
+ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* 100,000 scripts of 98 batches behind a drained GPU and one that can
+ * start (bench/listing.sh's queue): the same decision both ways; prints
+ * what each costs (a figure, not asserted: CI machines are busy). */
+static void
+test_100000_tasks_by_shapes(void **state)
+{
+	enum { N = 100000 };
+	static struct core_task tasks[N];
+	static char ids[N][8];
+	static const char *bnames[98];
+	static char bbuf[98][8];
+	struct core_action *a1, *a2;
+	struct core_snapshot s;
+	struct core_shape *sh;
+	struct core_gpu gpus[2];
+	struct core_params p;
+	struct core_mode m1, m2;
+	struct timespec t0;
+	size_t n1, n2, nsh, i;
+	int64_t w1, w2;
+	double full, fast;
+	struct err err;
+	static struct world w;
+
+	(void)state;
+	memset(gpus, 0, sizeof gpus);
+	for (i = 0; i < 2; i++) {
+		gpus[i].index = (int)i;
+		gpus[i].vram_total_mb = gpus[i].vram_free_mb = 24576;
+		str_copy(gpus[i].cc, "8.6", sizeof gpus[i].cc);
+	}
+	gpus[1].drained = true;
+	for (i = 0; i < 98; i++) {
+		snprintf(bbuf[i], sizeof bbuf[i], "b%03zu", i);
+		bnames[i] = bbuf[i];
+	}
+	for (i = 0; i < N; i++) {
+		memset(&tasks[i], 0, sizeof tasks[i]);
+		tasks[i].cls = CORE_TASK_SCRIPT;
+		tasks[i].script = "stamp";
+		tasks[i].gpu_req = i == N - 1 ? "0" : "1";
+		tasks[i].priority = 1 + (int)(i % 5);
+		tasks[i].seq = i;
+		tasks[i].batch_id = bnames[i % 100 == 0 ? 97 : i % 97];
+		snprintf(ids[i], sizeof ids[i], "q%06zu", i);
+		tasks[i].id = ids[i];
+	}
+	core_params_defaults(&p);
+	p.explain_waits = true;
+	memset(&m1, 0, sizeof m1);
+	m2 = m1;
+	memset(&s, 0, sizeof s);
+	s.gpus = gpus;
+	s.ngpus = 2;
+	s.queued = tasks;
+	s.nqueued = N;
+	s.mode = &m1;
+	s.params = &p;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(core_decide(&s, 1000 * SEC, &a1, &n1, &w1, &err), 0);
+	full = ms_since(&t0);
+	/* shapes_of groups a world's tasks: borrow its helper on these */
+	memset(&w, 0, sizeof w);
+	sh = NULL;
+	{
+		struct core_shape *v = calloc(100, sizeof *v);
+		size_t k;
+
+		assert_non_null(v);
+		nsh = 0;
+		for (i = 0; i < N; i++) {
+			for (k = 0; k < nsh; k++)
+				if (same_needs(v[k].tasks[0], &tasks[i]))
+					break;
+			if (k == nsh) {
+				assert_true(nsh < 100);
+				v[k].tasks = calloc(N, sizeof(void *));
+				v[k].queued_sorted = calloc(N, sizeof(int64_t));
+				nsh++;
+			}
+			((const struct core_task **)v[k].tasks)[v[k].n] =
+			    &tasks[i];
+			((int64_t *)v[k].queued_sorted)[v[k].n++] = 0;
+		}
+		for (k = 0; k < nsh; k++)
+			qsort((void *)v[k].tasks, v[k].n, sizeof(void *),
+			    by_order);
+		sh = v;
+	}
+	s.queued = NULL;
+	s.nqueued = 0;
+	s.shapes = sh;
+	s.nshapes = nsh;
+	s.mode = &m2;
+	for (i = 0, fast = 1e9; i < 5; i++) {	/* the best of 5 */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		assert_int_equal(core_decide(&s, 1000 * SEC, &a2, &n2, &w2,
+		    &err), 0);
+		if (ms_since(&t0) < fast)
+			fast = ms_since(&t0);
+		if (i < 4)
+			free(a2);
+	}
+	assert_int_equal(n1, n2);
+	for (i = 0; i < n1; i++)
+		assert_same_action(&a1[i], &a2[i], i);
+	assert_int_equal(a1[0].kind, ACT_START_SCRIPT);
+	print_message("100,000 queued tasks, %zu shapes: one decision %.2f ms "
+	    "walking every task, %.3f ms by shapes\n", nsh, full, fast);
+	free(a1);
+	free(a2);
+	free_shapes(sh, nsh);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shapes_decide_as_the_full_walk),
 		cmocka_unit_test(test_a_deep_shape_gives_the_first_reasons),
+		cmocka_unit_test(test_100000_tasks_by_shapes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
