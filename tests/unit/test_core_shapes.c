@@ -489,10 +489,11 @@ test_100000_tasks_by_shapes(void **state)
 					break;
 			if (k == nsh) {
 				assert_true(nsh < 100);
-				v[k].tasks = calloc(N, sizeof(void *));
-				v[k].queued_sorted = calloc(N, sizeof(int64_t));
+				v[k].tasks = calloc(2048, sizeof(void *));
+				v[k].queued_sorted = calloc(2048, sizeof(int64_t));
 				nsh++;
 			}
+			assert_true(v[k].n < 2048);	/* about 1,031 each */
 			((const struct core_task **)v[k].tasks)[v[k].n] =
 			    &tasks[i];
 			((int64_t *)v[k].queued_sorted)[v[k].n++] = 0;
