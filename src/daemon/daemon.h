@@ -394,9 +394,13 @@ struct queue_entry {
 	float		 est_sec;	/* estimated_duration_sec; 0: none */
 	uint32_t	 slot;		/* position in the queue's array */
 	pid_t		 lease_pid;	/* `gpumgr exec` client; 0: a task */
+	long long	 owner;		/* uid (docs/security.md), or -1 */
 	uint8_t		 cls;		/* enum task_class */
 	uint8_t		 priority;
 	bool		 lease;		/* a `gpumgr exec` waiting for a GPU */
+	struct core_task ct;		/* as the scheduler sees it (strings
+					 * borrowed from this entry) */
+	struct qshape	*shape;		/* its group by needs (qshape.c) */
 	char		 id[];		/* the task id, NUL-terminated */
 };
 /* Where a queued task's file is: its class's queue at its priority. */
@@ -418,6 +422,24 @@ void			 queue_resequence(struct queue *);
 const char		*queue_intern(struct queue *, const char *);
 const char		*queue_intern_find(const struct queue *, const char *);
 struct tindex		*queue_index(const struct queue *);
+/* The configuration scripts' "gpu" is read from (a script registered
+ * with "gpu": "none" runs without one); queue_reshape after it changed. */
+void			 queue_set_config(struct queue *, const struct config *);
+void			 queue_reshape(struct queue *);
+struct qshapes		*queue_shapes(const struct queue *);
+
+/* qshape.c: the queue by shapes, for the scheduler */
+struct qshape;
+struct qshapes;
+struct qshapes	*qshape_new(void);
+void		 qshape_free(struct qshapes *);
+void		 qshape_add(struct qshapes *, struct queue_entry *);
+void		 qshape_remove(struct qshapes *, struct queue_entry *);
+void		 qshape_sort_all(struct qshapes *);
+size_t		 qshape_list(struct qshapes *, bool with_llm,
+		    struct core_shape **out);
+const char	*qshape_batch(const struct qshapes *, size_t i, size_t *ntasks);
+size_t		 qshape_count(const struct qshapes *);
 
 /* tindex.c: every task the daemon knows, for the API (struct api_index) */
 struct tindex;
