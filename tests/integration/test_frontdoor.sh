@@ -183,7 +183,9 @@ for i, (pri, st, tid, data) in results.items():
     recs.append((t["created_at"], t["started_at"], pri, tid))
 def ms(s):
     import datetime
-    return datetime.datetime.strptime(s.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    # gpumgr leaves out a zero fraction: "...T21:59:09Z"
+    s = s.replace("Z", "+0000")
+    return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%f%z" if "." in s else "%Y-%m-%dT%H:%M:%S%z").timestamp()
 bad = []
 for ca, sa, pa, ida in recs:
     for cb, sb, pb, idb in recs:
