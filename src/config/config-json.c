@@ -118,8 +118,32 @@ cjson_llm(const struct config *c)
 	    "release_timeout_ms", sv->release_timeout_ms);
 }
 
+static json_t *config_to_json_base(const struct config *);
+
+static json_t *
+cjson_nstr(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
 json_t *
 config_to_json(const struct config *c)
+{
+	json_t *o = config_to_json_base(c);
+
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "executor", json_string(c->executor));
+	json_object_set_new(o, "slurm", json_pack("{s:o, s:o, s:I, s:i}",
+	    "partition", cjson_nstr(c->slurm_partition),
+	    "account", cjson_nstr(c->slurm_account),
+	    "mem_mb", (json_int_t)c->slurm_mem_mb,
+	    "poll_ms", c->slurm_poll_ms));
+	return o;
+}
+
+static json_t *
+config_to_json_base(const struct config *c)
 {
 	return json_pack("{s:o, s:s, s:i, s:f, s:o, s:o,"
 	    " s:{s:s, s:i, s:s, s:i, s:i, s:i}, s:{s:o, s:o},"
