@@ -491,6 +491,7 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 	}
 	json_object_set_new(t.json, "output", json_stringn_nocheck(out, len));
 	json_object_set_new(t.json, "exit_code", json_integer(st->exit_code));
+	exec_annotate(d->exec, j->run_dir, t.json);
 	/* How far the script said it got (docs/scripts.md, the protocol). */
 	if (st->progress >= 0)
 		json_object_set_new(t.json, "progress",

@@ -23,6 +23,7 @@ struct exec_ops {
 		    const struct run_status *, pid_t *, size_t, struct err *);
 	int	(*adopt)(void *st, const char *run_dir, struct err *);
 	void	(*forget)(void *st, const char *run_dir);
+	void	(*annotate)(void *st, const char *run_dir, struct json_t *);
 };
 
 extern const struct exec_ops exec_slurm_ops;

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "run/exec.h"
+#include "spool/spool.h"
 
 #define JOB_NAMED_WAIT_MS	60000	/* for slurm.json to name this job */
 #define JOB_NOT_RUN		75	/* EX_TEMPFAIL: nothing was run */
@@ -42,6 +43,33 @@ job_named(const char *run_dir, const char *id)
 	rc = v != NULL && strcmp(v, id) == 0 ? 1 : 0;
 	json_decref(o);
 	return rc;
+}
+
+/* Where the job runs, for the task record (not fatal if it fails). */
+static void
+job_record(const char *run_dir, const char *id, const char *cvd)
+{
+	const char *node = getenv("SLURMD_NODENAME");
+	struct durable *dur = durable_new();
+	struct err e;
+	json_t *o;
+	char *body;
+	int dfd;
+
+	if ((dfd = run_dir_open(run_dir, &e)) < 0) {
+		durable_free(dur);
+		return;
+	}
+	o = json_pack("{s:s, s:s, s:s}", "job_id", id, "node",
+	    node != NULL ? node : "", "gpus", cvd != NULL ? cvd : "");
+	body = json_dumps(o, JSON_COMPACT);
+	if (body != NULL && durable_write(dur, dfd, EXEC_SLURM_RUN_FILE, body,
+	    strlen(body), &e) != 0)
+		fprintf(stderr, "gpumgr slurm-job: %s\n", e.msg);
+	free(body);
+	json_decref(o);
+	close(dfd);
+	durable_free(dur);
 }
 
 int
@@ -90,6 +118,7 @@ exec_slurm_job(const struct exec_job_args *a, struct err *e)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
 	cvd = getenv("CUDA_VISIBLE_DEVICES");
+	job_record(a->run_dir, id, cvd);
 	memset(&spec, 0, sizeof spec);
 	spec.run_dir = a->run_dir;
 	spec.argv = a->argv;

@@ -609,7 +609,34 @@ slurm_adopt(void *st, const char *run_dir, struct err *e)
 	return 0;
 }
 
+/* The job id (slurm.json) and where it ran (slurm-run.json, written by
+ * the job) into the task record. */
+static void
+slurm_annotate(void *st, const char *run_dir, json_t *t)
+{
+	char path[PATH_MAX + 32];
+	json_t *o = json_object(), *f;
+	const char *v;
+
+	(void)st;
+	snprintf(path, sizeof path, "%s/%s", run_dir, EXEC_SLURM_JOB_FILE);
+	if ((f = json_load_file(path, 0, NULL)) != NULL) {
+		if ((v = json_string_value(json_object_get(f, "job_id"))) != NULL)
+			json_object_set_new(o, "job_id", json_string(v));
+		json_decref(f);
+	}
+	snprintf(path, sizeof path, "%s/%s", run_dir, EXEC_SLURM_RUN_FILE);
+	if ((f = json_load_file(path, 0, NULL)) != NULL) {
+		json_object_update(o, f);
+		json_decref(f);
+	}
+	if (json_object_size(o) > 0)
+		json_object_set(t, "slurm", o);
+	json_decref(o);
+}
+
 const struct exec_ops exec_slurm_ops = {
+	.annotate = slurm_annotate,
 	.name = "slurm",
 	.open = slurm_open,
 	.close = slurm_close,

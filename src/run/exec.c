@@ -137,6 +137,13 @@ exec_adopt(struct exec *x, const char *run_dir, struct err *e)
 }
 
 void
+exec_annotate(struct exec *x, const char *run_dir, struct json_t *t)
+{
+	if (x->ops->annotate != NULL)
+		x->ops->annotate(x->st, run_dir, t);
+}
+
+void
 exec_forget(struct exec *x, const char *run_dir)
 {
 	if (x->ops->forget != NULL)

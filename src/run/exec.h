@@ -38,6 +38,8 @@ struct exec_start {
 
 /* The name of the file in a run folder that names its Slurm job. */
 #define EXEC_SLURM_JOB_FILE	"slurm.json"
+/* Written by the job on its node: {"job_id", "node", "gpus"}. */
+#define EXEC_SLURM_RUN_FILE	"slurm-run.json"
 
 /* exec.c */
 int	 exec_open(const struct exec_conf *, struct exec **, struct err *);
@@ -66,6 +68,10 @@ int	 exec_kill_lost(struct exec *, const char *run_dir,
 /* At a restart: takes over a run left by an earlier daemon (slurm: reads
  * its job id from the run folder). -1 when the folder names none. */
 int	 exec_adopt(struct exec *, const char *run_dir, struct err *);
+/* Adds what the executor knows of a finished run to the task record T
+ * (slurm: "slurm": {"job_id", "node", "gpus"}); nothing for local. */
+struct json_t;
+void	 exec_annotate(struct exec *, const char *run_dir, struct json_t *t);
 /* The run is done with (its folder is about to go). */
 void	 exec_forget(struct exec *, const char *run_dir);
 
