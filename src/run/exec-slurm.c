@@ -25,6 +25,7 @@
 
 #define SLURM_CMD_MS		30000	/* sbatch, squeue, scancel */
 #define SLURM_GRACE_MIN		2	/* --time beyond the supervisor's own */
+#define SLURM_SKEW_MS		5000	/* clocks of the nodes and the daemon's */
 
 struct sjob {
 	char	*run_dir;
@@ -49,6 +50,7 @@ struct slurm {
 	struct squeued	*q;		/* the last squeue, sorted by id */
 	size_t		 nq;
 	int64_t		 polled_at;	/* when it started (monotonic), 0: never */
+	int64_t		 polled_wall;	/* the same on the wall clock */
 	int64_t		 next_ms;
 	struct durable	*dur;
 };
@@ -443,7 +445,7 @@ slurm_poll(void *st, int64_t now, struct err *e)
 	char uid[32], *out = NULL;
 	char *av[] = { "squeue", "--noheader", "--states=all", "--user", uid,
 	    "--format=%i|%T", NULL };
-	int64_t started = time_mono_ms();
+	int64_t started = time_mono_ms(), wall = time_now_ms();
 
 	if (s->njobs == 0 || now < s->next_ms)
 		return 0;
@@ -454,6 +456,7 @@ slurm_poll(void *st, int64_t now, struct err *e)
 	slurm_parse_queue(s, out);
 	free(out);
 	s->polled_at = started;
+	s->polled_wall = wall;
 	return 1;
 }
 
@@ -534,7 +537,11 @@ slurm_status(void *st, const char *run_dir, struct run_status *rs,
 			return 0;	/* no job: as the folder says (lost) */
 		j = slurm_track(s, run_dir, id);
 	}
-	ran = rs->supervisor_pid > 0 || rs->started_ms > 0;
+	/* It ran before this squeue looked (wall clocks of two machines:
+	 * a margin), so a "PENDING" now is a requeue, not a start not yet
+	 * seen. */
+	ran = rs->started_ms > 0 &&
+	    rs->started_ms + SLURM_SKEW_MS < s->polled_wall;
 	q = s->polled_at >= j->since_ms ? slurm_lookup(s, j->job_id) : NULL;
 	if (s->polled_at < j->since_ms || (q != NULL &&
 	    slurm_state_live(q->state))) {

@@ -69,6 +69,11 @@ PY
 pass "gpumgr gpus lists the node's 4 GRES GPUs as slurm:localhost:0-3"
 
 start_daemon
+python3 - "$GPUMGR_ROOT/gpu_state.json" <<'PY' || fail "gpu_state.json does not hold the cluster's GPUs"
+import json, sys
+g = json.load(open(sys.argv[1]))["gpus"]
+assert sorted(x["uuid"] for x in g.values()) == ["slurm:localhost:%d" % i for i in range(4)], g
+PY
 ids=()
 for ((i = 0; i < HOLD; i++)); do
   ids+=("$(gpumgr submit --script rec --arg secs=hold --priority 5)")
@@ -112,7 +117,25 @@ pass "daemon SIGKILLed with $held_jobs jobs running: restarted, re-adopted them"
 all_done() { (( $(count_files complete) + $(count_files failed) >= TASKS )); }
 wait_for 120 all_done
 wait_for 60 no_live_runs
+
+# gpumgr's own cancel of a running job: scancel'ed, failed "cancelled",
+# never retried.
+cid=$(gpumgr submit --script rec --arg secs=600)
+wait_for 60 grep -q "^start $cid " "$ledger"
+cjob=$(awk -v t="$cid" '$2 == t { print $3 }' "$ledger")
+gpumgr cancel "$cid" >/dev/null || fail "gpumgr cancel $cid failed"
+wait_for 60 test -f "$GPUMGR_ROOT/tasks/failed/$cid.json"
+python3 - "$GPUMGR_ROOT/tasks/failed/$cid.json" <<'PY' || fail "the cancelled task's record is wrong"
+import json, sys
+t = json.load(open(sys.argv[1]))
+assert t["error"]["code"] == "cancelled" and t["attempts"] == 1, t
+PY
+job_gone() { [[ -z $(squeue -h -j "$cjob" -t PENDING,RUNNING,COMPLETING -o %i 2>/dev/null) ]]; }
+wait_for 60 job_gone
+expect_eq "lives of the cancelled task" "$(lives "$cid")" 1
+pass "gpumgr cancel: job $cjob ended, the task failed \"cancelled\" without a retry"
 stop_daemon
+mv "$GPUMGR_ROOT/tasks/failed/$cid.json" "$TEST_TMP/"
 
 expect_eq "failed tasks" "$(count_files failed)" 0
 expect_eq "complete tasks" "$(count_files complete)" "$TASKS"
