@@ -409,8 +409,9 @@ daemon_exec_open(struct daemon *d, struct err *e)
 	if (exec_open(&xc, &d->exec, e) != 0)
 		return err_prefix(e, "executor"), -1;
 	if (strcmp(exec_name(d->exec), "local") != 0)
-		log_info("executor %s: script tasks run as its jobs",
-		    exec_name(d->exec));
+		log_info("executor %s: script tasks run as its jobs; LLM "
+		    "servers still start on this machine (not yet as %s jobs: "
+		    "docs/slurm.md)", exec_name(d->exec), exec_name(d->exec));
 	return 0;
 }
 

@@ -78,9 +78,12 @@ ids=()
 for ((i = 0; i < HOLD; i++)); do
   ids+=("$(gpumgr submit --script rec --arg secs=hold --priority 5)")
 done
-for ((i = HOLD; i < TASKS; i++)); do
+for ((i = HOLD; i < TASKS - 1; i++)); do
   ids+=("$(gpumgr submit --script rec --arg "secs=0.$((RANDOM % 5))")")
 done
+# One with no GPU: a job without --gres.
+cpu_id=$(gpumgr submit --script rec --arg secs=0 --gpu none)
+ids+=("$cpu_id")
 
 # The held tasks run as jobs (4 GPUs, 4 jobs running).
 started() { (( $(grep -c '^start' "$ledger") >= $1 )); }
@@ -141,17 +144,21 @@ expect_eq "failed tasks" "$(count_files failed)" 0
 expect_eq "complete tasks" "$(count_files complete)" "$TASKS"
 expect_eq "tasks left" "$(count_files processing) $(count_files script_queue)" "0 0"
 
-python3 - "$GPUMGR_ROOT" "$ledger" "$victim" "${ids[@]}" <<'PY' || fail "the ledger or the task records are wrong (above)"
+python3 - "$GPUMGR_ROOT" "$ledger" "$victim" "$cpu_id" "${ids[@]}" <<'PY' || fail "the ledger or the task records are wrong (above)"
 import collections, json, os, sys
-root, ledger, victim, ids = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+root, ledger, victim, cpu, ids = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 lives = collections.defaultdict(list)
 for line in open(ledger):
     f = line.split()
     assert f[0] == "start" and len(f) == 5, line
     task, job, cvd, gres = f[1:]
-    # One GPU, the one Slurm's GRES names.
-    assert cvd in ("0", "1", "2", "3"), line
-    assert gres == "gpu:1(IDX:%s)" % cvd, line
+    if task == cpu:
+        # gpu "none": no GRES, no device.
+        assert cvd == "none" and gres == "none", line
+    else:
+        # One GPU, the one Slurm's GRES names.
+        assert cvd in ("0", "1", "2", "3"), line
+        assert gres == "gpu:1(IDX:%s)" % cvd, line
     lives[task].append(job)
 bad = []
 for t in ids:
@@ -169,7 +176,7 @@ if len(set(jobs)) != len(jobs):
 if bad:
     sys.exit("\n".join(bad[:20]))
 PY
-pass "$TASKS tasks complete exactly once, each a Slurm job with one GPU (CUDA_VISIBLE_DEVICES = its GRES index), job ids recorded"
+pass "$TASKS tasks complete exactly once, each a Slurm job with one GPU (CUDA_VISIBLE_DEVICES = its GRES index; none for the gpu-none task), job ids recorded"
 grep -q "Slurm job .* submitted" "$TEST_TMP/daemon.log" || fail "no job submitted?"
 ! grep -E "BUG|ERROR: AddressSanitizer|runtime error" "$TEST_TMP/daemon.log" || fail "the daemon logged a bug"
 
