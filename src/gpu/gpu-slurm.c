@@ -57,7 +57,7 @@ static void
 gslurm_add_item(struct gpu_list *l, const char *node, const char *item,
     const char *state, int *next_index, int *node_index)
 {
-	char buf[128], *paren, *f[3], *save = NULL, *tok;
+	char buf[128], *paren, *f[3], *p;
 	int nf = 0;
 	long count;
 	char *end;
@@ -67,9 +67,16 @@ gslurm_add_item(struct gpu_list *l, const char *node, const char *item,
 	str_copy(buf, item, sizeof buf);
 	if ((paren = strchr(buf, '(')) != NULL)
 		*paren = '\0';
-	for (tok = strtok_r(buf, ":", &save); tok != NULL && nf < 3;
-	    tok = strtok_r(NULL, ":", &save))
-		f[nf++] = tok;
+	for (p = buf; p != NULL && nf < 3; ) {
+		char *colon = strchr(p, ':');
+
+		f[nf++] = p;
+		if (colon != NULL)
+			*colon++ = '\0';
+		p = colon;
+	}
+	if (p != NULL)
+		return;		/* more than gpu:TYPE:COUNT */
 	if (nf < 2)
 		return;
 	count = strtol(f[nf - 1], &end, 10);
@@ -110,7 +117,7 @@ gpu_slurm_parse(const char *text, struct gpu_list *l, struct err *e)
 	while (*p != '\0') {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
-		char line[1024], *node, *gres, *state, *b1, *b2, *save = NULL;
+		char line[1024], *node, *gres, *state, *b1, *b2, *it, *comma;
 		bool dup = false;
 		int node_index = 0;
 
@@ -131,11 +138,12 @@ gpu_slurm_parse(const char *text, struct gpu_list *l, struct err *e)
 					seen = xrealloc(seen, (nseen + 1) *
 					    sizeof *seen);
 					seen[nseen++] = xstrdup(node);
-					for (char *it = strtok_r(gres, ",", &save);
-					    it != NULL; it = strtok_r(NULL, ",",
-					    &save))
+					for (it = gres; it != NULL; it = comma) {
+						if ((comma = strchr(it, ',')) != NULL)
+							*comma++ = '\0';
 						gslurm_add_item(l, node, it, state,
 						    &next, &node_index);
+					}
 				}
 			}
 		}
