@@ -180,6 +180,7 @@ cancel_exec(struct cli_ctx *ctx, int argc, char **argv)
 			goto out;
 		case -1:
 			fprintf(stderr, "gpumgr cancel: %s\n", err.msg);
+			rc = errno == EACCES ? EXIT_DENIED : EXIT_FAIL;
 			goto out;
 		default:
 			break;

@@ -24,6 +24,17 @@ grep -q '^ExecStart=/usr/bin/gpumgr --root /var/lib/gpumgr daemon$' \
   "$D/usr/lib/systemd/system/gpumgr.service" || fail "the unit does not run /usr/bin/gpumgr"
 pass "binary, completion, unit, example config and man pages installed under DESTDIR"
 
+# The scripts the example config names are installed where it names them
+# (lib/gpumgr/scripts under the prefix; the example assumes /usr/local).
+named=$(grep -o '/usr/local/lib/gpumgr/scripts/[A-Za-z0-9_.-]*' \
+  "$D/usr/share/doc/gpumgr/examples/config.example.json" | sort -u)
+[[ -n $named ]] || fail "the example config names no script under /usr/local/lib/gpumgr/scripts"
+for s in $named; do
+  [[ -x $D/usr/lib/gpumgr/scripts/${s##*/} ]] ||
+    fail "the example config names $s, which is not installed (lib/gpumgr/scripts/${s##*/})"
+done
+pass "every script the example config names is installed, executable"
+
 # Every command in the table has its page, and no page is left over.
 cmds=$("$GPUMGR_BIN" --help | sed -n '/^commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p')
 (( $(wc -w <<<"$cmds") >= 15 )) || fail "too few commands read from --help: $cmds"
