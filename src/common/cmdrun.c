@@ -56,6 +56,46 @@ cmd_child(char *const *argv, int outfd, int errfd)
 }
 
 int
+cmd_spawn(char *const *argv, const char *out_path, const char *err_path,
+    pid_t *pidp, struct err *e)
+{
+	sigset_t all, old;
+	int ofd, efd, saved;
+	pid_t pid;
+
+	ofd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0644);
+	if (ofd < 0)
+		return err_errno(e, "%s", out_path);
+	efd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0644);
+	if (efd < 0) {
+		close(ofd);
+		return err_errno(e, "%s", err_path);
+	}
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0) {
+		for (int s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		cmd_child(argv, ofd, efd);
+	}
+	saved = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(ofd);
+	close(efd);
+	if (pid < 0) {
+		errno = saved;
+		return err_errno(e, "fork for %s", argv[0]);
+	}
+	*pidp = pid;
+	return 0;
+}
+
+int
 cmd_capture(char *const *argv, int timeout_ms, char **out, struct err *e)
 {
 	struct cmd_buf ob = { NULL, 0, 0 }, eb = { NULL, 0, 0 };

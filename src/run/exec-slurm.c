@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -34,6 +35,10 @@ struct sjob {
 	int64_t	 since_ms;	/* registered (monotonic) */
 	bool	 cancel_sent;	/* scancel done for a gpumgr cancel */
 	bool	 killed;	/* scancel'ed as a requeued job */
+	pid_t	 sbatch_pid;	/* its submission under way, or 0 */
+	int64_t	 sbatch_deadline;
+	char	*task_id;	/* for the log */
+	char	*failed;	/* why the submission failed, or NULL */
 };
 
 struct squeued {
@@ -103,8 +108,11 @@ slurm_close(void *st)
 {
 	struct slurm *s = st;
 
-	for (size_t i = 0; i < s->njobs; i++)
+	for (size_t i = 0; i < s->njobs; i++) {
 		free(s->jobs[i].run_dir);
+		free(s->jobs[i].task_id);
+		free(s->jobs[i].failed);
+	}
 	free(s->jobs);
 	free(s->q);
 	free(s->partition);
@@ -151,7 +159,15 @@ slurm_forget(void *st, const char *run_dir)
 
 	if (j == NULL)
 		return;
+	if (j->sbatch_pid > 0) {
+		/* Never submitted as far as gpumgr knows: the job, if sbatch
+		 * still makes one, finds no slurm.json and runs nothing. */
+		kill(j->sbatch_pid, SIGKILL);
+		waitpid(j->sbatch_pid, NULL, 0);
+	}
 	free(j->run_dir);
+	free(j->task_id);
+	free(j->failed);
 	*j = s->jobs[--s->njobs];
 }
 
@@ -251,13 +267,15 @@ slurm_mkdir(const char *run_dir, struct err *e)
 	return 0;
 }
 
+static int slurm_scancel(const char *id, struct err *);
+
 static int
 slurm_start(void *st, const struct exec_start *x, pid_t *pid, struct err *e)
 {
 	struct slurm *s = st;
 	const struct run_spec *sp = x->spec;
-	char node[256], type[64], path[PATH_MAX + 32], id[32], *out = NULL;
-	char **av = NULL, *body;
+	char node[256], type[64], path[PATH_MAX + 32];
+	char **av = NULL;
 	size_t n = 0, cap = 0;
 	int dfd, minutes, rc = -1;
 
@@ -322,48 +340,103 @@ slurm_start(void *st, const struct exec_start *x, pid_t *pid, struct err *e)
 	for (size_t i = 0; sp->argv[i] != NULL; i++)
 		strv_push(&av, &n, &cap, sp->argv[i]);
 
-	if (cmd_capture(av, SLURM_CMD_MS, &out, e) != 0)
-		goto out;
-	/* --parsable: "ID" or "ID;CLUSTER". */
-	size_t len = strspn(out, "0123456789");
-	if (len == 0 || len >= sizeof id) {
-		err_set(e, "sbatch said \"%.60s\", not a job id", out);
-		goto out;
-	}
-	memcpy(id, out, len);
-	id[len] = '\0';
-	body = NULL;
 	{
-		json_t *o = json_pack("{s:s, s:s}", "job_id", id, "task_id",
-		    sp->task_id != NULL ? sp->task_id : "");
+		char op[PATH_MAX + 16], ep[PATH_MAX + 16];
+		struct sjob *sj;
+		pid_t spid;
 
-		body = json_dumps(o, JSON_COMPACT);
-		json_decref(o);
+		snprintf(op, sizeof op, "%s/sbatch.out", sp->run_dir);
+		snprintf(ep, sizeof ep, "%s/sbatch.err", sp->run_dir);
+		/* sbatch answers in the background: the daemon's loop goes
+		 * on; slurm_poll reaps it and records the job id. */
+		if (cmd_spawn(av, op, ep, &spid, e) != 0)
+			goto out;
+		sj = slurm_track(s, sp->run_dir, "");
+		sj->sbatch_pid = spid;
+		sj->sbatch_deadline = time_mono_ms() + SLURM_CMD_MS;
+		free(sj->task_id);
+		sj->task_id = xstrdup(sp->task_id != NULL ? sp->task_id : "?");
+		free(sj->failed);
+		sj->failed = NULL;
 	}
-	/* The job waits for this file before it runs anything (slurm-job):
-	 * a job whose id never got here (the daemon died at this instant)
-	 * runs nothing, so the task may be started again. */
-	if (durable_write(s->dur, dfd, EXEC_SLURM_JOB_FILE, body, strlen(body),
-	    e) != 0) {
-		char *cav[] = { "scancel", id, NULL }, *o2 = NULL;
-		struct err e2;
-
-		free(body);
-		if (cmd_capture(cav, SLURM_CMD_MS, &o2, &e2) != 0)
-			log_warn("%s", e2.msg);
-		free(o2);
-		goto out;
-	}
-	free(body);
-	slurm_track(s, sp->run_dir, id);
-	log_info("task %s: Slurm job %s submitted", sp->task_id != NULL ?
-	    sp->task_id : "?", id);
 	rc = 0;
 out:
 	close(dfd);
-	free(out);
 	strv_free(av);
 	return rc;
+}
+
+/* Reads one line of RUN_DIR/NAME into BUF ("" if none). */
+static void
+slurm_read_small(const char *run_dir, const char *name, char *buf, size_t len)
+{
+	char p[PATH_MAX + 32];
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(p, sizeof p, "%s/%s", run_dir, name);
+	if ((f = fopen(p, "re")) == NULL)
+		return;
+	if (fgets(buf, (int)len, f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+/* sbatch of J exited with STATUS: its job id into the run folder (before
+ * the job may run anything), or why it failed. */
+static void
+slurm_submitted(struct slurm *s, struct sjob *j, int status)
+{
+	char out[256], msg[256], id[32];
+	struct err e;
+	json_t *o;
+	char *body;
+	size_t len;
+	int dfd;
+
+	j->sbatch_pid = 0;
+	slurm_read_small(j->run_dir, "sbatch.out", out, sizeof out);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		slurm_read_small(j->run_dir, "sbatch.err", msg, sizeof msg);
+		xasprintf(&j->failed, "sbatch %s %d: %s", WIFEXITED(status) ?
+		    "exited with status" : "killed by signal", WIFEXITED(status) ?
+		    WEXITSTATUS(status) : WTERMSIG(status), msg);
+		goto fail;
+	}
+	/* --parsable: "ID" or "ID;CLUSTER". */
+	len = strspn(out, "0123456789");
+	if (len == 0 || len >= sizeof id) {
+		xasprintf(&j->failed, "sbatch said \"%.60s\", not a job id", out);
+		goto fail;
+	}
+	memcpy(id, out, len);
+	id[len] = '\0';
+	o = json_pack("{s:s, s:s}", "job_id", id, "task_id", j->task_id);
+	body = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	/* The job waits for this file before it runs anything (slurm-job):
+	 * a job whose id never got here (the daemon died at this instant)
+	 * runs nothing, so the task may be started again. */
+	if ((dfd = run_dir_open(j->run_dir, &e)) < 0 ||
+	    durable_write(s->dur, dfd, EXEC_SLURM_JOB_FILE, body, strlen(body),
+	    &e) != 0) {
+		xasprintf(&j->failed, "recording job %s: %s", id, e.msg);
+		if (dfd >= 0)
+			close(dfd);
+		free(body);
+		if (slurm_scancel(id, &e) != 0)
+			log_warn("%s", e.msg);
+		goto fail;
+	}
+	close(dfd);
+	free(body);
+	str_copy(j->job_id, id, sizeof j->job_id);
+	j->since_ms = time_mono_ms();
+	log_info("task %s: Slurm job %s submitted", j->task_id, id);
+	return;
+fail:
+	log_error("task %s: %s", j->task_id, j->failed);
 }
 
 static int
@@ -394,6 +467,8 @@ slurm_cancel(void *st, const char *run_dir, struct err *e)
 	if (fd < 0)
 		return err_errno(e, "%s/cancel", run_dir);
 	close(fd);
+	if (j != NULL && (j->sbatch_pid > 0 || j->failed != NULL))
+		return 0;	/* the marker is seen once the job id is */
 	if (j != NULL)
 		str_copy(id, j->job_id, sizeof id);
 	else if (slurm_read_id(run_dir, id, sizeof id, e) != 0)
@@ -447,13 +522,42 @@ slurm_poll(void *st, int64_t now, struct err *e)
 	char *av[] = { "squeue", "--noheader", "--states=all", "--user", uid,
 	    "--format=%i|%T", NULL };
 	int64_t started = time_mono_ms(), wall = time_now_ms();
+	size_t i, known = 0;
+	int learned = 0;
 
-	if (s->njobs == 0 || now < s->next_ms)
-		return 0;
+	/* Submissions that answered (reaped here: this process's children). */
+	for (i = 0; i < s->njobs; i++) {
+		struct sjob *j = &s->jobs[i];
+		int status;
+		pid_t w;
+
+		if (j->sbatch_pid <= 0) {
+			known += j->job_id[0] != '\0';
+			continue;
+		}
+		w = waitpid(j->sbatch_pid, &status, WNOHANG);
+		if (w == 0) {
+			if (started > j->sbatch_deadline)
+				kill(j->sbatch_pid, SIGKILL);
+			continue;
+		}
+		if (w < 0) {
+			j->sbatch_pid = 0;
+			xasprintf(&j->failed, "sbatch: waitpid: %s",
+			    strerror(errno));
+			log_error("task %s: %s", j->task_id, j->failed);
+		} else {
+			slurm_submitted(s, j, status);
+		}
+		learned = 1;
+		known += j->job_id[0] != '\0';
+	}
+	if (known == 0 || now < s->next_ms)
+		return learned;
 	s->next_ms = now + s->poll_ms;
 	snprintf(uid, sizeof uid, "%ld", (long)getuid());
 	if (cmd_capture(av, SLURM_CMD_MS, &out, e) != 0)
-		return -1;
+		return learned ? learned : -1;
 	slurm_parse_queue(s, out);
 	free(out);
 	s->polled_at = started;
@@ -465,7 +569,12 @@ static int64_t
 slurm_next_poll(void *st)
 {
 	struct slurm *s = st;
+	int64_t soon = time_mono_ms() + 100;
 
+	/* A submission's end is heard by SIGCHLD; this is a backstop. */
+	for (size_t i = 0; i < s->njobs; i++)
+		if (s->jobs[i].sbatch_pid > 0)
+			return s->next_ms < soon ? s->next_ms : soon;
 	return s->njobs > 0 ? s->next_ms : -1;
 }
 
@@ -524,6 +633,20 @@ slurm_status(void *st, const char *run_dir, struct run_status *rs,
 
 	if (run_status_read(run_dir, rs, e) != 0)
 		return -1;
+	if (j != NULL && j->sbatch_pid > 0) {
+		/* Being submitted. */
+		rs->alive = true;
+		rs->lost = rs->finished = false;
+		return 0;
+	}
+	if (j != NULL && j->failed != NULL) {
+		/* Never submitted: the task's retry rules decide. */
+		rs->alive = rs->finished = false;
+		rs->lost = true;
+		rs->supervisor_pid = 0;
+		str_copy(rs->error, j->failed, sizeof rs->error);
+		return 0;
+	}
 	/* The outcome is recorded and the supervisor let go: done, whatever
 	 * Slurm says yet. */
 	if (rs->finished && !rs->alive) {
