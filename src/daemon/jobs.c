@@ -427,7 +427,9 @@ jobs_keep_output(struct daemon *d, struct job *j, const struct spool_loc *to,
 static void
 jobs_describe_failure(const struct run_status *st, char *buf, size_t len)
 {
-	if (st->lost)
+	if (st->lost && st->error[0] != '\0')
+		snprintf(buf, len, "was lost: %.120s", st->error);
+	else if (st->lost)
 		snprintf(buf, len, "the supervisor died before recording an "
 		    "outcome");
 	else if (st->exec_failed)
