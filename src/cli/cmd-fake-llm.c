@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <jansson.h>
+
 #include "cli/cli.h"
 #include "common/common.h"
 #include "run/run.h"
@@ -36,6 +38,20 @@ cmd_fake_llm_count(const char *s, long *out)
 	return errno != 0 || end == s || *end != '\0' || *out < 0 ? -1 : 0;
 }
 
+/* A keep-alive as Ollama reads OLLAMA_KEEP_ALIVE: seconds, a Go
+ * duration ("5m", "1s"), negative = forever. */
+static int
+cmd_fake_llm_keep(const char *s, int64_t *ms)
+{
+	json_t *v = json_string(s);
+	char msg[160];
+	int rc;
+
+	rc = v != NULL ? fakellm_parse_keep_alive(v, ms, msg, sizeof msg) : -1;
+	json_decref(v);
+	return rc;
+}
+
 static int
 cmd_fake_llm_exec(struct cli_ctx *ctx, int argc, char **argv)
 {
@@ -50,6 +66,9 @@ cmd_fake_llm_exec(struct cli_ctx *ctx, int argc, char **argv)
 		{ "error-500-after", required_argument, NULL, 'e' },
 		{ "models", required_argument, NULL, 'm' },
 		{ "llama-server", no_argument, NULL, 'S' },
+		{ "keep-alive", required_argument, NULL, 'k' },
+		{ "pullable", required_argument, NULL, 'P' },
+		{ "pull-sec", required_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const struct cli_cmd *cmd = &cli_cmd_fake_llm;
@@ -64,6 +83,13 @@ cmd_fake_llm_exec(struct cli_ctx *ctx, int argc, char **argv)
 	if (env != NULL && *env != '\0' &&
 	    fakellm_parse_host(env, &o, &err) != 0) {
 		fprintf(stderr, "gpumgr fake-llm: OLLAMA_HOST: %s\n", err.msg);
+		return EXIT_USAGE;
+	}
+	env = getenv("OLLAMA_KEEP_ALIVE");
+	if (env != NULL && *env != '\0' &&
+	    cmd_fake_llm_keep(env, &o.keep_default_ms) != 0) {
+		fprintf(stderr, "gpumgr fake-llm: OLLAMA_KEEP_ALIVE: bad "
+		    "duration '%s'\n", env);
 		return EXIT_USAGE;
 	}
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -85,14 +111,22 @@ cmd_fake_llm_exec(struct cli_ctx *ctx, int argc, char **argv)
 		case 'b':
 		case 'L':
 		case 't':
+		case 'u':
 			if (cmd_fake_llm_num(optarg, &d) != 0)
 				return cli_usage_error(cmd, "bad number '%s'", optarg);
 			if (c == 'b')
 				o.boot_sec = d;
 			else if (c == 'L')
 				o.load_sec = d;
+			else if (c == 'u')
+				o.pull_sec = d;
 			else
 				o.tokens_per_sec = d;
+			break;
+		case 'P':
+			if (str_copy(o.pullable, optarg, sizeof o.pullable) >=
+			    sizeof o.pullable)
+				return cli_usage_error(cmd, "--pullable is too long");
 			break;
 		case 'f':
 		case 'H':
@@ -114,6 +148,11 @@ cmd_fake_llm_exec(struct cli_ctx *ctx, int argc, char **argv)
 		case 'S':
 			o.llama_server = true;
 			break;
+		case 'k':
+			if (cmd_fake_llm_keep(optarg, &o.keep_default_ms) != 0)
+				return cli_usage_error(cmd, "bad --keep-alive "
+				    "'%s'", optarg);
+			break;
 		default:
 			return cli_usage_error(cmd, "unknown option");
 		}
@@ -133,7 +172,8 @@ const struct cli_cmd cli_cmd_fake_llm = {
 	.usage = "fake-llm [--listen 127.0.0.1] [--port N] [--boot-sec S]\n"
 	    "    [--load-sec S] [--tokens-per-sec N] [--fail-after N]\n"
 	    "    [--hang-after N] [--error-500-after N] [--models m1,m2]\n"
-	    "    [--llama-server]\n"
+	    "    [--llama-server] [--keep-alive DURATION] [--pullable m1,m2]\n"
+	    "    [--pull-sec S]\n"
 	    "\n"
 	    "An Ollama-compatible HTTP server on loopback for simulation and\n"
 	    "tests (docs/llm.md). OLLAMA_HOST=127.0.0.1:PORT sets the address as\n"
@@ -148,6 +188,13 @@ const struct cli_cmd cli_cmd_fake_llm = {
 	    "  --error-500-after N   answer 500 to inference requests after N\n"
 	    "  --models LIST         installed models (default\n"
 	    "                        qwen2.5:14b,gemma3:1b,nomic-embed-text:latest)\n"
+	    "  --keep-alive D        how long a model stays loaded after a\n"
+	    "                        request that sends no keep_alive, as\n"
+	    "                        OLLAMA_KEEP_ALIVE (read too): seconds or\n"
+	    "                        \"5m\"-style, negative = forever (5m)\n"
+	    "  --pullable LIST       models not installed that POST /api/pull\n"
+	    "                        installs (progress lines over --pull-sec)\n"
+	    "  --pull-sec S          how long a pull takes (1)\n"
 	    "  --llama-server        act as llama.cpp's llama-server: the first\n"
 	    "                        model loads at start (--load-sec), GET\n"
 	    "                        /health is 503 until then, answers come\n"

@@ -101,10 +101,12 @@ cjson_llm(const struct config *c)
 	for (i = 0; i < c->nmodels; i++)
 		json_object_set_new(models, c->models[i].name, json_pack(
 		    "{s:I}", "vram_mb", (json_int_t)c->models[i].vram_mb));
-	return json_pack("{s:s, s:o, s:i, s:f, s:{s:s, s:o, s:o, s:s, s:i,"
-	    " s:i, s:i, s:i}}",
+	return json_pack("{s:s, s:o, s:b, s:b, s:i, s:f, s:{s:s, s:o, s:o,"
+	    " s:s, s:i, s:i, s:i, s:i, s:i}}",
 	    "default_model", c->default_model,
 	    "models", models,
+	    "allow_unlisted_models", c->allow_unlisted_models,
+	    "pull_missing", c->pull_missing,
 	    "base_port", c->llm_base_port,
 	    "default_boot_sec", c->default_boot_sec,
 	    "server",
@@ -115,7 +117,8 @@ cjson_llm(const struct config *c)
 	    "health_timeout_ms", sv->health_timeout_ms,
 	    "max_concurrent", sv->max_concurrent,
 	    "fail_offline_after", sv->fail_offline_after,
-	    "release_timeout_ms", sv->release_timeout_ms);
+	    "release_timeout_ms", sv->release_timeout_ms,
+	    "ps_poll_ms", sv->ps_poll_ms);
 }
 
 static json_t *config_to_json_base(const struct config *);

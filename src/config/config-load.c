@@ -276,7 +276,7 @@ cload_server(struct cread *cl, json_t *llm, struct config *c)
 {
 	static const char *const keys[] = { "backend", "argv", "env",
 	    "health_path", "health_timeout_ms", "max_concurrent",
-	    "fail_offline_after", "release_timeout_ms", NULL };
+	    "fail_offline_after", "release_timeout_ms", "ps_poll_ms", NULL };
 	struct config_llm_server *s = &c->server;
 	json_t *o;
 	int backend = 0, rc = -1;
@@ -316,7 +316,8 @@ cload_server(struct cread *cl, json_t *llm, struct config *c)
 	    cread_int(cl, o, "fail_offline_after", 1, CONFIG_NO_MAX,
 	    &s->fail_offline_after) == -1 ||
 	    cread_int(cl, o, "release_timeout_ms", 1, 86400000,
-	    &s->release_timeout_ms) == -1)
+	    &s->release_timeout_ms) == -1 ||
+	    cread_int(cl, o, "ps_poll_ms", 0, 86400000, &s->ps_poll_ms) == -1)
 		goto out;
 	if (s->health_path[0] != '/') {
 		config_path_push_key(&cl->path, "health_path");
@@ -334,7 +335,8 @@ static int
 cload_llm(struct cread *cl, json_t *top, struct config *c)
 {
 	static const char *const keys[] = { "default_model", "models",
-	    "base_port", "default_boot_sec", "server", NULL };
+	    "allow_unlisted_models", "pull_missing", "base_port",
+	    "default_boot_sec", "server", NULL };
 	json_t *llm;
 	int rc = -1;
 
@@ -344,6 +346,9 @@ cload_llm(struct cread *cl, json_t *top, struct config *c)
 		return 0;
 	if (cread_str(cl, llm, "default_model", false, false,
 	    &c->default_model) == -1 || cload_models(cl, llm, c) == -1 ||
+	    cread_bool(cl, llm, "allow_unlisted_models",
+	    &c->allow_unlisted_models) == -1 ||
+	    cread_bool(cl, llm, "pull_missing", &c->pull_missing) == -1 ||
 	    cread_int(cl, llm, "base_port", 1, 65535, &c->llm_base_port) == -1 ||
 	    cread_num(cl, llm, "default_boot_sec", false,
 	    &c->default_boot_sec) == -1 || cload_server(cl, llm, c) == -1)

@@ -52,7 +52,7 @@ config_defaults(struct config *c)
 {
 	static const char *const server_argv[] = { "ollama", "serve", NULL };
 	static const char *const server_env[] = {
-		"OLLAMA_HOST=127.0.0.1:{port}", NULL
+		"OLLAMA_HOST=127.0.0.1:{port}", "OLLAMA_KEEP_ALIVE=-1", NULL
 	};
 
 	memset(c, 0, sizeof *c);
@@ -81,12 +81,13 @@ config_defaults(struct config *c)
 	c->server.argv = config_strv(server_argv);
 	c->server.argc = 2;
 	c->server.env = config_strv(server_env);
-	c->server.nenv = 1;
+	c->server.nenv = 2;
 	c->server.health_path = xstrdup("/");
 	c->server.health_timeout_ms = 2000;
 	c->server.max_concurrent = 1;
 	c->server.fail_offline_after = 3;
 	c->server.release_timeout_ms = 30000;
+	c->server.ps_poll_ms = 30000;
 	c->llm_base_port = 11434;
 	c->default_boot_sec = 120;
 	c->api_listen = xstrdup("127.0.0.1");

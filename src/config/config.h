@@ -60,6 +60,7 @@ struct config_llm_server {
 	int		 max_concurrent;	/* requests one server takes at once: 1 */
 	int		 fail_offline_after;	/* failures in a row that take the GPU offline: 3 */
 	int		 release_timeout_ms;	/* wait for freed VRAM at most: 30000 */
+	int		 ps_poll_ms;	/* idle llm_ready check of /api/ps: 30000; 0 off */
 };
 
 struct config {
@@ -104,6 +105,9 @@ struct config {
 	char			*default_model;	/* "qwen2.5:14b" */
 	struct config_model	*models;
 	size_t			 nmodels;
+	bool			 allow_unlisted_models;	/* tasks may name a model
+							 * llm.models lacks */
+	bool			 pull_missing;	/* pull a 404 model once */
 	struct config_llm_server server;
 	int			 llm_base_port;	/* 11434: GPU i serves on base + i */
 	double			 default_boot_sec;	/* 120: a model with no boot_times entry */

@@ -319,6 +319,8 @@ void	 llmd_gpu_abort(struct daemon *, int gpu, const char *why);
  * found after it started). */
 bool	 llmd_has_gpu(const struct daemon *, int gpu);
 long	 llmd_model_vram(const struct daemon *, const char *model);	/* MB */
+/* GPU position POS's LLM notes for gpu_state.json ("model_lost"). */
+void	 llmd_state_json(const struct daemon *, int pos, json_t *);
 /* The GPU went offline: requeue its LLM requests, stop its server. */
 void	 llmd_gpu_offline(struct daemon *, int gpu, const char *why);
 

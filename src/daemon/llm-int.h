@@ -12,9 +12,16 @@
 #include "run/run.h"
 
 #define LLMD_AVOID_MAX		8	/* GPUs a task remembers it failed on */
+#define LLMD_ATTEMPTS_MAX	32	/* attempts a task records (the newest) */
+#define LLMD_BUSY_TRIES		6	/* busy answers before it tries elsewhere */
+#define LLMD_BUSY_FIRST_MS	500	/* backoff after the first busy answer, */
+#define LLMD_BUSY_CAP_MS	8000	/* doubled each time up to this */
+/* An answer that waited longer than this for its model (load_duration)
+ * found it unloaded: the server had dropped it behind gpumgr's back. */
+#define LLMD_RELOAD_NS		1000000000LL
 
 enum llmd_phase {
-	PH_NONE = 0, PH_HEALTH, PH_LOAD, PH_UNLOAD, PH_STOPPING,
+	PH_NONE = 0, PH_HEALTH, PH_LOAD, PH_UNLOAD, PH_STOPPING, PH_PULL,
 	PH_RELEASE	/* server gone, its VRAM not yet read back free */
 };
 
@@ -32,8 +39,16 @@ struct llmd_gpu {
 	int64_t		 release_ms;	/* when the server was gone */
 	long		 free_before_mb;	/* VRAM free before the boot; -1 */
 	bool		 failed;	/* the stop follows a failure */
+	int		 busy;		/* busy answers to this boot's load */
 	char		 why[128];
 	char		 model[CORE_MODEL_MAX];
+	struct llm_req	*ps_req;	/* /api/ps check while idle */
+	int64_t		 ps_ms;		/* when the last one was sent */
+	long		 model_lost;	/* times the server dropped the model */
+	char		 note[256];	/* the latest, for gpu_state.json */
+	int64_t		 note_ms;	/* its wall-clock time */
+	char		 pull_status[64];	/* PH_PULL: the server's last line */
+	long long	 pull_done, pull_total;	/* bytes; -1 unknown */
 };
 
 /* A task being answered. */
@@ -43,6 +58,8 @@ struct llmd_task {
 	uint64_t	 gen;
 	char		 id[TASK_ID_MAX + 1];
 	struct llm_req	*req;
+	struct event	*retry_ev;	/* busy: sent again when it fires */
+	int		 busy;		/* busy answers on this GPU so far */
 	struct llmd_task *next;
 };
 
@@ -52,6 +69,9 @@ struct llmd {
 	struct llmd_gpu		**g;	/* one per GPU position */
 	size_t			 ng;
 	struct llmd_task	*tasks;
+	struct event		*ps_timer;	/* the idle GPUs' /api/ps check */
+	char			**pulled;	/* models pulled once (pull_missing) */
+	size_t			 npulled;
 	char			 state_dir[PATH_MAX];
 };
 
@@ -63,11 +83,27 @@ void		 llmd_url(const struct daemon *, size_t pos, char *buf,
  * failure on the GPU once it is gone. */
 void		 llmd_stop(struct llmd_gpu *, bool failed, const char *why);
 bool		 llmd_llama(const struct daemon *);
+/* Sends the load of LG's model (PH_LOAD); the answer ends the boot. */
+void		 llmd_load_send(struct llmd_gpu *);
+
+/* llm-model.c */
+/* llm.pull_missing: pulls LG's model (once per daemon), then loads it;
+ * false when it is not to be pulled. */
+bool		 llmd_pull(struct llmd_gpu *);
+/* The timer of llm.server.ps_poll_ms (ARG: the daemon). */
+void		 llmd_ps_event(evutil_socket_t, short, void *);
 
 /* llm-task.c */
 /* Claims the task of ACT and sends it to GPU position POS's server. */
 void		 llmd_task_start(struct daemon *, const struct core_action *,
 		    size_t pos, int64_t now);
 void		 llmd_task_forget(struct llmd *, struct llmd_task *);
+/* Fails every queued task of MODEL with model_missing (its server said
+ * 404 "not found"): none is retried and no GPU is blamed. */
+void		 llmd_model_missing(struct daemon *, const char *model,
+		    const char *why);
+/* Notes on GPU LG that its server dropped its model (WHY): logged, and
+ * shown in gpu_state.json. */
+void		 llmd_note_lost(struct llmd_gpu *, const char *why);
 
 #endif

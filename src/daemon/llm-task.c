@@ -24,6 +24,10 @@ llmd_task_forget(struct llmd *l, struct llmd_task *t)
 			break;
 		}
 	}
+	if (t->req != NULL)
+		llm_cancel(t->req);
+	if (t->retry_ev != NULL)
+		event_free(t->retry_ev);
 	free(t);
 }
 
@@ -46,15 +50,18 @@ llmd_task_complete(struct daemon *d, struct task *t, const struct llm_result *r,
 		len = (size_t)d->cfg.output_max_bytes;
 	json_object_set_new(t->json, "output",
 	    json_stringn_nocheck(r->response, len));
+	/* A field the server left out (older Ollama: no done_reason; the
+	 * metrics are omitempty) is null, never "" or -1. */
 	json_object_set_new(t->json, "llm", json_pack("{s:o,s:o,s:o,s:o,s:o,"
-	    "s:o,s:s,s:I}",
+	    "s:o,s:o,s:I}",
 	    "eval_count", llmd_num(r->eval_count),
 	    "prompt_eval_count", llmd_num(r->prompt_eval_count),
 	    "total_duration_ns", llmd_num(r->total_duration_ns),
 	    "load_duration_ns", llmd_num(r->load_duration_ns),
 	    "prompt_eval_duration_ns", llmd_num(r->prompt_eval_duration_ns),
 	    "eval_duration_ns", llmd_num(r->eval_duration_ns),
-	    "done_reason", r->done_reason,
+	    "done_reason", r->done_reason[0] != '\0' ?
+	    json_string(r->done_reason) : json_null(),
 	    "elapsed_ms", (json_int_t)r->elapsed_ms));
 	task_set_status(t, TASK_COMPLETE);
 	task_set_time(t, "completed_at", time_wall_of_mono(now));
@@ -136,6 +143,129 @@ llmd_task_avoid(struct task *t, const char *uuid)
 	json_array_append_new(a, json_string(uuid));
 }
 
+/* Records one attempt in the task (newest LLMD_ATTEMPTS_MAX): where it
+ * went, what came back. Every answer, good or not, is one attempt. */
+static void
+llmd_attempt_note(struct task *t, const struct core_gpu *g,
+    const struct llm_result *r, int64_t now)
+{
+	json_t *a = json_object_get(t->json, "llm_attempts"), *o;
+	char at[40];
+
+	if (!json_is_array(a)) {
+		a = json_array();
+		json_object_set_new(t->json, "llm_attempts", a);
+	}
+	while (json_array_size(a) >= LLMD_ATTEMPTS_MAX)
+		json_array_remove(a, 0);
+	time_iso8601(time_wall_of_mono(now), at, sizeof at);
+	o = json_pack("{s:s, s:i, s:s, s:s, s:I}", "at", at, "gpu", g->index,
+	    "gpu_uuid", g->uuid, "result", llm_status_name(r->status),
+	    "elapsed_ms", (json_int_t)r->elapsed_ms);
+	json_object_set_new(o, "http_status", r->http_status > 0 ?
+	    json_integer(r->http_status) : json_null());
+	json_object_set_new(o, "error", r->status != LLM_OK ?
+	    json_string(r->error) : json_null());
+	json_array_append_new(a, o);
+}
+
+/* Sends the request of task T (its file read) for LT; the answer comes
+ * back in llmd_generate_cb. */
+static void	llmd_generate_cb(const struct llm_result *, void *);
+
+static void
+llmd_task_send(struct daemon *d, struct llmd_task *lt, const struct task *t)
+{
+	char url[256];
+
+	llmd_url(d, lt->pos, url, sizeof url);
+	lt->req = (llmd_llama(d) ? llm_chat_openai : llm_generate)(
+	    d->llm->client, url, t->model, t->prompt,
+	    t->timeout_sec > 0 ? t->timeout_sec * 1000 : 0, llmd_generate_cb, lt);
+}
+
+/* A busy answer's backoff is over: the same request again, to the same
+ * server (the task kept its place on the GPU meanwhile). */
+static void
+llmd_retry_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct llmd_task *lt = arg;
+	struct daemon *d = lt->l->d;
+	struct spool_loc loc = { STAGE_PROCESSING, TASK_LLM, 0 };
+	struct task t;
+	struct err e;
+
+	if (spool_load(d->spool, &loc, lt->id, &d->cfg, &t, &e) != 0) {
+		log_error("task %s: its file in processing/ is unreadable: %s",
+		    lt->id, e.msg);
+		if (d->gpus[lt->pos].state == GPU_LLM_BUSY &&
+		    core_gpu_llm_end(&d->gpus[lt->pos], time_mono_ms(), &e) != 0)
+			log_error("BUG: %s", e.msg);
+		llmd_task_forget(lt->l, lt);
+		return;
+	}
+	llmd_task_send(d, lt, &t);
+	task_free(&t);
+}
+
+/* The busy server's backoff: LLMD_BUSY_FIRST_MS doubled per busy answer,
+ * capped at LLMD_BUSY_CAP_MS. */
+static int
+llmd_busy_delay_ms(int busy)
+{
+	int64_t ms = LLMD_BUSY_FIRST_MS;
+
+	while (--busy > 0 && ms < LLMD_BUSY_CAP_MS)
+		ms *= 2;
+	return (int)(ms < LLMD_BUSY_CAP_MS ? ms : LLMD_BUSY_CAP_MS);
+}
+
+/* A busy answer: wait and send again on the same GPU, keeping its place
+ * there (the server is fine, just full). True when it will; false when
+ * the tries there are used up (the caller requeues it for any GPU). */
+static bool
+llmd_busy_retry(struct daemon *d, struct llmd_task *lt, struct task *t)
+{
+	struct spool_loc loc = { STAGE_PROCESSING, TASK_LLM, 0 };
+	struct timeval tv;
+	struct err e;
+	int ms;
+
+	if (++lt->busy >= LLMD_BUSY_TRIES)
+		return false;
+	ms = llmd_busy_delay_ms(lt->busy);
+	if (spool_update(d->spool, t, &loc, &e) != 0)
+		log_warn("task %s: could not record its attempt: %s", t->id,
+		    e.msg);
+	if (lt->retry_ev == NULL)
+		lt->retry_ev = evtimer_new(d->base, llmd_retry_event, lt);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(lt->retry_ev, &tv);
+	log_info("task %s: GPU %d's server is busy (%d of %d), sent again in "
+	    "%.1f s", t->id, d->gpus[lt->pos].index, lt->busy, LLMD_BUSY_TRIES,
+	    ms / 1000.0);
+	return true;
+}
+
+/* Did the answer wait for its model to load? On a GPU gpumgr had shown
+ * llm_ready, the server had unloaded it meanwhile. */
+static void
+llmd_check_reload(struct daemon *d, const struct llmd_task *lt,
+    const struct llm_result *r)
+{
+	struct llmd_gpu *lg = llmd_gpu(d, lt->pos);
+	char why[200];
+
+	if (r->load_duration_ns < LLMD_RELOAD_NS || lt->gen != lg->gen ||
+	    d->gpux[lt->pos].worker != NULL)
+		return;
+	snprintf(why, sizeof why, "the server had unloaded %.80s: an answer "
+	    "waited %.1f s for it to load again", lg->model,
+	    (double)r->load_duration_ns / 1e9);
+	llmd_note_lost(lg, why);
+}
+
 static void
 llmd_generate_cb(const struct llm_result *r, void *arg)
 {
@@ -148,29 +278,56 @@ llmd_generate_cb(const struct llm_result *r, void *arg)
 	bool server_fault = r->status == LLM_ERR_CONNECT ||
 	    r->status == LLM_ERR_TIMEOUT ||
 	    (r->status == LLM_ERR_HTTP && r->http_status >= 500);
+	bool busy = r->status == LLM_ERR_BUSY;
 	int64_t now = time_mono_ms();
 	struct task t;
 	struct err e;
 	char why[300];
 	size_t pos;
 
-	if (lt->gen == lg->gen && g->state == GPU_LLM_BUSY &&
-	    core_gpu_llm_end(g, now, &e) != 0)
-		log_error("BUG: %s", e.msg);
+	lt->req = NULL;		/* freed once this returns */
 	d->state_dirty = true;
 	daemon_mark_dirty(d);
 	if (spool_load(d->spool, &loc, lt->id, &d->cfg, &t, &e) != 0) {
 		log_error("task %s: its file in processing/ is unreadable: %s",
 		    lt->id, e.msg);
+		if (lt->gen == lg->gen && g->state == GPU_LLM_BUSY &&
+		    core_gpu_llm_end(g, now, &e) != 0)
+			log_error("BUG: %s", e.msg);
 		llmd_task_forget(l, lt);
 		return;
 	}
+	llmd_attempt_note(&t, g, r, now);
+	if (busy && lt->gen == lg->gen && g->state == GPU_LLM_BUSY &&
+	    llmd_busy_retry(d, lt, &t)) {
+		task_free(&t);
+		return;		/* keeps its place on the GPU */
+	}
+	if (lt->gen == lg->gen && g->state == GPU_LLM_BUSY &&
+	    core_gpu_llm_end(g, now, &e) != 0)
+		log_error("BUG: %s", e.msg);
 	if (r->status == LLM_OK) {
+		llmd_check_reload(d, lt, r);
 		workers_stamp(d, (int)lt->pos, t.json);
 		llmd_task_complete(d, &t, r, now);
 		core_gpu_succeeded(g);
 		log_info("task %s answered on GPU %d (%ld tokens)", lt->id,
 		    g->index, r->eval_count);
+	} else if (r->status == LLM_ERR_MISSING) {
+		/* Not installed there: the task's fault, not the GPU's. No
+		 * retry elsewhere (a pull is llm.pull_missing's, at load). */
+		snprintf(why, sizeof why, "model %.100s is not on GPU %d's "
+		    "server: %.150s", t.model != NULL ? t.model : "?", g->index,
+		    r->error);
+		llmd_task_fail(d, &t, false, "model_missing", why, now);
+	} else if (busy) {
+		/* Busy long enough here: any GPU may take it, this one
+		 * last; neither a fault nor a reason to restart it. */
+		snprintf(why, sizeof why, "GPU %d's server stayed busy after "
+		    "%d tries: %.200s", g->index, LLMD_BUSY_TRIES, r->error);
+		llmd_task_avoid(&t, g->uuid);
+		llmd_task_fail(d, &t, t.attempts <= t.max_retries,
+		    "server_busy", why, now);
 	} else {
 		snprintf(why, sizeof why, "LLM request on GPU %d failed (%s): %.200s",
 		    g->index, llm_status_name(r->status), r->error);
@@ -195,6 +352,36 @@ llmd_generate_cb(const struct llm_result *r, void *arg)
 	}
 	task_free(&t);
 	llmd_task_forget(l, lt);
+}
+
+/* Each queued task of MODEL, failed: claimed (queue -> processing) and
+ * moved to failed/ with model_missing. The ids are taken first: claiming
+ * changes the queue. */
+void
+llmd_model_missing(struct daemon *d, const char *model, const char *why)
+{
+	struct queue_entry *qe;
+	char **ids;
+	size_t i, n = 0, count = queue_count(d->queue);
+	struct task t;
+	int64_t now = time_mono_ms();
+
+	ids = xcalloc(count + 1, sizeof *ids);
+	for (i = 0; i < count; i++) {
+		qe = queue_at(d->queue, i);
+		if (qe != NULL && !qe->lease && qe->cls == TASK_LLM &&
+		    qe->model != NULL && strcmp(qe->model, model) == 0)
+			ids[n++] = xstrdup(qe->id);
+	}
+	for (i = 0; i < n; i++) {
+		qe = queue_find(d->queue, ids[i]);
+		if (qe != NULL && jobs_claim(d, qe, -1, now, &t) == 0) {
+			llmd_task_fail(d, &t, false, "model_missing", why, now);
+			task_free(&t);
+		}
+		free(ids[i]);
+	}
+	free(ids);
 }
 
 /* Requests in flight on GPU position POS: cancelled, their tasks back in
@@ -247,7 +434,7 @@ llmd_task_start(struct daemon *d, const struct core_action *a, size_t pos,
 	struct llmd_task *lt;
 	struct task t;
 	struct err e;
-	char id[TASK_ID_MAX + 1], url[256];
+	char id[TASK_ID_MAX + 1];
 
 	if (qe == NULL)
 		return;
@@ -264,10 +451,7 @@ llmd_task_start(struct daemon *d, const struct core_action *a, size_t pos,
 	str_copy(lt->id, id, sizeof lt->id);
 	lt->next = d->llm->tasks;
 	d->llm->tasks = lt;
-	llmd_url(d, pos, url, sizeof url);
-	lt->req = (llmd_llama(d) ? llm_chat_openai : llm_generate)(
-	    d->llm->client, url, t.model, t.prompt,
-	    t.timeout_sec > 0 ? t.timeout_sec * 1000 : 0, llmd_generate_cb, lt);
+	llmd_task_send(d, lt, &t);
 	log_info("started %s (LLM %s) on GPU %d: %s", id, t.model, g->index,
 	    a->reason);
 	d->state_dirty = true;

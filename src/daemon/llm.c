@@ -72,6 +72,10 @@ llmd_stop(struct llmd_gpu *lg, bool failed, const char *why)
 		llm_cancel(lg->req);
 		lg->req = NULL;
 	}
+	if (lg->ps_req != NULL) {
+		llm_cancel(lg->ps_req);
+		lg->ps_req = NULL;
+	}
 	lg->gen++;
 	lg->failed = lg->failed || failed;
 	str_copy(lg->why, why, sizeof lg->why);
@@ -219,13 +223,63 @@ llmd_ready(struct llmd_gpu *lg)
 	daemon_mark_dirty(d);
 }
 
+static void	llmd_load_cb(const struct llm_result *, void *);
+
+void
+llmd_load_send(struct llmd_gpu *lg)
+{
+	struct daemon *d = lg->l->d;
+	char url[64];
+	double est;
+	int timeout;
+
+	est = core_stats_get(&d->stats, CORE_STAT_BOOT, lg->model,
+	    d->params.default_boot_sec);
+	timeout = (int)(est * 3000) + 60000;
+	llmd_url(d, lg->pos, url, sizeof url);
+	lg->phase = PH_LOAD;
+	lg->req = llm_load(lg->l->client, url, lg->model, timeout,
+	    llmd_load_cb, lg);
+}
+
 static void
 llmd_load_cb(const struct llm_result *r, void *arg)
 {
 	struct llmd_gpu *lg = arg;
-	char why[160];
+	struct daemon *d = lg->l->d;
+	char why[300];
 
 	lg->req = NULL;
+	if (r->status == LLM_ERR_MISSING && llmd_pull(lg))
+		return;
+	if (r->status == LLM_ERR_MISSING) {
+		/* The model is not installed: its tasks fail, the GPU is
+		 * fine (no failure counted) and goes back to idle. */
+		snprintf(why, sizeof why, "model %.100s is not on GPU %d's "
+		    "server: %.150s", lg->model, d->gpus[lg->pos].index,
+		    r->error);
+		log_warn("%s: its queued tasks fail with model_missing", why);
+		llmd_model_missing(d, lg->model, why);
+		llmd_stop(lg, false, "model missing");
+		return;
+	}
+	if (r->status == LLM_ERR_BUSY && ++lg->busy < LLMD_BUSY_TRIES) {
+		/* A full server is not a broken one: ask again later. */
+		log_info("GPU %d: its server is busy loading %s (%d of %d): %s",
+		    d->gpus[lg->pos].index, lg->model, lg->busy,
+		    LLMD_BUSY_TRIES, r->error);
+		lg->phase = PH_HEALTH;
+		llmd_arm(lg, LLMD_BUSY_FIRST_MS << (lg->busy - 1 < 4 ?
+		    lg->busy - 1 : 4));
+		return;
+	}
+	if (r->status == LLM_ERR_BUSY) {
+		snprintf(why, sizeof why, "loading %.40s: the server stayed "
+		    "busy: %.100s", lg->model, r->error);
+		log_warn("GPU %d: %s", d->gpus[lg->pos].index, why);
+		llmd_stop(lg, false, why);
+		return;
+	}
 	if (r->status != LLM_OK) {
 		snprintf(why, sizeof why, "loading %.40s failed: %.100s", lg->model,
 		    r->error);
@@ -241,9 +295,6 @@ llmd_health_cb(const struct llm_result *r, void *arg)
 {
 	struct llmd_gpu *lg = arg;
 	struct daemon *d = lg->l->d;
-	char url[64];
-	double est;
-	int timeout;
 
 	lg->req = NULL;
 	if (r->status == LLM_OK && llmd_llama(d)) {
@@ -251,13 +302,7 @@ llmd_health_cb(const struct llm_result *r, void *arg)
 		return;
 	}
 	if (r->status == LLM_OK) {
-		est = core_stats_get(&d->stats, CORE_STAT_BOOT, lg->model,
-		    d->params.default_boot_sec);
-		timeout = (int)(est * 3000) + 60000;
-		llmd_url(d, lg->pos, url, sizeof url);
-		lg->phase = PH_LOAD;
-		lg->req = llm_load(lg->l->client, url, lg->model, timeout,
-		    llmd_load_cb, lg);
+		llmd_load_send(lg);
 		return;
 	}
 	if (llm_server_alive(d->gpux[lg->pos].server_pid,
@@ -318,6 +363,7 @@ llmd_boot(struct daemon *d, const struct core_action *a, size_t pos,
 	g->llm_max_concurrent = d->cfg.server.max_concurrent;
 	str_copy(lg->model, a->model, sizeof lg->model);
 	lg->boot_ms = now;
+	lg->busy = 0;
 	lg->free_before_mb = g->vram_free_mb;
 	lg->gen++;
 	d->gpux[pos].port = llmd_port(d, pos);
@@ -538,6 +584,13 @@ llmd_open(struct daemon *d, struct err *e)
 		llmd_close(d);
 		return err_set(e, "could not create the LLM client");
 	}
+	if (d->cfg.server.ps_poll_ms > 0 && !llmd_llama(d)) {
+		struct timeval tv = { d->cfg.server.ps_poll_ms / 1000,
+		    (d->cfg.server.ps_poll_ms % 1000) * 1000 };
+
+		l->ps_timer = event_new(d->base, -1, EV_PERSIST, llmd_ps_event, d);
+		event_add(l->ps_timer, &tv);
+	}
 	llmd_adopt(d);
 	return 0;
 }
@@ -552,10 +605,15 @@ llmd_close(struct daemon *d)
 
 	if (l == NULL)
 		return;
+	while (l->tasks != NULL)	/* cancels their requests */
+		llmd_task_forget(l, l->tasks);
+	if (l->ps_timer != NULL)
+		event_free(l->ps_timer);
 	if (l->client != NULL)
 		llm_client_free(l->client);
-	while (l->tasks != NULL)
-		llmd_task_forget(l, l->tasks);
+	for (i = 0; i < l->npulled; i++)
+		free(l->pulled[i]);
+	free(l->pulled);
 	for (i = 0; i < l->ng; i++) {
 		if (l->g[i]->timer != NULL)
 			event_free(l->g[i]->timer);

@@ -95,6 +95,7 @@ state_gpu_json(const struct daemon *d, size_t pos)
 	if (g->role != ROLE_WORKER)
 		state_brain_pair(d, pos, o);
 	workers_stamp(d, (int)pos, o);
+	llmd_state_json(d, (int)pos, o);
 	json_object_set_new(o, "tasks_completed", json_integer(g->tasks_completed));
 	json_object_set_new(o, "uuid", json_string(g->uuid));
 	json_object_set_new(o, "name", json_string(g->name));

@@ -36,6 +36,7 @@ struct fl_job;
 struct fl_model {
 	char		*name;
 	enum fl_mstate	 state;
+	bool		 installed;	/* false: --pullable, not pulled yet */
 	int64_t		 expires_ms;	/* epoch ms; FAKELLM_KEEP_FOREVER */
 	struct event	*load_ev;
 	struct fakellm	*fl;
@@ -140,12 +141,15 @@ fl_created_at(char *buf, size_t len)
 
 /* ---- models ---- */
 
+/* An installed model named NAME; ANY: a pullable one too. */
 static struct fl_model *
-fl_model_find(struct fakellm *fl, const char *name)
+fl_model_find_any(struct fakellm *fl, const char *name, bool any)
 {
 	size_t i, n = strlen(name);
 
 	for (i = 0; i < fl->nmodels; i++) {
+		if (!fl->models[i].installed && !any)
+			continue;
 		if (strcmp(fl->models[i].name, name) == 0)
 			return &fl->models[i];
 		/* "gemma3" names "gemma3:latest", as in Ollama */
@@ -155,6 +159,12 @@ fl_model_find(struct fakellm *fl, const char *name)
 			return &fl->models[i];
 	}
 	return NULL;
+}
+
+static struct fl_model *
+fl_model_find(struct fakellm *fl, const char *name)
+{
+	return fl_model_find_any(fl, name, false);
 }
 
 /* Applies keep_alive once the server is done with a request. */
@@ -457,8 +467,9 @@ fl_load_done(evutil_socket_t fd, short what, void *arg)
 	struct fl_job *j, *next;
 
 	m->state = FL_LOADED;
-	m->expires_ms = m->fl->o.llama_server ? FAKELLM_KEEP_FOREVER :
-	    time_now_ms() + FAKELLM_KEEP_DEFAULT;
+	m->expires_ms = m->fl->o.llama_server ||
+	    m->fl->o.keep_default_ms == FAKELLM_KEEP_FOREVER ?
+	    FAKELLM_KEEP_FOREVER : time_now_ms() + m->fl->o.keep_default_ms;
 	for (j = m->fl->jobs; j != NULL; j = next) {
 		next = j->next;
 		if (j->model == m && !j->started && !j->hung)
@@ -524,6 +535,8 @@ fl_infer(struct fakellm *fl, struct evhttp_request *req, enum fakellm_api api)
 	    fl_model_find(fl, j->r.model);
 	if (fl->o.llama_server)
 		j->r.keep_ms = FAKELLM_KEEP_FOREVER;
+	else if (json_object_get(j->body, "keep_alive") == NULL)
+		j->r.keep_ms = fl->o.keep_default_ms;	/* the server's default */
 	if (j->model == NULL) {
 		snprintf(msg, sizeof msg, "model '%.200s' not found", j->r.model);
 		fl_error(req, api, 404, msg);
@@ -575,7 +588,7 @@ fl_tags(struct fakellm *fl, struct evhttp_request *req, bool ps)
 		struct fl_model *fm = &fl->models[i];
 
 		fl_model_expire(fm);
-		if (ps && fm->state != FL_LOADED)
+		if ((ps && fm->state != FL_LOADED) || !fm->installed)
 			continue;
 		m = fakellm_model_json(fm->name);
 		if (ps) {
@@ -592,6 +605,41 @@ fl_tags(struct fakellm *fl, struct evhttp_request *req, bool ps)
 		json_array_append_new(arr, m);
 	}
 	fl_send_json(req, 200, json_pack("{s:o}", "models", arr));
+}
+
+static void
+fl_pulled(void *arg)
+{
+	struct fl_model *m = arg;
+
+	m->installed = true;
+	log_info("fake-llm: pulled %s", m->name);
+}
+
+/* POST /api/pull {"model" (or "name")}: streamed progress; a model of
+ * --pullable is installed at its end, one of --models is there already,
+ * any other ends in an error line. */
+static void
+fl_pull(struct fakellm *fl, struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	json_t *body, *v;
+	struct fl_model *m;
+
+	body = json_loadb((const char *)evbuffer_pullup(in, -1),
+	    evbuffer_get_length(in), 0, NULL);
+	v = json_object_get(body, "model");
+	if (!json_is_string(v))
+		v = json_object_get(body, "name");
+	if (!json_is_string(v)) {
+		json_decref(body);
+		fl_error(req, FAKELLM_GENERATE, 400, "model is required");
+		return;
+	}
+	m = fl_model_find_any(fl, json_string_value(v), true);
+	fakellm_pull_start(fl->base, req, json_string_value(v), m != NULL,
+	    m != NULL && !m->installed ? fl->o.pull_sec : 0, fl_pulled, m);
+	json_decref(body);
 }
 
 /* llama-server's endpoints: 503 "Loading model" until its model is in. */
@@ -665,6 +713,9 @@ fl_request(struct evhttp_request *req, void *arg)
 		fl_infer(fl, req, FAKELLM_GENERATE);
 	} else if (strcmp(path, "/api/chat") == 0) {
 		fl_infer(fl, req, FAKELLM_CHAT);
+	} else if (strcmp(path, "/api/pull") == 0 &&
+	    evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+		fl_pull(fl, req);
 	} else if (strcmp(path, "/api/embed") == 0) {
 		fl_infer(fl, req, FAKELLM_EMBED);
 	} else if (strcmp(path, "/v1/chat/completions") == 0) {
@@ -691,6 +742,8 @@ fakellm_opts_default(struct fakellm_opts *o)
 	o->fail_after = -1;
 	o->hang_after = -1;
 	o->error_500_after = -1;
+	o->keep_default_ms = FAKELLM_KEEP_DEFAULT;
+	o->pull_sec = 1;
 	str_copy(o->models, "qwen2.5:14b,gemma3:1b,nomic-embed-text:latest",
 	    sizeof o->models);
 }
@@ -745,14 +798,10 @@ fl_bind(struct fakellm *fl, struct err *err)
 }
 
 static void
-fl_models_init(struct fakellm *fl)
+fl_models_add(struct fakellm *fl, const char *names, bool installed)
 {
-	char *list = xstrdup(fl->o.models), *p, *next;
-	size_t n = 0;
+	char *list = xstrdup(names), *p, *next;
 
-	for (p = list; *p != '\0'; p++)
-		n += *p == ',';
-	fl->models = xcalloc(n + 1, sizeof *fl->models);
 	for (p = list; p != NULL; p = next) {
 		struct fl_model *m;
 
@@ -762,10 +811,28 @@ fl_models_init(struct fakellm *fl)
 			continue;
 		m = &fl->models[fl->nmodels++];
 		m->name = xstrdup(p);
+		m->installed = installed;
 		m->fl = fl;
 		m->load_ev = evtimer_new(fl->base, fl_load_done, m);
 	}
 	free(list);
+}
+
+/* --models (installed) then --pullable, in one array that never moves
+ * (jobs point into it). */
+static void
+fl_models_init(struct fakellm *fl)
+{
+	size_t n = 2;
+	const char *p;
+
+	for (p = fl->o.models; *p != '\0'; p++)
+		n += *p == ',';
+	for (p = fl->o.pullable; *p != '\0'; p++)
+		n += *p == ',';
+	fl->models = xcalloc(n, sizeof *fl->models);
+	fl_models_add(fl, fl->o.models, true);
+	fl_models_add(fl, fl->o.pullable, false);
 }
 
 int
@@ -806,8 +873,10 @@ fakellm_run(const struct fakellm_opts *o, struct err *err)
 	fl.boot_ev = evtimer_new(fl.base, fl_boot_done, &fl);
 	tv = fl_tv(o->boot_sec);
 	evtimer_add(fl.boot_ev, &tv);
-	log_info("fake-llm: %s:%d, boot %.3g s, load %.3g s, %.3g tokens/s",
-	    o->listen, o->port, o->boot_sec, o->load_sec, o->tokens_per_sec);
+	log_info("fake-llm: %s:%d, boot %.3g s, load %.3g s, %.3g tokens/s, "
+	    "keep-alive %s%.3g s", o->listen, o->port, o->boot_sec, o->load_sec,
+	    o->tokens_per_sec, o->keep_default_ms < 0 ? "forever " : "",
+	    o->keep_default_ms < 0 ? 0 : o->keep_default_ms / 1000.0);
 	event_base_dispatch(fl.base);
 	log_info("fake-llm: stopping");
 out:
@@ -821,6 +890,7 @@ out:
 		fl_job_free(fl.jobs);
 	}
 	evhttp_free(fl.http);
+	fakellm_pull_free_all();
 	for (i = 0; i < fl.nmodels; i++) {
 		event_free(fl.models[i].load_ev);
 		free(fl.models[i].name);

@@ -17,7 +17,7 @@
 #define LLM_BODY_MAX	(64L << 20)	/* an answer larger than this fails */
 
 enum llm_kind { LLM_GENERATE, LLM_LOAD, LLM_UNLOAD, LLM_HEALTH, LLM_PS,
-	LLM_OPENAI };
+	LLM_OPENAI, LLM_PULL };
 
 struct llm_client {
 	struct event_base	*base;
@@ -44,6 +44,8 @@ struct llm_req {
 	int64_t			 start_ms;
 	llm_done_fn		 cb;
 	void			*arg;
+	llm_progress_fn		 progress;	/* LLM_PULL: each line */
+	size_t			 parsed;	/* LLM_PULL: lines seen up to */
 };
 
 /* One watched socket. */
@@ -209,6 +211,69 @@ llm_cancel(struct llm_req *r)
 		llm_req_unlink_free(r);
 }
 
+/* A pull's progress as its lines arrive: {"status", "total",
+ * "completed"} (Ollama's /api/pull stream). */
+static void
+llm_pull_lines(struct llm_req *r)
+{
+	char *nl;
+	json_t *o, *st;
+	long long total, done;
+
+	while ((nl = memchr(r->body + r->parsed, '\n', r->len - r->parsed))
+	    != NULL) {
+		o = json_loadb(r->body + r->parsed,
+		    (size_t)(nl - (r->body + r->parsed)), 0, NULL);
+		r->parsed = (size_t)(nl - r->body) + 1;
+		st = json_object_get(o, "status");
+		if (json_is_string(st)) {
+			total = json_is_integer(json_object_get(o, "total")) ?
+			    json_integer_value(json_object_get(o, "total")) : -1;
+			done = json_is_integer(json_object_get(o, "completed")) ?
+			    json_integer_value(json_object_get(o, "completed")) :
+			    -1;
+			r->progress(r->arg, json_string_value(st), done, total);
+		}
+		json_decref(o);
+	}
+}
+
+/* The end of a pull: its last status is "success"; an "error" line or
+ * none fails it. */
+static void
+llm_pull_result(const char *body, size_t len, struct llm_result *res)
+{
+	const char *p = body, *end = body + len, *nl;
+	char last[64] = "", msg[300];
+	json_t *o, *v;
+
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		o = json_loadb(p, (size_t)(nl - p), 0, NULL);
+		if (json_is_string(v = json_object_get(o, "error"))) {
+			snprintf(msg, sizeof msg, "pull: %s",
+			    json_string_value(v));
+			res->status = strcasestr(msg, "file does not exist") ||
+			    strcasestr(msg, "not found") ? LLM_ERR_MISSING :
+			    LLM_ERR_MODEL;
+			str_copy(res->error, msg, sizeof res->error);
+			json_decref(o);
+			return;
+		}
+		if (json_is_string(v = json_object_get(o, "status")))
+			str_copy(last, json_string_value(v), sizeof last);
+		json_decref(o);
+	}
+	if (strcmp(last, "success") != 0) {
+		res->status = LLM_ERR_MODEL;
+		snprintf(res->error, sizeof res->error, "pull: ended with "
+		    "status '%s', not 'success'", last);
+		return;
+	}
+	res->done = true;
+}
+
 static size_t
 llm_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 {
@@ -226,7 +291,27 @@ llm_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	memcpy(r->body + r->len, ptr, n);
 	r->len += n;
 	r->body[r->len] = '\0';
+	if (r->kind == LLM_PULL && r->progress != NULL)
+		llm_pull_lines(r);
 	return n;
+}
+
+/* What an HTTP error answer means. 404 "model ... not found" on a model
+ * request: not installed (never retried elsewhere without a pull). 503,
+ * or a "server busy" message (Ollama's full queue, llama-server's model
+ * still loading): busy, retry later; the server is not broken. */
+static enum llm_status
+llm_http_status(enum llm_kind kind, long code, const char *error)
+{
+	bool model_req = kind != LLM_HEALTH && kind != LLM_PS;
+
+	if (model_req && code == 404 && strcasestr(error, "not found") != NULL &&
+	    strcasestr(error, "model") != NULL)
+		return LLM_ERR_MISSING;
+	if (code == 503 || (code == 429 && model_req) ||
+	    strcasestr(error, "server busy") != NULL)
+		return LLM_ERR_BUSY;
+	return LLM_ERR_HTTP;
 }
 
 /* Turns a finished transfer into a result. */
@@ -262,13 +347,14 @@ llm_finish(struct llm_req *r, CURLcode cc, struct llm_result *res)
 		return;
 	}
 	if (res->http_status != 200) {
-		res->status = LLM_ERR_HTTP;
 		if (llm_parse_error(body, r->len, msg, sizeof msg) == 0)
 			snprintf(res->error, sizeof res->error, "HTTP %ld: %.400s",
 			    res->http_status, msg);
 		else
 			snprintf(res->error, sizeof res->error, "HTTP %ld: %.200s",
 			    res->http_status, body);
+		res->status = llm_http_status(r->kind, res->http_status,
+		    res->error);
 		return;
 	}
 	if (r->kind == LLM_HEALTH || r->kind == LLM_PS) {
@@ -281,9 +367,20 @@ llm_finish(struct llm_req *r, CURLcode cc, struct llm_result *res)
 		(void)llm_parse_openai(body, r->len, res);
 		return;
 	}
-	if (llm_parse_generate(body, r->len, res) != 0)
+	if (r->kind == LLM_PULL) {
+		llm_pull_result(body, r->len, res);
 		return;
-	if (r->kind == LLM_LOAD && strcmp(res->done_reason, "load") != 0) {
+	}
+	if (llm_parse_generate(body, r->len, res) != 0) {
+		if (res->status == LLM_ERR_MODEL && strcasestr(res->error,
+		    "server busy") != NULL)
+			res->status = LLM_ERR_BUSY;
+		return;
+	}
+	/* Ollama before 0.1.35 (and its own documented example) answers a
+	 * load with done:true and no done_reason: loaded all the same. */
+	if (r->kind == LLM_LOAD && res->done_reason[0] != '\0' &&
+	    strcmp(res->done_reason, "load") != 0) {
 		res->status = LLM_ERR_MODEL;
 		snprintf(res->error, sizeof res->error,
 		    "load answered done_reason '%s', not 'load'", res->done_reason);
@@ -402,6 +499,14 @@ llm_start(struct llm_client *c, enum llm_kind kind, const char *base_url,
 		    "Content-Type: application/json");
 		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
 		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->post);
+		/* A POST is never sent twice by libcurl: on a reused
+		 * connection that died before any answer byte, libcurl
+		 * would send it again on a fresh one by itself ("Connection
+		 * died, retrying a fresh connect"), running an inference
+		 * twice. A connection of its own, closed after, cannot have
+		 * died in the pool; a failure is the caller's to retry. */
+		curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
 	}
 	if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK)
 		return llm_fail_later(r, "curl_multi_add_handle failed");
@@ -420,9 +525,12 @@ llm_post_generate(struct llm_client *c, enum llm_kind kind,
 	if (kind == LLM_GENERATE)
 		json_object_set_new(req, "prompt",
 		    json_string(prompt != NULL ? prompt : ""));
-	else
-		json_object_set_new(req, "keep_alive",
-		    json_integer(kind == LLM_LOAD ? -1 : 0));
+	/* Every request says how long the model stays: a request without
+	 * keep_alive resets it to the server's default (5 minutes in
+	 * Ollama), after which an idle model is unloaded behind gpumgr's
+	 * back. Loaded until gpumgr unloads it (keep_alive 0). */
+	json_object_set_new(req, "keep_alive",
+	    json_integer(kind == LLM_UNLOAD ? 0 : -1));
 	r = llm_start(c, kind, base_url, "/api/generate", req, timeout_ms,
 	    cb, arg);
 	json_decref(req);
@@ -469,6 +577,23 @@ llm_unload(struct llm_client *c, const char *base_url, const char *model,
 {
 	return llm_post_generate(c, LLM_UNLOAD, base_url, model, NULL,
 	    timeout_ms, cb, arg);
+}
+
+struct llm_req *
+llm_pull(struct llm_client *c, const char *base_url, const char *model,
+    int timeout_ms, llm_progress_fn progress, llm_done_fn cb, void *arg)
+{
+	struct llm_req *r;
+	json_t *req;
+
+	req = json_pack("{s:s?, s:b}", "model", model, "stream", 1);
+	r = llm_start(c, LLM_PULL, base_url, "/api/pull", req, timeout_ms,
+	    cb, arg);
+	r->progress = progress;
+	json_decref(req);
+	if (r->fail_ev == NULL && (model == NULL || *model == '\0'))
+		return llm_fail_later(r, "no model named");
+	return r;
 }
 
 struct llm_req *

@@ -43,6 +43,8 @@ llm_status_name(enum llm_status st)
 	case LLM_ERR_JSON:	return "json";
 	case LLM_ERR_MODEL:	return "model";
 	case LLM_ERR_OTHER:	return "other";
+	case LLM_ERR_MISSING:	return "model_missing";
+	case LLM_ERR_BUSY:	return "busy";
 	}
 	return "unknown";
 }

@@ -213,6 +213,9 @@ enum llm_status {
 	LLM_ERR_MODEL,		/* 200 but the model failed (an "error" line,
 				 * a stream without done:true) */
 	LLM_ERR_OTHER,		/* anything else libcurl reports */
+	LLM_ERR_MISSING,	/* 404 "model ... not found": not installed */
+	LLM_ERR_BUSY,		/* 503 or "server busy": full queue, retry
+				 * later (not a fault of the server) */
 };
 
 /* One answer of an Ollama server. Counts and durations are -1 when the
@@ -223,7 +226,9 @@ struct llm_result {
 	char		*response;	/* the whole text (generate: response,
 					 * chat: message.content); never NULL */
 	char		 model[128];
-	char		 done_reason[32];	/* "stop" "length" "load" "unload" */
+	char		 done_reason[32];	/* "stop" "length" "load" "unload";
+					 * "" when the server sent none
+					 * (Ollama before 0.1.35) */
 	bool		 done;
 	long		 prompt_eval_count;
 	long		 eval_count;
@@ -296,6 +301,16 @@ struct llm_req *llm_health(struct llm_client *, const char *base_url,
  * it with llm_parse_ps). */
 struct llm_req *llm_ps(struct llm_client *, const char *base_url,
 	    int timeout_ms, llm_done_fn, void *arg);
+/* Pull: POST /api/pull, streamed; PROGRESS sees each line's status and
+ * completed/total bytes (-1 when absent) as it arrives (from inside the
+ * transfer: it must not start or cancel requests); the result is OK
+ * when the last status is "success", LLM_ERR_MISSING for an unknown
+ * model. */
+typedef void (*llm_progress_fn)(void *arg, const char *status,
+	    long long completed, long long total);
+struct llm_req *llm_pull(struct llm_client *, const char *base_url,
+	    const char *model, int timeout_ms, llm_progress_fn,
+	    llm_done_fn, void *arg);
 /* Stops a request; its callback will not run. */
 void	 llm_cancel(struct llm_req *);
 
@@ -392,6 +407,14 @@ int	 fakellm_req_parse(struct json_t *body, enum fakellm_api,
 void	 fakellm_req_free(struct fakellm_req *);
 bool	 fakellm_is_loopback(const char *host);	/* 127.0.0.0/8, localhost */
 
+/* fakellm-pull.c: POST /api/pull's progress stream over SEC seconds
+ * (an error line when !EXISTS); DONE(ARG) runs just before "success". */
+struct evhttp_request;
+void	 fakellm_pull_start(struct event_base *, struct evhttp_request *,
+	    const char *model, bool exists, double sec, void (*done)(void *),
+	    void *arg);
+void	 fakellm_pull_free_all(void);
+
 /* fakellm.c: `gpumgr fake-llm`, an Ollama stand-in (DESIGN §5). */
 struct fakellm_opts {
 	char		 listen[64];	/* loopback only */
@@ -402,7 +425,13 @@ struct fakellm_opts {
 	long		 fail_after;	/* -1: off; exit(1) on inference N+1 */
 	long		 hang_after;	/* -1: off; never answer from N+1 */
 	long		 error_500_after;	/* -1: off; 500 from N+1 */
+	int64_t		 keep_default_ms;	/* keep_alive of a request that
+					 * sends none (OLLAMA_KEEP_ALIVE,
+					 * --keep-alive): 5m; -1 forever */
 	char		 models[1024];	/* comma list */
+	char		 pullable[1024];	/* comma list: not installed,
+						 * but /api/pull gets them */
+	double		 pull_sec;	/* a pull takes this: 1 */
 	bool		 llama_server;	/* speak llama-server instead: the first
 					 * model loads at start, /health,
 					 * /v1/chat/completions with timings */

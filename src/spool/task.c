@@ -404,6 +404,24 @@ task_parse_work(struct task_ctx *c, json_t *o, const struct config *cfg,
 		}
 		v = json_object_get(o, "model");
 		t->model = v != NULL ? json_string_value(v) : NULL;
+		/* A mistyped model would otherwise boot servers for
+		 * nothing: with llm.models listed, only those (or any, with
+		 * llm.allow_unlisted_models). Checked while queued: a task
+		 * already sent stays readable whatever a reload says. */
+		if (t->model != NULL && t->status == TASK_QUEUED && cfg != NULL &&
+		    cfg->nmodels > 0 && !cfg->allow_unlisted_models &&
+		    config_model(cfg, t->model) == NULL) {
+			size_t o2 = 0;
+
+			list[0] = '\0';
+			for (i = 0; i < cfg->nmodels && o2 < sizeof list; i++)
+				o2 += (size_t)snprintf(list + o2,
+				    sizeof list - o2, "%s%s", i ? ", " : "",
+				    cfg->models[i].name);
+			return task_fail(c, NULL, "model", v, "a model in "
+			    "llm.models (%s), or llm.allow_unlisted_models "
+			    "true", list);
+		}
 		return 0;
 	}
 

@@ -113,6 +113,16 @@ status_gpu_load(struct status_gpu *g, const char *index, json_t *o,
 	if (json_is_number(v) && json_number_value(v) >= 0 &&
 	    json_number_value(v) <= 1)
 		g->progress = json_number_value(v);
+	/* a model being pulled (llm.pull_missing): the pull's bytes */
+	v = json_object_get(o, "pull");
+	if (json_is_object(v) &&
+	    json_integer_value(json_object_get(v, "total")) > 0 &&
+	    json_is_integer(json_object_get(v, "completed")))
+		g->progress = (double)json_integer_value(json_object_get(v,
+		    "completed")) / (double)json_integer_value(json_object_get(v,
+		    "total"));
+	if (g->progress > 1)
+		g->progress = 1;
 	g->paired_with = -1;
 	v = json_array_get(json_object_get(o, "paired_with"), 0);
 	if (json_is_integer(v))

@@ -134,8 +134,13 @@ test_defaults(void **state)
 	assert_string_equal(c.server.argv[0], "ollama");
 	assert_string_equal(c.server.argv[1], "serve");
 	assert_null(c.server.argv[2]);
-	assert_int_equal(c.server.nenv, 1);
+	assert_int_equal(c.server.nenv, 2);
 	assert_string_equal(c.server.env[0], "OLLAMA_HOST=127.0.0.1:{port}");
+	/* models stay loaded until gpumgr unloads them (docs/llm.md) */
+	assert_string_equal(c.server.env[1], "OLLAMA_KEEP_ALIVE=-1");
+	assert_false(c.allow_unlisted_models);
+	assert_false(c.pull_missing);
+	assert_int_equal(c.server.ps_poll_ms, 30000);
 	assert_string_equal(c.server.health_path, "/");
 	assert_int_equal(c.server.health_timeout_ms, 2000);
 	assert_int_equal(c.server.max_concurrent, 1);
@@ -247,12 +252,13 @@ static const char every_key[] =
     "   \"gpu\": \"none\", \"vram_mb\": 2048, \"model\": \"whisper:small.en\","
     "   \"timeout_sec\": 60, \"env\": {\"A\": \"1\", \"B_2\": \"x=y\"}}},"
     " \"llm\": {\"default_model\": \"m:7b\", \"models\": {\"m:7b\": {\"vram_mb\": 6144}},"
+    "   \"allow_unlisted_models\": true, \"pull_missing\": true,"
     "   \"base_port\": 20000, \"default_boot_sec\": 30,"
     "   \"server\": {\"backend\": \"llama-server\","
     "     \"argv\": [\"llama-server\", \"--port\", \"{port}\", \"--alias\", \"{model}\"],"
     "     \"env\": {\"GGML_X\": \"{gpu_uuid}\"}, \"health_path\": \"/health\","
     "     \"health_timeout_ms\": 500, \"max_concurrent\": 4, \"fail_offline_after\": 5,"
-    "     \"release_timeout_ms\": 45000}},"
+    "     \"release_timeout_ms\": 45000, \"ps_poll_ms\": 1500}},"
     " \"api\": {\"listen\": \"::1\", \"port\": 9000, \"socket\": \"/run/g.sock\","
     "   \"max_connections\": 64, \"idle_timeout_sec\": 5, \"request_timeout_sec\": 3},"
     " \"access\": {\"submit_group\": \"root\", \"admin_group\": \"root\"},"

@@ -364,7 +364,8 @@ test_errors(void **state)
 	assert_int_equal(g[2].res.status, LLM_ERR_HTTP);
 	assert_int_equal(g[2].res.http_status, 500);
 	assert_non_null(strstr(g[2].res.error, "injected failure"));
-	assert_int_equal(g[3].res.status, LLM_ERR_HTTP);
+	/* a 404 "model not found" is its own cause: not installed */
+	assert_int_equal(g[3].res.status, LLM_ERR_MISSING);
 	assert_int_equal(g[3].res.http_status, 404);
 	assert_non_null(strstr(g[3].res.error, "model 'no-such:model' not found"));
 	got_free(g, 4);

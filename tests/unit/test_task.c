@@ -366,6 +366,47 @@ test_llm_defaults(void **state)
 	task_free(&t);
 }
 
+/* With llm.models listed, a queued task naming another model is refused
+ * (naming the listed ones), unless llm.allow_unlisted_models; a task
+ * already running is read whatever the list says. */
+static void
+test_unlisted_model(void **state)
+{
+	static const char typo[] = "{\"prompt\": \"hi\", \"model\": \"llama3:70b\"}";
+	static const char ok[] = "{\"prompt\": \"hi\", \"model\": \"m1\"}";
+	static const char running[] = "{\"prompt\": \"hi\", \"model\": "
+	    "\"llama3:70b\", \"status\": \"running\"}";
+	static struct config_model models[2] = { { .name = "m1" },
+	    { .name = "qwen2.5:14b" } };
+	struct task_origin org = { TASK_LLM, 3, "t1" };
+	struct task t;
+	struct err err;
+
+	setup_config();
+	/* no list: anything goes */
+	assert_int_equal(task_parse(typo, strlen(typo), &org, &cfg, NOW_MS, &t,
+	    &err), 0);
+	task_free(&t);
+	cfg.models = models;
+	cfg.nmodels = 2;
+	assert_int_equal(task_parse(typo, strlen(typo), &org, &cfg, NOW_MS, &t,
+	    &err), -1);
+	assert_non_null(strstr(err.msg, "model"));
+	assert_non_null(strstr(err.msg, "llm.models (m1, qwen2.5:14b)"));
+	assert_non_null(strstr(err.msg, "llm.allow_unlisted_models"));
+	assert_int_equal(task_parse(ok, strlen(ok), &org, &cfg, NOW_MS, &t,
+	    &err), 0);
+	task_free(&t);
+	assert_int_equal(task_parse(running, strlen(running), &org, &cfg,
+	    NOW_MS, &t, &err), 0);
+	task_free(&t);
+	cfg.allow_unlisted_models = true;
+	assert_int_equal(task_parse(typo, strlen(typo), &org, &cfg, NOW_MS, &t,
+	    &err), 0);
+	assert_string_equal(t.model, "llama3:70b");
+	task_free(&t);
+}
+
 static void
 test_script_defaults(void **state)
 {
@@ -560,6 +601,7 @@ main(void)
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_long_id),
 		cmocka_unit_test(test_llm_defaults),
+		cmocka_unit_test(test_unlisted_model),
 		cmocka_unit_test(test_script_defaults),
 		cmocka_unit_test(test_folder_priority_wins),
 		cmocka_unit_test(test_finished_records),

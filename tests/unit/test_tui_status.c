@@ -91,6 +91,9 @@ test_gpus_tolerant_and_sorted(void **state)
 	    "        \"pid\": 12400, \"since\": \"2025-02-05T10:30:00Z\","
 	    "        \"progress\": 0.45, \"tasks_completed\": 3,"
 	    "        \"vram_total_mb\": 24576, \"vram_free_mb\": 1024.0},"
+	    "\"4\": {\"state\": \"booting_llm\", \"model\": \"p:7b\","
+	    "        \"pull\": {\"model\": \"p:7b\", \"status\": \"pulling x\","
+	    "        \"completed\": 1160000000, \"total\": 4640000000}},"
 	    "\"3\": \"not an object\"},"
 	    " \"boot_times\": {\"m\": 42},"
 	    " \"mode\": \"exclusive\", \"batch_id\": null,"
@@ -105,10 +108,13 @@ test_gpus_tolerant_and_sorted(void **state)
 	assert_true(m.has_updated);
 	assert_int_equal(m.updated_ms, 1738751400000LL);
 	assert_int_equal(m.daemon_pid, -1);
-	assert_int_equal(m.ngpus, 3);
+	assert_int_equal(m.ngpus, 4);
 	assert_string_equal(m.gpus[0].index, "0");
 	assert_string_equal(m.gpus[1].index, "2");
-	assert_string_equal(m.gpus[2].index, "10");
+	assert_string_equal(m.gpus[2].index, "4");
+	assert_string_equal(m.gpus[3].index, "10");
+	/* a model being pulled shows the pull's bytes as its progress */
+	assert_float_equal(m.gpus[2].progress, 0.25, 1e-12);
 	assert_string_equal(m.gpus[0].state, "script_busy");
 	assert_int_equal(m.gpus[0].pid, 12400);
 	assert_true(m.gpus[0].has_since);
@@ -120,7 +126,7 @@ test_gpus_tolerant_and_sorted(void **state)
 	assert_float_equal(m.gpus[1].progress, -1, 0);
 	assert_false(m.gpus[1].has_since);
 	assert_float_equal(m.gpus[1].boot_sec, 42, 0);
-	assert_string_equal(m.gpus[2].offline_reason, "lost");
+	assert_string_equal(m.gpus[3].offline_reason, "lost");
 	status_free(&m);
 }
 
