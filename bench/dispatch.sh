@@ -19,7 +19,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-command -v tsp >/dev/null || { echo "installing task-spooler for the comparison"; apt-get install -y -qq task-spooler >/dev/null; }
+command -v tsp >/dev/null || { echo "task-spooler is missing: run scripts/install-deps.sh" >&2; exit 1; }
 cc -O2 -o "$work/spawn" "$here/spawn.c"
 
 raw=$("$work/spawn" "$n" "$p")

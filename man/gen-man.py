@@ -224,8 +224,9 @@ def config_page(md_path):
     i, header = 0, None
     while i < len(lines):
         line = lines[i]
-        if line.startswith("# "):
-            i += 1
+        if line.startswith("# ") or (line.startswith("<!--") and
+                                       line.rstrip().endswith("-->")):
+            i += 1      # the title; a comment (docs/hacking.md's markers)
             continue
         if line.startswith("## "):
             title = line[3:].strip()

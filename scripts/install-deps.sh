@@ -14,6 +14,7 @@ pkgs=(
   python3-prometheus-client zim-tools curl procps util-linux tmux man-db
   ffmpeg   # contrib/scripts/keyframes.sh and its test (test_contrib_scripts)
   slurm-wlm munge   # the slurm executor's test cluster (test_slurm, tests/slurm)
+  task-spooler   # bench/dispatch.sh compares gpumgr with tsp in the same run
 )
 
 missing=()

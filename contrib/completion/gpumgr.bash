@@ -45,6 +45,10 @@ _gpumgr()
 		COMPREPLY=($(compgen -f -- "$cur")) ;;
 	batch) [[ $prev == batch ]] &&
 		COMPREPLY=($(compgen -W "submit ls show wait cancel resume" -- "$cur")) ;;
+	drain|undrain|reset)	# a GPU index, as `gpumgr gpus` lists them
+		[[ $prev == "$cmd" ]] && COMPREPLY=($(compgen -W "$(gpumgr gpus \
+		    2>/dev/null | awk 'NR > 1 && $1 ~ /^[0-9]+$/ { print $1 }') \
+		    $([[ $cmd == reset ]] && echo all)" -- "$cur")) ;;
 	*) COMPREPLY=($(compgen -f -- "$cur")) ;;
 	esac
 }

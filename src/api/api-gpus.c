@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "daemon/daemon.h"
 #include "spool/spool.h"
 #include "tui/tui.h"
 
@@ -177,6 +178,9 @@ api_drain(struct api *a, const char *gpu, bool on, struct api_reply *r)
 			rc = err_errno(&err, "%s/%s", dir, name);
 	}
 	close(dirfd);
+	/* an undrain also puts a GPU that went offline back (gpumgr reset) */
+	if (rc == 0 && !on)
+		rc = control_request_reset(a->root, gpu, &err);
 	if (rc == -1) {
 		api_error(r, 500, "internal", "%s", err.msg);
 		return;

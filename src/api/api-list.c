@@ -226,12 +226,11 @@ page_add(void *arg, const struct api_task_row *row)
 		return 1;
 	}
 	/* A caller who is not an admin sees their own tasks only
-	 * (docs/security.md): the index keeps no owners, so this looks at
-	 * the task's file, for such callers only. */
+	 * (docs/security.md); the row has the owner (the index's, or the
+	 * file's), so no file is read here. */
 	if (pg->api->who != NULL &&
 	    !access_is_admin(&pg->api->acc, pg->api->who) &&
-	    !access_owns(&pg->api->acc, pg->api->who,
-	    api_task_owner(pg->api, row->id)))
+	    !access_owns(&pg->api->acc, pg->api->who, row->owner))
 		return 0;
 	time_iso8601(row->created_ms, ts, sizeof ts);
 	o = json_pack("{s:s,s:s,s:s,s:s}", "task_id", row->id, "status",
@@ -293,6 +292,7 @@ walk_one(void *arg, const struct spool_loc *loc, const char *id)
 	row.status = st;
 	row.cls = cls;
 	row.priority = loc->stage == STAGE_QUEUE ? loc->priority : 0;
+	row.owner = task_owner_uid(&(struct task){ .json = j });
 	json_decref(j);
 	if (w->n == w->cap) {
 		w->cap = w->cap ? w->cap * 2 : 256;

@@ -67,21 +67,6 @@ api_task_read(struct api *a, const struct spool_loc *loc, const char *id)
 	return j;
 }
 
-long long
-api_task_owner(struct api *a, const char *id)
-{
-	struct spool_loc loc;
-	long long owner;
-	json_t *j;
-
-	if (spool_find(a->sp, id, &loc, NULL) != 0 ||
-	    (j = api_task_read(a, &loc, id)) == NULL)
-		return -1;
-	owner = task_owner_uid(&(struct task){ .json = j });
-	json_decref(j);
-	return owner;
-}
-
 /* The owner api_task_read put in J. */
 static long long
 tasks_owner(json_t *j)

@@ -91,6 +91,7 @@ struct api_task_row {
 	int		 status;	/* enum task_status */
 	int		 cls;		/* enum task_class */
 	int		 priority;	/* queued tasks; 0 for the others */
+	long long	 owner;		/* uid by the rule of task files, or -1 */
 };
 
 /* What GET /v1/tasks asks for (api-list.c). */
@@ -227,8 +228,6 @@ int	 api_auth_identify(struct api *, struct evhttp_request *,
 	    struct access_who *w);
 
 /* api-tasks.c: /v1/tasks. */
-/* The owner of task ID (docs/security.md), or -1. */
-long long api_task_owner(struct api *, const char *id);
 /* Reads the task file ID at LOC as JSON, with its owner by the rule of
  * task files; NULL if it cannot. */
 json_t	*api_task_read(struct api *, const struct spool_loc *, const char *id);

@@ -28,6 +28,7 @@ extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_top;
 extern const struct cli_cmd cli_cmd_drain;
 extern const struct cli_cmd cli_cmd_undrain;
+extern const struct cli_cmd cli_cmd_reset;
 extern const struct cli_cmd cli_cmd_daemon;
 extern const struct cli_cmd cli_cmd_shutdown;
 extern const struct cli_cmd cli_cmd_config;
@@ -51,6 +52,7 @@ static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_top,
 	&cli_cmd_drain,
 	&cli_cmd_undrain,
+	&cli_cmd_reset,
 	&cli_cmd_daemon,
 	&cli_cmd_shutdown,
 	&cli_cmd_config,

@@ -77,7 +77,9 @@ cmd_drain_exec(struct cli_ctx *ctx, int argc, char **argv)
 		    argv[0], argv[1], known[0] ? known : "none");
 		return EXIT_NOTFOUND;
 	}
-	if (control_set_drain(ctx->root, argv[1], on, &e) != 0) {
+	/* undrain also puts a GPU that went offline back (gpumgr reset) */
+	if (control_set_drain(ctx->root, argv[1], on, &e) != 0 ||
+	    (!on && control_request_reset(ctx->root, argv[1], &e) != 0)) {
 		if (errno == EACCES || errno == EPERM)
 			return cli_access_denied(argv[0], "%s", e.msg);
 		fprintf(stderr, "gpumgr %s: %s\n", argv[0], e.msg);
@@ -109,6 +111,8 @@ const struct cli_cmd cli_cmd_undrain = {
 	.summary = "put a drained GPU back in service",
 	.usage = "undrain GPU\n"
 	    "\n"
-	    "Puts GPU (an index or a UUID) back in service after `gpumgr drain`.\n",
+	    "Puts GPU (an index or a UUID) back in service after `gpumgr drain`;\n"
+	    "also after the daemon took it offline for failing work, as\n"
+	    "`gpumgr reset` does.\n",
 	.exec = cmd_drain_exec,
 };

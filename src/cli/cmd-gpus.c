@@ -58,20 +58,87 @@ gpus_print_table(const struct gpu_list *l)
 		printf("(no GPUs)\n");
 }
 
+/* The daemon's record of the GPU with UUID in gpu_state.json (ST), or
+ * NULL. */
+static json_t *
+gpus_daemon_gpu(json_t *st, const char *uuid)
+{
+	const char *idx;
+	json_t *g;
+
+	if (uuid[0] == '\0')
+		return NULL;
+	json_object_foreach(json_object_get(st, "gpus"), idx, g) {
+		const char *u = json_string_value(json_object_get(g, "uuid"));
+
+		if (u != NULL && strcmp(u, uuid) == 0)
+			return g;
+	}
+	return NULL;
+}
+
+static const char *
+gpus_offline_reason(json_t *dg)
+{
+	const char *state = json_string_value(json_object_get(dg, "state"));
+	const char *why = json_string_value(json_object_get(dg,
+	    "offline_reason"));
+
+	if (state == NULL || strcmp(state, "offline") != 0)
+		return NULL;
+	return why != NULL && *why != '\0' ? why : "(no reason given)";
+}
+
+/* What the running daemon says of the GPUs it took offline (ROOT's
+ * gpu_state.json, matched by UUID): lines after the table, or
+ * "daemon_state" and "offline_reason" in each GPU's JSON. ST may be NULL. */
+static void
+gpus_print_daemon(const struct gpu_list *l, json_t *st, json_t *j)
+{
+	const char *why;
+	json_t *dg;
+	size_t i;
+
+	for (i = 0; st != NULL && i < l->n; i++) {
+		dg = gpus_daemon_gpu(st, l->v[i].uuid);
+		if (dg == NULL)
+			continue;
+		why = gpus_offline_reason(dg);
+		if (j != NULL) {
+			json_t *o = json_array_get(json_object_get(j, "gpus"), i);
+
+			json_object_set(o, "daemon_state",
+			    json_object_get(dg, "state"));
+			if (why != NULL)
+				json_object_set_new(o, "offline_reason",
+				    json_string(why));
+		} else if (why != NULL) {
+			printf("GPU %d is offline in the daemon: %s\n",
+			    l->v[i].index, why);
+		}
+	}
+}
+
 static int
-gpus_print(const struct gpu_list *l, bool json)
+gpus_print(const struct gpu_list *l, bool json, json_t *st)
 {
 	json_t *j;
 	char *s;
 
+	char dup[256];
+
 	if (strcmp(l->source, "sim") == 0)
 		fprintf(stderr, "gpumgr: SIMULATED GPUs: these are not real "
 		    "GPUs (backend sim)\n");
+	if (gpu_list_dup_uuid(l, dup, sizeof dup))
+		fprintf(stderr, "gpumgr: warning: %s\n", dup);
 	if (!json) {
 		gpus_print_table(l);
+		gpus_print_daemon(l, st, NULL);
 		return EXIT_OK;
 	}
 	j = gpu_list_json(l);
+	gpus_print_daemon(l, st, j);
 	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(j);
 	if (s == NULL) {
@@ -97,6 +164,7 @@ cmd_gpus_exec(struct cli_ctx *ctx, int argc, char **argv)
 	const char *backend = NULL, *spec = NULL, *file = NULL, *fields = NULL;
 	struct gpu_source *src = NULL;
 	struct gpu_list l;
+	json_t *st = NULL;
 	struct err e;
 	char *simfile = NULL, *text = NULL;
 	size_t len = 0;
@@ -184,7 +252,15 @@ cmd_gpus_exec(struct cli_ctx *ctx, int argc, char **argv)
 		gpu_close(src);
 		free(simfile);
 	}
-	rc = gpus_print(&l, json);
+	/* the daemon's view, for discovery here (not a capture or a spec) */
+	if (spec == NULL && file == NULL) {
+		char path[4096];
+
+		snprintf(path, sizeof path, "%s/gpu_state.json", ctx->root);
+		st = json_load_file(path, 0, NULL);
+	}
+	rc = gpus_print(&l, json, st);
+	json_decref(st);
 	gpu_list_free(&l);
 	return rc;
 }

@@ -18,6 +18,7 @@
 #define CORE_MODEL_MAX	128
 #define CORE_ID_MAX	129	/* task / batch id with its NUL */
 #define CORE_REASON_MAX	256
+#define CORE_OFFLINE_MAX	512	/* an offline reason: may quote a log */
 
 /* ---- GPU states (state.c) ---------------------------------------------- */
 
@@ -46,7 +47,7 @@ struct core_gpu {
 	char		 cc[16];		/* compute capability, "8.6" */
 	enum gpu_role	 role;
 	bool		 drained;		/* operator drain: takes nothing new */
-	char		 offline_reason[96];
+	char		 offline_reason[CORE_OFFLINE_MAX];
 
 	char		 model[CORE_MODEL_MAX];	/* LLM loaded or booting; "" */
 	int		 llm_inflight;		/* requests being answered */
@@ -277,11 +278,26 @@ struct core_mode {
 const char	*core_mode_name(enum core_mode_kind);
 int		 core_mode_parse(const char *, enum core_mode_kind *);
 
+/* Queued tasks with the same needs: every field of struct core_task but
+ * id, priority, seq and queued_ms is the same for all of them. Only the
+ * first of them in scheduling order can start first, so a decision given
+ * shapes looks at the tasks that could start, not at the whole queue. */
+struct core_shape {
+	const struct core_task *const *tasks;	/* in scheduling order */
+	size_t			 n;
+	const int64_t		*queued_sorted;	/* their queued_ms, ascending */
+};
+
 struct core_snapshot {
 	const struct core_gpu	*gpus;
 	size_t			 ngpus;
 	const struct core_task	*queued;	/* every queued task, any order */
 	size_t			 nqueued;
+	/* Or (the daemon, for deep queues): the queue as shapes; QUEUED and
+	 * NQUEUED are then not read. The same decision either way, except
+	 * that *NEXT_WAKE_MS may be earlier (docs/scheduling.md). */
+	const struct core_shape	*shapes;
+	size_t			 nshapes;
 	const struct core_batch	*batches;
 	size_t			 nbatches;
 	int			 running_cpu_tasks;	/* gpu_requirement "none" running */
@@ -354,6 +370,13 @@ void	 core_mode_enter(struct core_mode *, const struct core_gpu *, size_t,
 /* Back to normal; RELOAD false forgets the reload list. */
 void	 core_mode_leave(struct core_mode *, bool reload);
 void	 core_mode_reload_drop(struct core_mode *, size_t i);
+
+/* shape.c: THE scheduling order (priority 5 first, then arrival, ties by
+ * id), and the queue in groups: each task alone, or each shape (its first
+ * task and its size). core_queue_group gives group I, false past the last. */
+int	 core_task_order(const struct core_task *, const struct core_task *);
+bool	 core_queue_group(const struct core_snapshot *, size_t i,
+	    const struct core_task **first, size_t *n);
 
 /* match.c: capability matching. */
 /* "8.6" -> 806; -1 if it is not a number. */

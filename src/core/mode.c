@@ -42,12 +42,13 @@ same_id(const char *a, const char *b)
 int
 core_mode_batch_queued(const struct core_snapshot *s, const char *batch_id)
 {
-	size_t i;
+	const struct core_task *t;
+	size_t i, k;
 	int n = 0;
 
-	for (i = 0; i < s->nqueued; i++)
-		if (same_id(s->queued[i].batch_id, batch_id))
-			n++;
+	for (i = 0; core_queue_group(s, i, &t, &k); i++)
+		if (k > 0 && same_id(t->batch_id, batch_id))
+			n += (int)k;
 	return n;
 }
 

@@ -124,7 +124,11 @@ model_waiting(struct dec *d, const char *model)
 	for (i = 0; i < d->nmw; i++)
 		if (dec_same(d->mw[i].model, model))
 			return &d->mw[i].waiting;
-	d->mw[d->nmw].model = model;	/* sized for every task */
+	if (d->nmw == d->capmw) {
+		d->capmw = d->capmw ? 2 * d->capmw : 8;
+		d->mw = xrealloc(d->mw, d->capmw * sizeof *d->mw);
+	}
+	d->mw[d->nmw].model = model;
 	d->mw[d->nmw].waiting = 0;
 	return &d->mw[d->nmw++].waiting;
 }
@@ -150,22 +154,13 @@ model_gpus(const struct dec *d, const struct core_task *t)
 /* A task blocked for reserve_after_sec gets one GPU held for it: nothing
  * behind it may take that GPU, so a stream of small tasks cannot starve a
  * big one. One such reservation per decision, for the first in order. */
-static bool
-reserve(struct dec *d, const struct core_task *t)
+static struct slot *
+reserve_slot(struct dec *d, const struct core_task *t)
 {
-	int64_t limit = dec_sec_to_ms(d->p->reserve_after_sec), age;
 	struct slot *best = NULL, *sl;
 	int rank, brank = 0;
-	struct core_action *a;
 	size_t i;
 
-	if (d->reserved_one || limit <= 0 || !core_task_needs_gpu(t))
-		return false;
-	age = d->now - t->queued_ms;
-	if (age < limit) {
-		dec_wake_at(d, t->queued_ms + limit);
-		return false;
-	}
 	for (i = 0; i < d->n; i++) {
 		sl = &d->slots[i];
 		if (sl->claimed || sl->g->drained || sl->st == GPU_OFFLINE ||
@@ -189,7 +184,24 @@ reserve(struct dec *d, const struct core_task *t)
 			brank = rank;
 		}
 	}
-	if (best == NULL)
+	return best;
+}
+
+static bool
+reserve(struct dec *d, const struct core_task *t)
+{
+	int64_t limit = dec_sec_to_ms(d->p->reserve_after_sec), age;
+	struct slot *best;
+	struct core_action *a;
+
+	if (d->reserved_one || limit <= 0 || !core_task_needs_gpu(t))
+		return false;
+	age = d->now - t->queued_ms;
+	if (age < limit) {
+		dec_wake_at(d, t->queued_ms + limit);
+		return false;
+	}
+	if ((best = reserve_slot(d, t)) == NULL)
 		return false;
 	best->claimed = true;
 	d->reserved_one = true;
@@ -210,7 +222,7 @@ reserve(struct dec *d, const struct core_task *t)
 /* An unloading GPU (or one kept for scripts and still freeing its VRAM)
  * is capacity coming for one waiting task. */
 static struct slot *
-take_coming(struct dec *d, const struct core_task *t)
+find_coming(struct dec *d, const struct core_task *t)
 {
 	bool script = t->cls == CORE_TASK_SCRIPT;
 	struct slot *sl;
@@ -222,16 +234,21 @@ take_coming(struct dec *d, const struct core_task *t)
 		    sl->g->script_reserved != script ||
 		    !core_gpu_could_fit(sl->g, t) || dec_avoided(d, t, sl))
 			continue;
-		if (sl->g->unloading && sl->st == GPU_LLM_READY) {
-			sl->coming_taken = true;
+		if ((sl->g->unloading && sl->st == GPU_LLM_READY) ||
+		    (script && sl->st == GPU_IDLE))
 			return sl;
-		}
-		if (script && sl->st == GPU_IDLE) {
-			sl->coming_taken = true;
-			return sl;
-		}
 	}
 	return NULL;
+}
+
+static struct slot *
+take_coming(struct dec *d, const struct core_task *t)
+{
+	struct slot *sl = find_coming(d, t);
+
+	if (sl != NULL)
+		sl->coming_taken = true;
+	return sl;
 }
 
 static void
@@ -267,6 +284,11 @@ place_script(struct dec *d, const struct core_task *t)
 	}
 	if (reserve(d, t))
 		return;
+	if (d->npending == d->cappending) {
+		d->cappending = d->cappending ? 2 * d->cappending : 64;
+		d->pending = xrealloc(d->pending, d->cappending *
+		    sizeof *d->pending);
+	}
 	d->pending[d->npending++] = t;
 }
 
@@ -444,6 +466,11 @@ place_llm(struct dec *d, const struct core_task *t)
 	 * tasks then take back (found by the simulator). */
 	if (gpus == 0 && reserve(d, t))
 		return;
+	if (d->nllm_pending == d->capllm) {
+		d->capllm = d->capllm ? 2 * d->capllm : 64;
+		d->llm_pending = xrealloc(d->llm_pending, d->capllm *
+		    sizeof *d->llm_pending);
+	}
 	d->llm_pending[d->nllm_pending++] = t;
 }
 
@@ -451,14 +478,225 @@ place_llm(struct dec *d, const struct core_task *t)
 static int
 task_cmp(const void *a, const void *b)
 {
-	const struct core_task *x = *(const struct core_task *const *)a;
-	const struct core_task *y = *(const struct core_task *const *)b;
+	return core_task_order(*(const struct core_task *const *)a,
+	    *(const struct core_task *const *)b);
+}
 
-	if (x->priority != y->priority)
-		return x->priority > y->priority ? -1 : 1;
-	if (x->seq != y->seq)
-		return x->seq < y->seq ? -1 : 1;
-	return strcmp(x->id, y->id);
+/* One task, in scheduling order. */
+static void
+place_task(struct dec *d, const struct core_task *t)
+{
+	char why[CORE_REASON_MAX];
+
+	if (never_fits(d, t, why, sizeof why)) {
+		dec_emit(d, ACT_FAIL_TASK, -1, t->id, "%s", why);
+		return;
+	}
+	if (!core_task_needs_gpu(t)) {
+		place_cpu(d, t);
+		return;
+	}
+	if (d->exclusive && !dec_in_batch(d, t)) {
+		if (t->cls == CORE_TASK_LLM && d->keep_brains &&
+		    dec_same(t->model, d->p->brain_model)) {
+			place_brain_llm(d, t);
+			return;
+		}
+		if (t->cls == CORE_TASK_LLM)
+			d->llm_waiting++;
+		dec_wait(d, t, "held: behind %s", d->excl_note);
+		return;
+	}
+	if (d->n == 0) {
+		dec_wait(d, t, "no GPU discovered yet");
+		return;
+	}
+	if (t->cls == CORE_TASK_SCRIPT)
+		place_script(d, t);
+	else
+		place_llm(d, t);
+}
+
+/* ---- the queue by shapes --------------------------------------------------- */
+
+/* An LLM GPU the policy could evict for T (whether it stayed long enough
+ * aside: a superset of what steps_evict may pick). */
+static bool
+victim_possible(const struct dec *d, const struct core_task *t)
+{
+	const struct slot *sl;
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		sl = &d->slots[i];
+		if (dec_evictable(d, sl) && core_gpu_could_fit(sl->g, t) &&
+		    !dec_avoided(d, t, sl))
+			return true;
+	}
+	return false;
+}
+
+/* The first of the N ascending values in Q above X (N if none). */
+static size_t
+first_above(const int64_t *q, size_t n, int64_t x)
+{
+	size_t lo = 0, hi = n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (q[mid] > x)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* What the starvation guard (reserve) does for the scripts of SH that
+ * are left: nothing when a GPU is already held or none could be, else
+ * each old one would hold one (then they must be walked) and each young
+ * one asks to be woken when it is old. The times are the whole shape's:
+ * the wake may come earlier than the walk of every task would ask. */
+static bool
+reserve_settles(struct dec *d, const struct core_shape *sh,
+    const struct core_task *t)
+{
+	int64_t limit = dec_sec_to_ms(d->p->reserve_after_sec);
+	size_t young;
+
+	if (d->reserved_one || limit <= 0)
+		return true;
+	if (reserve_slot(d, t) != NULL) {
+		if (d->now - sh->queued_sorted[0] >= limit)
+			return false;
+		dec_wake_at(d, sh->queued_sorted[0] + limit);
+		return true;
+	}
+	young = first_above(sh->queued_sorted, sh->n, d->now - limit);
+	if (young < sh->n)
+		dec_wake_at(d, sh->queued_sorted[young] + limit);
+	return true;
+}
+
+/* Whether the tasks of SH from POS on would each only wait, whatever the
+ * tasks between them do: nothing to start, boot, fail or hold for them,
+ * no GPU to evict for them, and no reason left to give (DEC_WAITS_MAX
+ * reached by the tasks ahead). Then they are counted, not walked. Every
+ * test keeps holding for the rest of the pass once it holds: during the
+ * walk GPUs are only claimed, never freed. LLM tasks are always walked
+ * (their queue per model decides boots). */
+static bool
+settles(struct dec *d, const struct core_shape *sh, size_t pos)
+{
+	const struct core_task *t = sh->tasks[pos];
+	size_t left = sh->n - pos;
+	bool quiet = !d->p->explain_waits || d->nwaits >= DEC_WAITS_MAX;
+	char why[CORE_REASON_MAX];
+
+	if (never_fits(d, t, why, sizeof why))
+		return false;
+	if (!core_task_needs_gpu(t))
+		return quiet && d->p->max_cpu_tasks > 0 &&
+		    d->cpu_running >= d->p->max_cpu_tasks;
+	if (d->exclusive && !dec_in_batch(d, t)) {
+		if (!quiet || (t->cls == CORE_TASK_LLM && d->keep_brains &&
+		    dec_same(t->model, d->p->brain_model)))
+			return false;
+		if (t->cls == CORE_TASK_LLM)
+			d->llm_waiting += (int)left;
+		return true;
+	}
+	if (d->n == 0)
+		return quiet;
+	if (t->cls != CORE_TASK_SCRIPT)
+		return false;
+	/* they would join the scripts left for eviction, behind these */
+	if (d->p->explain_waits && d->nwaits + d->npending < DEC_WAITS_MAX)
+		return false;
+	if (pick_idle(d, t, false) != NULL || find_coming(d, t) != NULL)
+		return false;
+	if (!d->exclusive && d->p->eviction_enabled && victim_possible(d, t))
+		return false;
+	if (!reserve_settles(d, sh, t))
+		return false;
+	d->tail_pending += left;
+	d->tail_wait_sum += (double)left * dec_run_est(d, t->script);
+	return true;
+}
+
+/* The walk over shapes: their first tasks merged in scheduling order (a
+ * heap of shapes by their next task), each shape dropped once the rest of
+ * it settles. */
+struct walk {
+	const struct core_shape	*sh;
+	size_t			*pos;
+	size_t			*heap, n;
+};
+
+static bool
+walk_before(const struct walk *w, size_t a, size_t b)
+{
+	return core_task_order(w->sh[a].tasks[w->pos[a]],
+	    w->sh[b].tasks[w->pos[b]]) < 0;
+}
+
+static void
+walk_down(struct walk *w, size_t i)
+{
+	size_t c, tmp;
+
+	for (;;) {
+		c = 2 * i + 1;
+		if (c >= w->n)
+			return;
+		if (c + 1 < w->n && walk_before(w, w->heap[c + 1], w->heap[c]))
+			c++;
+		if (!walk_before(w, w->heap[c], w->heap[i]))
+			return;
+		tmp = w->heap[i];
+		w->heap[i] = w->heap[c];
+		w->heap[c] = tmp;
+		i = c;
+	}
+}
+
+static void
+walk_pop(struct walk *w)
+{
+	w->heap[0] = w->heap[--w->n];
+	walk_down(w, 0);
+}
+
+static void
+walk_shapes(struct dec *d)
+{
+	const struct core_snapshot *s = d->s;
+	struct walk w;
+	size_t i, k;
+
+	w.sh = s->shapes;
+	w.pos = xcalloc(s->nshapes + 1, sizeof *w.pos);
+	w.heap = xcalloc(s->nshapes + 1, sizeof *w.heap);
+	w.n = 0;
+	for (i = 0; i < s->nshapes; i++)
+		if (s->shapes[i].n > 0)
+			w.heap[w.n++] = i;
+	for (i = w.n / 2; i-- > 0;)
+		walk_down(&w, i);
+	while (w.n > 0) {
+		k = w.heap[0];
+		if (settles(d, &w.sh[k], w.pos[k])) {
+			walk_pop(&w);
+			continue;
+		}
+		place_task(d, w.sh[k].tasks[w.pos[k]++]);
+		if (w.pos[k] == w.sh[k].n)
+			walk_pop(&w);
+		else
+			walk_down(&w, 0);
+	}
+	free(w.pos);
+	free(w.heap);
 }
 
 static int
@@ -470,12 +708,20 @@ check_snapshot(const struct core_snapshot *s, struct err *err)
 		return err_set(err, "core: snapshot without params");
 	if (s->ngpus > 0 && s->gpus == NULL)
 		return err_set(err, "core: %zu GPUs but no array", s->ngpus);
-	if (s->nqueued > 0 && s->queued == NULL)
+	if (s->shapes == NULL && s->nqueued > 0 && s->queued == NULL)
 		return err_set(err, "core: %zu tasks but no array", s->nqueued);
 	if (s->nbatches > 0 && s->batches == NULL)
 		return err_set(err, "core: %zu batches but no array",
 		    s->nbatches);
-	for (i = 0; i < s->nqueued; i++)
+	if (s->nshapes > 0 && s->shapes == NULL)
+		return err_set(err, "core: %zu shapes but no array",
+		    s->nshapes);
+	for (i = 0; i < s->nshapes; i++)
+		if (s->shapes[i].n > 0 && (s->shapes[i].tasks == NULL ||
+		    s->shapes[i].queued_sorted == NULL))
+			return err_set(err, "core: shape %zu without its tasks",
+			    i);
+	for (i = 0; s->shapes == NULL && i < s->nqueued; i++)
 		if (s->queued[i].id == NULL)
 			return err_set(err, "core: queued task %zu has no id",
 			    i);
@@ -489,9 +735,8 @@ core_decide(const struct core_snapshot *s, int64_t now_ms,
 {
 	const struct core_task **order = NULL, *t;
 	struct core_mode local_mode;
-	char why[CORE_REASON_MAX];
 	struct dec d;
-	size_t i;
+	size_t i, k;
 
 	*out = NULL;
 	*nout = 0;
@@ -522,17 +767,16 @@ core_decide(const struct core_snapshot *s, int64_t now_ms,
 		    sl->g->llm_max_concurrent : 1;
 		str_copy(sl->model, sl->g->model, sizeof sl->model);
 	}
-	order = xcalloc(s->nqueued + 1, sizeof *order);
-	d.pending = xcalloc(s->nqueued + 1, sizeof *d.pending);
-	d.llm_pending = xcalloc(s->nqueued + 1, sizeof *d.llm_pending);
-	d.mw = xcalloc(s->nqueued + 1, sizeof *d.mw);
-	for (i = 0; i < s->nqueued; i++) {
-		order[i] = &s->queued[i];
-		if (order[i]->cls == CORE_TASK_SCRIPT &&
-		    core_task_needs_gpu(order[i]))
-			d.script_gpu_queued++;
+	for (i = 0; core_queue_group(s, i, &t, &k); i++)
+		if (k > 0 && t->cls == CORE_TASK_SCRIPT &&
+		    core_task_needs_gpu(t))
+			d.script_gpu_queued += (int)k;
+	if (s->shapes == NULL) {
+		order = xcalloc(s->nqueued + 1, sizeof *order);
+		for (i = 0; i < s->nqueued; i++)
+			order[i] = &s->queued[i];
+		qsort(order, s->nqueued, sizeof *order, task_cmp);
 	}
-	qsort(order, s->nqueued, sizeof *order, task_cmp);
 
 	steps_timers(&d);
 	steps_mode(&d);
@@ -550,36 +794,11 @@ core_decide(const struct core_snapshot *s, int64_t now_ms,
 			d.coming_slots++;
 	}
 
-	for (i = 0; i < s->nqueued; i++) {
-		t = order[i];
-		if (never_fits(&d, t, why, sizeof why)) {
-			dec_emit(&d, ACT_FAIL_TASK, -1, t->id, "%s", why);
-			continue;
-		}
-		if (!core_task_needs_gpu(t)) {
-			place_cpu(&d, t);
-			continue;
-		}
-		if (d.exclusive && !dec_in_batch(&d, t)) {
-			if (t->cls == CORE_TASK_LLM && d.keep_brains &&
-			    dec_same(t->model, d.p->brain_model)) {
-				place_brain_llm(&d, t);
-				continue;
-			}
-			if (t->cls == CORE_TASK_LLM)
-				d.llm_waiting++;
-			dec_wait(&d, t, "held: behind %s", d.excl_note);
-			continue;
-		}
-		if (d.n == 0) {
-			dec_wait(&d, t, "no GPU discovered yet");
-			continue;
-		}
-		if (t->cls == CORE_TASK_SCRIPT)
-			place_script(&d, t);
-		else
-			place_llm(&d, t);
-	}
+	if (s->shapes != NULL)
+		walk_shapes(&d);
+	else
+		for (i = 0; i < s->nqueued; i++)
+			place_task(&d, order[i]);
 	steps_evict(&d);
 	steps_swap(&d);
 

@@ -48,13 +48,19 @@ struct dec {
 	 * starts unloading during it), to skip hopeless GPU scans. */
 	size_t			 open_slots;	/* idle, unclaimed, not drained */
 	size_t			 coming_slots;	/* unloading, or kept for scripts */
+	/* grown as the walk needs them: a pass allocates for the tasks it
+	 * looks at, not for the whole queue */
 	struct model_wait	*mw;
-	size_t			 nmw;
+	size_t			 nmw, capmw;
 	const struct core_task	**pending;	/* scripts left for eviction */
-	size_t			 npending;
+	size_t			 npending, cappending;
 	const struct core_task	**llm_pending;	/* LLM tasks left for a swap */
-	size_t			 nllm_pending;
+	size_t			 nllm_pending, capllm;
 	size_t			 nwaits;	/* ACT_WAITs emitted this pass */
+	/* Scripts of shapes the walk skipped (sched.c, settles): they wait
+	 * behind PENDING, count in the eviction policy and get no reason. */
+	size_t			 tail_pending;
+	double			 tail_wait_sum;	/* their learned run times */
 };
 
 /* The reasons given in one pass: the first tasks in scheduling order, so

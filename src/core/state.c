@@ -203,7 +203,7 @@ core_gpu_failed(struct core_gpu *g, const char *reason,
 	if (fail_offline_after > 0 &&
 	    g->consecutive_failures >= fail_offline_after &&
 	    g->state != GPU_OFFLINE) {
-		char why[96];
+		char why[CORE_OFFLINE_MAX];
 
 		snprintf(why, sizeof why, "%d failures in a row: %s",
 		    g->consecutive_failures, reason != NULL ? reason : "?");

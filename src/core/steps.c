@@ -65,27 +65,27 @@ steps_excl_note(struct dec *d)
 	const char *id = d->mode->batch_id;
 	const struct core_batch *b = NULL;
 	const struct core_task *t;
-	double work = 0, per = 0;
+	double work = 0;
 	int queued = 0, running = 0, items = 0, done, gpus = 0;
 	char about[48];
-	size_t i;
+	size_t i, k;
 
 	for (i = 0; i < d->s->nbatches; i++)
 		if (dec_same(d->s->batches[i].id, id))
 			b = &d->s->batches[i];
-	for (i = 0; i < d->s->nqueued; i++) {
-		t = &d->s->queued[i];
-		if (!dec_same(t->batch_id, id))
+	for (i = 0; core_queue_group(d->s, i, &t, &k); i++) {
+		if (k == 0 || !dec_same(t->batch_id, id))
 			continue;
-		queued++;
-		per = dec_task_est(d, t);
-		work += per;
+		queued += (int)k;
+		work += dec_task_est(d, t) * (double)k;
 	}
 	if (b != NULL) {
 		running = b->running;
 		items = b->items;
 	}
-	work += running * per / 2;
+	/* the running ones half done, at the queued ones' mean time */
+	if (queued > 0)
+		work += running * (work / queued) / 2;
 	for (i = 0; i < d->n; i++) {
 		const struct core_gpu *g = d->slots[i].g;
 
@@ -156,14 +156,12 @@ static bool
 batch_wants_model(const struct dec *d, const char *model)
 {
 	const struct core_task *t;
-	size_t i;
+	size_t i, k;
 
-	for (i = 0; i < d->s->nqueued; i++) {
-		t = &d->s->queued[i];
-		if (t->cls == CORE_TASK_LLM && dec_in_batch(d, t) &&
+	for (i = 0; core_queue_group(d->s, i, &t, &k); i++)
+		if (k > 0 && t->cls == CORE_TASK_LLM && dec_in_batch(d, t) &&
 		    dec_same(t->model, model))
 			return true;
-	}
 	return false;
 }
 
@@ -355,8 +353,8 @@ void
 steps_evict(struct dec *d)
 {
 	char why[CORE_REASON_MAX];
-	int depth = (int)d->npending, idle_llm = 0;
-	double wait_sum = 0, end;
+	int depth = (int)(d->npending + d->tail_pending), idle_llm = 0;
+	double wait_sum = d->tail_wait_sum, end;
 	const struct core_task *t;
 	struct core_action *a;
 	struct slot *v;
@@ -422,11 +420,11 @@ steps_evict(struct dec *d)
 static bool
 model_queued(const struct dec *d, const char *model)
 {
-	size_t i;
+	const struct core_task *t;
+	size_t i, k;
 
-	for (i = 0; i < d->s->nqueued; i++)
-		if (d->s->queued[i].cls == CORE_TASK_LLM &&
-		    dec_same(d->s->queued[i].model, model))
+	for (i = 0; core_queue_group(d->s, i, &t, &k); i++)
+		if (k > 0 && t->cls == CORE_TASK_LLM && dec_same(t->model, model))
 			return true;
 	return false;
 }

@@ -1,7 +1,9 @@
 /*
  * Operator controls that must outlive a restart live as files under
  * ROOT/control/: "drain.<GPU>" (an index or a UUID) keeps a GPU from taking
- * new work. The CLI writes them; the daemon watches the folder.
+ * new work; "reset.<GPU>" (or "reset.all") asks the daemon once to put a
+ * GPU that went offline back in service, and is removed when done. The
+ * CLI writes them; the daemon watches the folder.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +15,26 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+
+/* Carries out the reset request NAME ("reset.<GPU>"), then removes it. */
+static void
+control_reset(struct daemon *d, int dfd, const char *name)
+{
+	const char *gpu = name + 6;
+	int g;
+
+	if (strcmp(gpu, "all") == 0) {
+		gpus_reset_all(d, "gpumgr reset all");
+	} else if ((g = gpus_find(d, gpu)) >= 0) {
+		gpus_reset(d, (size_t)g, "gpumgr reset");
+	} else {
+		log_warn("control/%s: no GPU '%s': request dropped", name, gpu);
+	}
+	if (unlinkat(dfd, name, 0) != 0 && errno != ENOENT)
+		log_warn("control/%s: cannot remove it: %s", name,
+		    strerror(errno));
+	daemon_mark_dirty(d);
+}
 
 /* Re-reads ROOT/control/ and applies it to the GPUs. */
 void
@@ -30,6 +52,10 @@ control_read(struct daemon *d)
 		while ((de = readdir(dir)) != NULL) {
 			int g;
 
+			if (str_has_prefix(de->d_name, "reset.")) {
+				control_reset(d, dirfd(dir), de->d_name);
+				continue;
+			}
 			if (!str_has_prefix(de->d_name, "drain."))
 				continue;
 			g = gpus_find(d, de->d_name + 6);
@@ -72,6 +98,30 @@ control_set_drain(const char *root, const char *gpu, bool on, struct err *e)
 	} else if (fsync(dirfd) != 0) {
 		rc = err_errno(e, "fsync %s", dirpath);
 	}
+	close(dirfd);
+	return rc;
+}
+
+int
+control_request_reset(const char *root, const char *gpu, struct err *e)
+{
+	char dirpath[4096], name[256];
+	struct durable *dur;
+	int dirfd, rc;
+
+	if (gpu[0] == '\0' || strchr(gpu, '/') != NULL || gpu[0] == '.' ||
+	    strlen(gpu) > 96)
+		return err_set(e, "\"%s\" is not a GPU index or UUID", gpu);
+	snprintf(dirpath, sizeof dirpath, "%s/control", root);
+	if (mkdir(dirpath, 0755) != 0 && errno != EEXIST)
+		return err_errno(e, "mkdir %s", dirpath);
+	dirfd = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return err_errno(e, "open %s", dirpath);
+	snprintf(name, sizeof name, "reset.%s", gpu);
+	dur = durable_new();
+	rc = durable_write(dur, dirfd, name, "reset\n", 6, e);
+	durable_free(dur);
 	close(dirfd);
 	return rc;
 }

@@ -228,6 +228,8 @@ daemon_reload_config(struct daemon *d)
 	struct err e;
 
 	d->reload_config = false;
+	/* SIGHUP also puts the GPUs that went offline back in service */
+	gpus_reset_all(d, "SIGHUP");
 	/* config_load starts from the defaults itself. */
 	if (config_load(d->config_path, true, &cfg, daemon_config_warn, NULL,
 	    &e) != 0) {
@@ -238,6 +240,7 @@ daemon_reload_config(struct daemon *d)
 	config_free(&d->cfg);
 	d->cfg = cfg;
 	daemon_params_from_config(d);
+	queue_reshape(d->queue);	/* scripts' "gpu" may have changed */
 	log_info("SIGHUP: configuration reloaded from %s", d->config_path);
 }
 
@@ -552,6 +555,7 @@ daemon_run(const struct daemon_opts *opts)
 		    lay.links_removed, lay.left);
 	daemon_purge(d);
 	d->queue = queue_new();
+	queue_set_config(d->queue, &d->cfg);
 	if (gpus_open(d, opts->sim_spec, &e) != 0) {
 		log_error("%s", e.msg);
 		goto out;

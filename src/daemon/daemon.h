@@ -177,6 +177,7 @@ struct daemon {
 	unsigned long		 evictions;	/* LLMs unloaded for scripts */
 	char			 gpu_count_warning[160];	/* config gpu_count vs
 								 * discovery; "" */
+	char			 dup_uuid_warning[256];	/* two GPUs, one UUID */
 	struct waits		*waits;		/* waits.c */
 	/* Tasks ended by class (enum task_class) and [0] complete, [1]
 	 * failed: counters that never go down, kept in gpu_state.json. */
@@ -261,6 +262,14 @@ void	 gpus_rescan(struct daemon *);
 int	 gpus_find(const struct daemon *, const char *index_or_uuid);
 int	 gpus_find_uuid(const struct daemon *, const char *uuid);
 bool	 gpus_set_drained(struct daemon *, size_t, bool);
+/* Appends to GPU position POS's offline reason how it comes back. */
+void	 gpus_offline_hint(struct daemon *, size_t pos);
+/* An operator's reset (`gpumgr reset`, `undrain`, SIGHUP; WHO says which):
+ * the GPU's failure count starts again, and a GPU taken offline for
+ * failing work is idle again; one offline for its health comes back once
+ * it reads healthy (then at once, without probation). */
+void	 gpus_reset(struct daemon *, size_t pos, const char *who);
+void	 gpus_reset_all(struct daemon *, const char *who);
 void	 gpus_hold_for_job(struct daemon *, struct job *, bool ready);
 void	 gpus_release(struct daemon *, int gpu, int64_t now, bool ok);
 bool	 gpus_job_on(const struct daemon *, int gpu);
@@ -357,6 +366,9 @@ void	 lease_forget(const char *root, const char *id);
 /* control.c */
 void	 control_read(struct daemon *);
 int	 control_set_drain(const char *root, const char *gpu, bool on, struct err *);
+/* Writes ROOT/control/reset.<GPU> ("all": every GPU), which the daemon
+ * carries out (gpus_reset) and removes. */
+int	 control_request_reset(const char *root, const char *gpu, struct err *);
 
 /* watch.c */
 typedef void (*watch_file_fn)(void *arg, void *cookie, const char *name);
@@ -386,9 +398,13 @@ struct queue_entry {
 	float		 est_sec;	/* estimated_duration_sec; 0: none */
 	uint32_t	 slot;		/* position in the queue's array */
 	pid_t		 lease_pid;	/* `gpumgr exec` client; 0: a task */
+	long long	 owner;		/* uid (docs/security.md), or -1 */
 	uint8_t		 cls;		/* enum task_class */
 	uint8_t		 priority;
 	bool		 lease;		/* a `gpumgr exec` waiting for a GPU */
+	struct core_task ct;		/* as the scheduler sees it (strings
+					 * borrowed from this entry) */
+	struct qshape	*shape;		/* its group by needs (qshape.c) */
 	char		 id[];		/* the task id, NUL-terminated */
 };
 /* Where a queued task's file is: its class's queue at its priority. */
@@ -410,6 +426,24 @@ void			 queue_resequence(struct queue *);
 const char		*queue_intern(struct queue *, const char *);
 const char		*queue_intern_find(const struct queue *, const char *);
 struct tindex		*queue_index(const struct queue *);
+/* The configuration scripts' "gpu" is read from (a script registered
+ * with "gpu": "none" runs without one); queue_reshape after it changed. */
+void			 queue_set_config(struct queue *, const struct config *);
+void			 queue_reshape(struct queue *);
+struct qshapes		*queue_shapes(const struct queue *);
+
+/* qshape.c: the queue by shapes, for the scheduler */
+struct qshape;
+struct qshapes;
+struct qshapes	*qshape_new(void);
+void		 qshape_free(struct qshapes *);
+void		 qshape_add(struct qshapes *, struct queue_entry *);
+void		 qshape_remove(struct qshapes *, struct queue_entry *);
+void		 qshape_sort_all(struct qshapes *);
+size_t		 qshape_list(struct qshapes *, bool with_llm,
+		    struct core_shape **out);
+const char	*qshape_batch(const struct qshapes *, size_t i, size_t *ntasks);
+size_t		 qshape_count(const struct qshapes *);
 
 /* tindex.c: every task the daemon knows, for the API (struct api_index) */
 struct tindex;

@@ -34,43 +34,6 @@ decide_learn_script(struct daemon *d, const char *script, double sec)
 	d->state_dirty = true;
 }
 
-static size_t
-decide_snapshot_tasks(struct daemon *d, struct core_task *v, size_t n)
-{
-	const struct config_script *sc;
-	size_t i;
-
-	size_t k = 0;
-
-	for (i = 0; i < n; i++) {
-		struct queue_entry *qe = queue_at(d->queue, i);
-
-		if (qe->cls == TASK_LLM && !d->llm_enabled)
-			continue;
-		v[k].id = qe->id;
-		v[k].cls = qe->cls == TASK_LLM ? CORE_TASK_LLM : CORE_TASK_SCRIPT;
-		v[k].priority = qe->priority;
-		v[k].seq = qe->seq;
-		v[k].queued_ms = qe->queued_ms;
-		v[k].gpu_req = qe->gpu_req != NULL ? qe->gpu_req : "any";
-		/* A script registered with "gpu": "none" runs without a GPU
-		 * whatever the task asks (DESIGN §5, as the simulator does). */
-		if (qe->cls == TASK_SCRIPT && !qe->lease && qe->script != NULL &&
-		    (sc = config_script(&d->cfg, qe->script)) != NULL &&
-		    strcmp(sc->gpu, "none") == 0)
-			v[k].gpu_req = "none";
-		v[k].est_sec = qe->est_sec;
-		v[k].vram_mb = qe->vram_mb;
-		v[k].cc_min = qe->cc;
-		v[k].model = qe->model;
-		v[k].script = qe->script;
-		v[k].batch_id = qe->batch_id;
-		v[k].avoid_gpus = qe->avoid_gpus;
-		k++;
-	}
-	return k;
-}
-
 static int
 decide_cpu_running(const struct daemon *d)
 {
@@ -298,51 +261,54 @@ decide_batch_submitting(struct daemon *d, struct daemon_batch *b, int64_t now)
 }
 
 /* The batches with work queued or running, or still being submitted, for
- * the core's exclusive mode. */
+ * the core's exclusive mode. The queued ones are found by shape (every
+ * task of a shape has the same batch), not task by task. */
+static size_t
+decide_batch_slot(struct core_batch **v, size_t *n, struct daemon *d,
+    const char *id)
+{
+	struct daemon_batch *b;
+	size_t k;
+
+	for (k = 0; k < *n; k++)
+		if ((*v)[k].id == id)
+			return k;
+	b = decide_batch(d, id);
+	*v = xrealloc(*v, (*n + 1) * sizeof **v);
+	memset(&(*v)[*n], 0, sizeof (*v)[*n]);
+	(*v)[*n].id = id;
+	(*v)[*n].exclusive = b->exclusive;
+	(*v)[*n].items = b->items;
+	(*v)[*n].seq = (uint64_t)(b->created_ms > 0 ? b->created_ms : 0);
+	return (*n)++;
+}
+
 static size_t
 decide_snapshot_batches(struct daemon *d, int64_t now, struct core_batch **out)
 {
+	const struct qshapes *qs = queue_shapes(d->queue);
 	struct core_batch *v = NULL;
-	size_t n = 0, i, k;
+	size_t n = 0, i, k, ntasks;
+	const char *id;
 
-	for (i = 0; i < queue_count(d->queue) + d->njobs + d->nbatches; i++) {
-		const char *id;
-		bool running = false, submitting = false;
-		size_t q = queue_count(d->queue);
-
-		if (i >= q + d->njobs) {
-			struct daemon_batch *b = &d->batches[i - q - d->njobs];
-
-			submitting = decide_batch_submitting(d, b, now);
-			id = submitting ? b->id : NULL;
-		} else if (i >= q) {
-			struct job *j = d->jobs[i - q];
-
-			running = true;
-			id = j->finished ? NULL : j->batch_id;
-		} else {
-			id = queue_at(d->queue, i)->batch_id;
-		}
-		if (id == NULL)
+	for (i = 0; i < qshape_count(qs); i++) {
+		id = qshape_batch(qs, i, &ntasks);
+		if (id != NULL && ntasks > 0)
+			decide_batch_slot(&v, &n, d, id);
+	}
+	for (i = 0; i < d->njobs; i++) {
+		if (d->jobs[i]->finished || d->jobs[i]->batch_id == NULL)
 			continue;
-		for (k = 0; k < n; k++)
-			if (v[k].id == id)
-				break;
-		if (k == n) {
-			struct daemon_batch *b = decide_batch(d, id);
+		k = decide_batch_slot(&v, &n, d, d->jobs[i]->batch_id);
+		v[k].running++;
+	}
+	for (i = 0; i < d->nbatches; i++) {
+		struct daemon_batch *b = &d->batches[i];
 
-			v = xrealloc(v, (n + 1) * sizeof *v);
-			memset(&v[n], 0, sizeof v[n]);
-			v[n].id = id;
-			v[n].exclusive = b->exclusive;
-			v[n].items = b->items;
-			v[n].seq = (uint64_t)(b->created_ms > 0 ? b->created_ms : 0);
-			n++;
-		}
-		if (running)
-			v[k].running++;
-		if (submitting)
-			v[k].submitting = true;
+		if (!decide_batch_submitting(d, b, now))
+			continue;
+		k = decide_batch_slot(&v, &n, d, b->id);
+		v[k].submitting = true;
 	}
 	*out = v;
 	return n;
@@ -354,20 +320,19 @@ decide_run(struct daemon *d, int64_t now, int64_t *next_wake)
 {
 	struct core_snapshot snap;
 	struct core_action *acts = NULL;
-	struct core_task *tasks;
+	struct core_shape *shapes;
 	struct core_batch *batches = NULL;
 	struct job **started = NULL;
-	size_t nacts = 0, nstarted = 0, n = queue_count(d->queue), i;
+	size_t nacts = 0, nstarted = 0, i;
 	struct err e;
 	int64_t wake = -1;
 
-	tasks = xcalloc(n + 1, sizeof *tasks);
-	n = decide_snapshot_tasks(d, tasks, n);
 	memset(&snap, 0, sizeof snap);
 	snap.gpus = d->gpus;
 	snap.ngpus = d->ngpus;
-	snap.queued = tasks;
-	snap.nqueued = n;
+	snap.nshapes = qshape_list(queue_shapes(d->queue), d->llm_enabled,
+	    &shapes);
+	snap.shapes = shapes;
 	snap.running_cpu_tasks = decide_cpu_running(d);
 	snap.nbatches = decide_snapshot_batches(d, now, &batches);
 	snap.batches = batches;
@@ -376,13 +341,13 @@ decide_run(struct daemon *d, int64_t now, int64_t *next_wake)
 	snap.params = &d->params;
 	if (core_decide(&snap, now, &acts, &nacts, &wake, &e) != 0) {
 		log_error("BUG: the core refused the snapshot: %s", e.msg);
-		free(tasks);
+		free(shapes);
 		free(batches);
 		return -1;
 	}
-	/* The actions name tasks by id (copied), so the index may change
-	 * under them; the snapshot's borrowed strings are not used again. */
-	free(tasks);
+	/* The actions name tasks by id (copied), so the queue may change
+	 * under them; the snapshot's borrowed shapes are not used again. */
+	free(shapes);
 	free(batches);
 	spool_batch_begin(d->spool);
 	for (i = 0; i < nacts; i++)

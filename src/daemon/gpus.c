@@ -108,10 +108,11 @@ gpus_judge(struct daemon *d, size_t k, const char *health, long temp_c,
 	struct core_gpu *g = &d->gpus[k];
 	struct gpu_extra *x = &d->gpux[k];
 	struct core_health_params p;
-	char why[96], when[40];
+	char why[CORE_OFFLINE_MAX], when[40];
 	enum core_health_verdict v;
 	int64_t until;
 	bool faulty;
+	size_t n;
 
 	if (g->state == GPU_OFFLINE && !x->health_offline)
 		return;
@@ -133,6 +134,12 @@ gpus_judge(struct daemon *d, size_t k, const char *health, long temp_c,
 	case CORE_HEALTH_FAULT:
 		if (strcmp(health, "ok") == 0)
 			str_copy(x->health, "hot", sizeof x->health);
+		/* how it comes back, in the reason */
+		n = strlen(why);
+		snprintf(why + n, sizeof why - n, "; back in service once it "
+		    "reads healthy for %.1f s%s", (double)p.probation_ms /
+		    1000.0, strcmp(health, "ok") == 0 ? "" : " (reset the GPU "
+		    "or reboot)");
 		if (strcmp(g->offline_reason, why) == 0)
 			break;
 		log_warn("GPU %d (%s) %s: %s", g->index, g->uuid, faulty ?
@@ -213,6 +220,8 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 		if (gi->uuid[0] == '\0')
 			continue;	/* a GPU we could not identify */
 		k = gpus_find_uuid(d, gi->uuid);
+		if (k >= 0 && seen[k])
+			continue;	/* a duplicate UUID (gpus_rescan warns) */
 		if (k < 0) {
 			d->gpus = xrealloc(d->gpus, (d->ngpus + 1) * sizeof *d->gpus);
 			d->gpux = xrealloc(d->gpux, (d->ngpus + 1) * sizeof *d->gpux);
@@ -236,7 +245,8 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 		g = &d->gpus[k];
 		seen[k] = true;
 		g->index = gi->index;
-		str_copy(g->name, gi->name, sizeof g->name);
+		if (gi->name[0] != '\0')	/* a failing GPU may read none */
+			str_copy(g->name, gi->name, sizeof g->name);
 		str_copy(g->cc, gi->compute_capability, sizeof g->cc);
 		str_copy(d->gpux[k].health, gi->health, sizeof d->gpux[k].health);
 		g->role = config_gpu_role(&d->cfg, gi->index, gi->uuid);
@@ -257,7 +267,8 @@ gpus_merge(struct daemon *d, const struct gpu_list *l, int64_t now)
 			continue;
 		log_warn("GPU %d (%s) goes offline: no longer discovered",
 		    g->index, g->uuid);
-		str_copy(g->offline_reason, "lost: no longer discovered",
+		str_copy(g->offline_reason, "lost: no longer discovered; back "
+		    "in service once it is found and reads healthy",
 		    sizeof g->offline_reason);
 		str_copy(d->gpux[i].health, "lost", sizeof d->gpux[i].health);
 		jobs_gpu_lost(d, (int)i, now);
@@ -302,6 +313,7 @@ gpus_rescan(struct daemon *d)
 {
 	struct gpu_list l;
 	struct err e;
+	char dup[256];
 
 	memset(&l, 0, sizeof l);
 	if (gpu_scan(d->gsrc, &l, &e) != 0) {
@@ -314,6 +326,13 @@ gpus_rescan(struct daemon *d)
 	if (d->scan_failing)
 		log_info("GPU rescan works again");
 	d->scan_failing = false;
+	if (gpu_list_dup_uuid(&l, dup, sizeof dup)) {
+		if (strcmp(dup, d->dup_uuid_warning) != 0)
+			log_warn("%s", dup);
+	} else {
+		dup[0] = '\0';
+	}
+	str_copy(d->dup_uuid_warning, dup, sizeof d->dup_uuid_warning);
 	if (strcmp(l.source, "sim") == 0)
 		simvram_add_own(d, &l);
 	gpus_merge(d, &l, time_mono_ms());
@@ -337,6 +356,75 @@ gpus_set_drained(struct daemon *d, size_t i, bool on)
 	    "undrained: it takes work again");
 	d->state_dirty = true;
 	return true;
+}
+
+void
+gpus_offline_hint(struct daemon *d, size_t pos)
+{
+	struct core_gpu *g = &d->gpus[pos];
+	char hint[128];
+	size_t have = strlen(g->offline_reason);
+
+	if (d->gpux[pos].health_offline)
+		snprintf(hint, sizeof hint, "; back in service once it reads "
+		    "healthy (reset or reboot the GPU)");
+	else
+		snprintf(hint, sizeof hint, "; back in service with `gpumgr "
+		    "reset %d`, `gpumgr undrain %d` or SIGHUP", g->index,
+		    g->index);
+	/* the hint must show: the reason's text gives way to it */
+	if (have + strlen(hint) >= sizeof g->offline_reason) {
+		have = sizeof g->offline_reason - strlen(hint) - 4;
+		memcpy(g->offline_reason + have, "...", 3);
+		have += 3;
+	}
+	str_copy(g->offline_reason + have, hint,
+	    sizeof g->offline_reason - have);
+}
+
+void
+gpus_reset(struct daemon *d, size_t pos, const char *who)
+{
+	struct core_gpu *g = &d->gpus[pos];
+	struct gpu_extra *x = &d->gpux[pos];
+	int64_t now = time_mono_ms();
+	struct err e;
+
+	g->consecutive_failures = 0;
+	if (g->state != GPU_OFFLINE)
+		return;
+	if (x->health_offline) {
+		if (strcmp(x->health, "ok") != 0 || x->hstate.hot) {
+			log_warn("GPU %d (%s): %s: it still reads faulty (%s) "
+			    "and stays offline until it reads healthy",
+			    g->index, g->uuid, who, x->health);
+			return;
+		}
+		/* healthy, on probation: the operator ends it */
+		x->health_offline = false;
+		x->hstate.healthy_since_ms = 0;
+	}
+	if (gpus_job_on(d, (int)pos))
+		return;		/* its work ends first (gpus_release) */
+	if (core_gpu_set_online(g, now, &e) != 0) {
+		log_error("BUG: %s", e.msg);
+		return;
+	}
+	/* its reason was logged when it went offline */
+	log_info("GPU %d (%s) back in service (%s)", g->index, g->uuid, who);
+	g->offline_reason[0] = '\0';
+	d->state_dirty = true;
+	daemon_mark_dirty(d);
+}
+
+void
+gpus_reset_all(struct daemon *d, const char *who)
+{
+	size_t i;
+
+	for (i = 0; i < d->ngpus; i++)
+		if (d->gpux[i].worker == NULL)
+			gpus_reset(d, i, who);
 }
 
 /* Marks the job's GPU as running it: on start, and when re-adopting. */

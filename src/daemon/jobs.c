@@ -184,14 +184,17 @@ jobs_claim(struct daemon *d, struct queue_entry *qe, int gpu, int64_t now,
 		tindex_locate(d, id);
 		return -1;
 	}
-	/* A script is "assigned" until its supervisor runs (jobs_launch
-	 * writes "running"); an LLM request is sent in this same pass, so
-	 * its task goes straight to "running". */
+	/* The file says "running" from the claim on: the supervisor is
+	 * started right after this batch commits (an LLM request in this
+	 * same pass), so a second rewrite at the launch would cost a file
+	 * and an fsync per start for a few milliseconds' difference. A
+	 * start that fails requeues the task; a crash before the run folder
+	 * exists requeues it at the restart, its attempt not counted. The
+	 * index says "assigned" until the supervisor runs. */
 	tindex_set(queue_index(d->queue), id, llm ? TASK_RUNNING :
 	    TASK_ASSIGNED);
-	task_set_status(t, llm ? TASK_RUNNING : TASK_ASSIGNED);
-	task_set_time(t, llm ? "started_at" : "assigned_at",
-	    time_wall_of_mono(now));
+	task_set_status(t, TASK_RUNNING);
+	task_set_time(t, "started_at", time_wall_of_mono(now));
 	t->attempts++;
 	if (gpu >= 0) {
 		json_object_set_new(t->json, "assigned_gpu",
@@ -278,29 +281,6 @@ jobs_argv(struct daemon *d, struct job *j, struct task *t, char ***argv,
 	return 0;
 }
 
-/* The supervisor runs: the task file says "running" from now (inside
- * the caller's spool batch). Not fatal: the run goes on either way. */
-static void
-jobs_mark_running(struct daemon *d, struct job *j)
-{
-	struct spool_loc loc = { STAGE_PROCESSING, j->cls, 0 };
-	struct task t;
-	struct err e;
-	int64_t now = time_mono_ms();
-
-	if (spool_load(d->spool, &loc, j->id, &d->cfg, &t, &e) != 0) {
-		log_warn("task %s: cannot record it running: %s", j->id, e.msg);
-		return;
-	}
-	task_set_status(&t, TASK_RUNNING);
-	task_set_time(&t, "started_at", time_wall_of_mono(now));
-	tindex_set(queue_index(d->queue), j->id, TASK_RUNNING);
-	j->started_ms = now;
-	if (spool_update(d->spool, &t, &loc, &e) != 0)
-		log_warn("task %s: cannot record it running: %s", j->id, e.msg);
-	task_free(&t);
-}
-
 /* Hands the run to the executor (run/exec.h: a local supervisor, or a
  * Slurm job); *pid is 0 when the run is not this process's child. */
 static int
@@ -356,7 +336,7 @@ jobs_launch(struct daemon *d, struct job *j, struct err *e)
 	j->supervisor_pid = pid;
 	if (d->watch != NULL && watch_add(d->watch, j->run_dir, &j->dir, e) != 0)
 		log_warn("task %s: %s (its end is seen by polling)", j->id, e->msg);
-	jobs_mark_running(d, j);
+	tindex_set(queue_index(d->queue), j->id, TASK_RUNNING);
 	rc = 0;
 out:
 	config_strv_free(argv);
@@ -590,7 +570,7 @@ jobs_check(struct daemon *d)
 	struct err e;
 	int64_t now = time_mono_ms();
 	size_t i;
-	bool any = false;
+	bool any = false, committed;
 	int rc;
 
 	jobs_reap_due(d, time_mono_ms());
@@ -606,7 +586,10 @@ jobs_check(struct daemon *d)
 			any = true;
 	if (!any)
 		return;
-	spool_batch_begin(d->spool);
+	/* One group commit for every task that ended in this pass: their
+	 * records are written, synced together, put in place, each folder
+	 * synced once; nothing below reads them back before the commit. */
+	spool_batch_begin_group(d->spool);
 	for (i = 0; i < d->njobs; i++) {
 		struct job *j = d->jobs[i];
 
@@ -630,8 +613,11 @@ jobs_check(struct daemon *d)
 		}
 		jobs_observe(d, j, &st, now);
 	}
-	if (spool_batch_commit(d->spool, &e) != 0)
-		log_error("committing finished tasks: %s", e.msg);
+	committed = spool_batch_commit(d->spool, &e) == 0;
+	if (!committed)
+		log_error("committing finished tasks: %s; their run folders "
+		    "are kept, and the next start of the daemon finalises "
+		    "them from there", e.msg);
 	else
 		daemon_ended_flush(d);
 	for (i = 0; i < d->njobs; i++) {
@@ -639,7 +625,10 @@ jobs_check(struct daemon *d)
 
 		if (j->finished) {
 			exec_forget(d->exec, j->run_dir);
-			if (run_remove(j->run_dir, &e) != 0)
+			/* Only a durable end lets its record go: otherwise
+			 * the task is still in processing/ on disk, and its
+			 * run folder says how it ended. */
+			if (committed && run_remove(j->run_dir, &e) != 0)
 				log_warn("task %s: %s", j->id, e.msg);
 			jobs_forget(d, j);
 			i--;

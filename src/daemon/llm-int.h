@@ -40,7 +40,9 @@ struct llmd_gpu {
 	long		 free_before_mb;	/* VRAM free before the boot; -1 */
 	bool		 failed;	/* the stop follows a failure */
 	int		 busy;		/* busy answers to this boot's load */
-	char		 why[128];
+	char		 why[CORE_OFFLINE_MAX];
+	char		 cause[CORE_OFFLINE_MAX];	/* the last boot failure quoted */
+	off_t		 log_start;	/* the server log's size at its start */
 	char		 model[CORE_MODEL_MAX];
 	struct llm_req	*ps_req;	/* /api/ps check while idle */
 	int64_t		 ps_ms;		/* when the last one was sent */

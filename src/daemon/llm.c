@@ -3,11 +3,14 @@
  * server and load its model, send a task to it, unload, abandon a boot) with
  * the asynchronous client on the daemon's loop, and re-adopts at start the
  * servers an earlier daemon left running (they outlive it). One server per
- * GPU, on llm_base_port + the GPU's index, its state file in ROOT/run/llm/.
+ * GPU, on llm_base_port + the GPU's index (the next free port when another
+ * process holds that one), its state file in ROOT/run/llm/; a server is
+ * ours only while it (or a descendant) holds the socket on its port.
  * A GPU whose server is gone is handed back only once a rescan reads its
  * VRAM free again (docs/llm.md "Unloading"). Sending tasks and taking
  * their answers is llm-task.c's.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -26,6 +29,8 @@
 #define LLMD_HEALTH_TIMEOUT_MS	2000
 #define LLMD_UNLOAD_TIMEOUT_MS	30000
 #define LLMD_RELEASE_POLL_MS	100	/* rescan while waiting for the VRAM */
+#define LLMD_PORT_TRIES		256	/* ports tried past a busy one */
+#define LLMD_TAIL_LINES		2	/* server log lines quoted on a failure */
 
 static void	llmd_timer_cb(evutil_socket_t, short, void *);
 
@@ -49,6 +54,55 @@ static int
 llmd_port(const struct daemon *d, size_t pos)
 {
 	return d->cfg.llm_base_port + d->gpus[pos].index;
+}
+
+/* Whether PORT is another GPU's: the port of a server of ours, or its
+ * natural one (base + index), which it will want. */
+static bool
+llmd_port_claimed(const struct daemon *d, size_t pos, int port)
+{
+	size_t j;
+
+	for (j = 0; j < d->ngpus; j++) {
+		if (j == pos)
+			continue;
+		if (d->gpux[j].port == port && (d->gpux[j].server_pid > 0 ||
+		    (j < d->llm->ng && d->llm->g[j]->phase != PH_NONE)))
+			return true;
+		if (llmd_port(d, j) == port)
+			return true;
+	}
+	return false;
+}
+
+/* The port GPU position POS's server gets: its own (base + index) unless
+ * another process holds it, then the next one free and no other GPU's.
+ * -1 with WHY when none is free. */
+static int
+llmd_pick_port(struct daemon *d, size_t pos, char *why, size_t len)
+{
+	int want = llmd_port(d, pos), p, tried = 0;
+	pid_t holder = 0;
+
+	for (p = want; p <= 65535 && tried < LLMD_PORT_TRIES; p++) {
+		if (llmd_port_claimed(d, pos, p))
+			continue;
+		tried++;
+		if (llm_server_port_busy(p))
+			continue;
+		if (p != want) {
+			(void)llm_server_port_owner((pid_t)-1, want, &holder);
+			log_warn("GPU %d: port %d is taken by %s%ld, not a "
+			    "server of gpumgr's: its LLM server uses port %d",
+			    d->gpus[pos].index, want, holder > 0 ? "pid " :
+			    "another process", holder > 0 ? (long)holder : 0L,
+			    p);
+		}
+		return p;
+	}
+	snprintf(why, len, "no free port for its LLM server (%d and the %d "
+	    "after it are taken)", want, tried - 1);
+	return -1;
 }
 
 static void
@@ -170,16 +224,29 @@ llmd_stopped(struct llmd_gpu *lg)
 	struct core_gpu *g = &d->gpus[lg->pos];
 	struct err e;
 	int64_t now = time_mono_ms();
+	bool quoted;
 
 	if (llm_server_state_remove(lg->l->state_dir, d->gpux[lg->pos].port,
 	    &e) != 0 && errno != ENOENT)
 		log_warn("GPU %d: %s", g->index, e.msg);
 	d->gpux[lg->pos].server_pid = 0;
 	lg->phase = PH_NONE;
-	log_info("GPU %d: LLM server stopped (%s)", g->index, lg->why);
+	quoted = lg->failed && strcmp(lg->why, lg->cause) == 0;
+	log_info("GPU %d: LLM server stopped (%s)", g->index, quoted ?
+	    "its boot failed, as logged" : lg->why);
 	if (lg->failed && g->state != GPU_OFFLINE &&
-	    core_gpu_failed(g, lg->why, d->cfg.server.fail_offline_after, now))
-		log_warn("GPU %d taken offline: %s", g->index, g->offline_reason);
+	    core_gpu_failed(g, lg->why, d->cfg.server.fail_offline_after, now)) {
+		gpus_offline_hint(d, lg->pos);
+		if (quoted)
+			log_warn("GPU %d taken offline after %d failed boots in "
+			    "a row (the cause is logged above); back in "
+			    "service with `gpumgr reset %d`, `gpumgr undrain "
+			    "%d` or SIGHUP", g->index, g->consecutive_failures,
+			    g->index, g->index);
+		else
+			log_warn("GPU %d taken offline: %s", g->index,
+			    g->offline_reason);
+	}
 	lg->failed = false;
 	d->state_dirty = true;
 	daemon_mark_dirty(d);
@@ -207,6 +274,7 @@ llmd_ready(struct llmd_gpu *lg)
 	int64_t now = time_mono_ms();
 
 	lg->phase = PH_NONE;
+	lg->cause[0] = '\0';
 	if (llm_server_set_model(lg->l->state_dir, d->gpux[lg->pos].port,
 	    lg->model, &e) != 0)
 		log_warn("GPU %d: %s", g->index, e.msg);
@@ -221,6 +289,50 @@ llmd_ready(struct llmd_gpu *lg)
 	    (double)(now - lg->boot_ms) / 1000.0);
 	d->state_dirty = true;
 	daemon_mark_dirty(d);
+}
+
+/* The server's boot failed: WHAT, with the last lines of its own log
+ * (bind: address already in use, CUDA error: out of memory, ...) quoted.
+ * The cause is logged once per GPU until a boot succeeds; it goes into
+ * the failure count and so into the offline reason. */
+static void
+llmd_boot_failed(struct llmd_gpu *lg, const char *what)
+{
+	struct daemon *d = lg->l->d;
+	char tail[320], why[CORE_OFFLINE_MAX];
+	int port = d->gpux[lg->pos].port;
+
+	if (llm_server_log_tail(lg->l->state_dir, port, lg->log_start,
+	    LLMD_TAIL_LINES, tail, sizeof tail) > 0)
+		snprintf(why, sizeof why, "%s: %s", what, tail);
+	else
+		str_copy(why, what, sizeof why);
+	if (strcmp(lg->cause, why) != 0) {
+		log_warn("GPU %d: %s (its log: %s/llm-%d.log)",
+		    d->gpus[lg->pos].index, why, lg->l->state_dir, port);
+		str_copy(lg->cause, why, sizeof lg->cause);
+	}
+	llmd_stop(lg, true, why);
+}
+
+/* Our server lives, but another process listens on its port: it cannot
+ * serve there. Stopped and counted (a server that hands its socket to a
+ * process outside its own session would otherwise boot forever); the next
+ * boot picks a port that is free. */
+static void
+llmd_boot_foreign(struct llmd_gpu *lg)
+{
+	struct daemon *d = lg->l->d;
+	int port = d->gpux[lg->pos].port;
+	char what[160];
+	pid_t holder = 0;
+
+	(void)llm_server_port_owner(d->gpux[lg->pos].server_pid, port, &holder);
+	snprintf(what, sizeof what, "port %d is held by %s%ld, not by the "
+	    "LLM server gpumgr started (pid %ld)", port, holder > 0 ? "pid " :
+	    "another process", holder > 0 ? (long)holder : 0L,
+	    (long)d->gpux[lg->pos].server_pid);
+	llmd_boot_failed(lg, what);
 }
 
 static void	llmd_load_cb(const struct llm_result *, void *);
@@ -295,22 +407,30 @@ llmd_health_cb(const struct llm_result *r, void *arg)
 {
 	struct llmd_gpu *lg = arg;
 	struct daemon *d = lg->l->d;
+	enum llm_server_liveness live;
 
 	lg->req = NULL;
-	if (r->status == LLM_OK && llmd_llama(d)) {
+	/* Only our own server counts: a health answer from a process that
+	 * is not it (or its descendant) says nothing about it. */
+	live = llm_server_alive(d->gpux[lg->pos].server_pid,
+	    d->gpux[lg->pos].port);
+	if (live == LLM_SERVER_DEAD) {
+		llmd_boot_failed(lg, "the LLM server exited while booting");
+		return;
+	}
+	if (live == LLM_SERVER_FOREIGN) {
+		llmd_boot_foreign(lg);
+		return;
+	}
+	if (r->status != LLM_OK || live != LLM_SERVER_UP) {
+		llmd_arm(lg, LLMD_POLL_MS);
+		return;
+	}
+	if (llmd_llama(d)) {
 		llmd_ready(lg);		/* healthy = its model is loaded */
 		return;
 	}
-	if (r->status == LLM_OK) {
-		llmd_load_send(lg);
-		return;
-	}
-	if (llm_server_alive(d->gpux[lg->pos].server_pid,
-	    d->gpux[lg->pos].port) == LLM_SERVER_DEAD) {
-		llmd_stop(lg, true, "the LLM server exited while booting");
-		return;
-	}
-	llmd_arm(lg, LLMD_POLL_MS);
+	llmd_load_send(lg);
 }
 
 static void
@@ -353,9 +473,13 @@ llmd_boot(struct daemon *d, const struct core_action *a, size_t pos,
 {
 	struct llmd_gpu *lg = llmd_gpu(d, pos);
 	struct core_gpu *g = &d->gpus[pos];
+	struct llm_server_spawn sp;
+	char why[CORE_OFFLINE_MAX];
 	struct err e;
 	pid_t pid;
+	int port;
 
+	memset(&sp, 0, sizeof sp);
 	if (core_gpu_boot_llm(g, a->model, now, &e) != 0) {
 		log_error("BUG: %s", e.msg);
 		return;
@@ -366,17 +490,29 @@ llmd_boot(struct daemon *d, const struct core_action *a, size_t pos,
 	lg->busy = 0;
 	lg->free_before_mb = g->vram_free_mb;
 	lg->gen++;
-	d->gpux[pos].port = llmd_port(d, pos);
 	d->state_dirty = true;
-	if (llm_server_start(&d->cfg.server, g->uuid, d->gpux[pos].port,
-	    lg->l->state_dir, &pid, &e) != 0) {
-		log_warn("GPU %d: could not start its LLM server: %s", g->index,
-		    e.msg);
-		d->gpux[pos].server_pid = 0;
+	d->gpux[pos].server_pid = 0;
+	if ((port = llmd_pick_port(d, pos, why, sizeof why)) < 0) {
+		log_warn("GPU %d: %s", g->index, why);
 		lg->phase = PH_NONE;
-		llmd_stop(lg, true, "the LLM server could not start");
+		llmd_stop(lg, true, why);
 		return;
 	}
+	d->gpux[pos].port = port;
+	sp.gpu_uuid = g->uuid;
+	sp.gpu_index = g->index;
+	sp.model = a->model;
+	sp.port = port;
+	if (llm_server_spawn(&d->cfg.server, lg->l->state_dir, &sp, &e) != 0) {
+		snprintf(why, sizeof why, "the LLM server could not start: %.400s",
+		    e.msg);
+		log_warn("GPU %d: %s", g->index, why);
+		lg->phase = PH_NONE;
+		llmd_stop(lg, true, why);
+		return;
+	}
+	pid = sp.pid;
+	lg->log_start = sp.log_start;
 	d->gpux[pos].server_pid = pid;
 	lg->phase = PH_HEALTH;
 	log_info("GPU %d: booting %s (server pid %ld, port %d): %s", g->index,
@@ -487,53 +623,84 @@ llmd_model_vram(const struct daemon *d, const char *model)
 	return 0;
 }
 
-/* Re-adopts the servers an earlier daemon left: a live one with its model
- * makes its GPU llm_ready again; the others are stopped and forgotten. */
+/* Re-adopts the server an earlier daemon left on port PORT (its state
+ * file read into ST): a live one of ours, with its model, makes its GPU
+ * llm_ready again; the others are stopped and forgotten. Its GPU is found
+ * by UUID: the port may be a fallback one. */
+static void
+llmd_adopt_one(struct daemon *d, int port, const struct llm_server_state *st)
+{
+	enum llm_server_liveness live = llm_server_alive(st->pid, port);
+	int k = gpus_find_uuid(d, st->gpu_uuid);
+	const char *why;
+	struct core_gpu *g;
+	struct err e;
+
+	if (k >= 0 && live == LLM_SERVER_UP && st->model[0] != '\0' &&
+	    d->gpus[k].state == GPU_IDLE && d->gpux[k].server_pid <= 0) {
+		g = &d->gpus[k];
+		/* Not a transition: the previous daemon made it. */
+		g->state = GPU_LLM_READY;
+		g->since_ms = st->started_ms > 0 ?
+		    time_mono_of_wall(st->started_ms) : time_mono_ms();
+		str_copy(g->model, st->model, sizeof g->model);
+		g->llm_max_concurrent = d->cfg.server.max_concurrent;
+		d->gpux[k].server_pid = st->pid;
+		d->gpux[k].port = port;
+		str_copy(llmd_gpu(d, (size_t)k)->model, st->model,
+		    CORE_MODEL_MAX);
+		/* Its boot's reading is lost: what reads free now plus what
+		 * the model takes. */
+		llmd_gpu(d, (size_t)k)->free_before_mb = g->vram_free_mb +
+		    llmd_model_vram(d, st->model);
+		log_info("GPU %d: re-adopted its LLM server (pid %ld, port %d, "
+		    "%s)", g->index, (long)st->pid, port, st->model);
+		return;
+	}
+	/* A pid that lives but does not hold the port may be anyone's now
+	 * (reused): it is left alone. */
+	if ((live == LLM_SERVER_UP || live == LLM_SERVER_STARTING) &&
+	    llm_server_signal(st->pid, SIGTERM, &e) != 0)
+		log_warn("LLM server on port %d: %s", port, e.msg);
+	if (llm_server_state_remove(d->llm->state_dir, port, &e) != 0)
+		log_warn("LLM server on port %d: %s", port, e.msg);
+	why = live == LLM_SERVER_DEAD ? "dead" : live == LLM_SERVER_FOREIGN ?
+	    "another process holds its port" : live == LLM_SERVER_STARTING ?
+	    "not listening" : k < 0 ? "its GPU is gone" :
+	    st->model[0] == '\0' ? "no model loaded" : "its GPU is busy";
+	log_info("forgot the LLM server (pid %ld, port %d) an earlier daemon "
+	    "left: %s", (long)st->pid, port, why);
+}
+
+/* Re-adopts the servers an earlier daemon left: every state file in
+ * ROOT/run/llm. */
 static void
 llmd_adopt(struct daemon *d)
 {
 	struct llm_server_state st;
+	struct dirent *de;
 	struct err e;
-	size_t pos;
-	int port;
+	char *end;
+	long port;
+	DIR *dir;
 
-	for (pos = 0; pos < d->ngpus; pos++) {
-		struct core_gpu *g = &d->gpus[pos];
-		enum llm_server_liveness live;
-
-		port = llmd_port(d, pos);
-		if (llm_server_state_read(d->llm->state_dir, port, &st, &e) != 0)
+	if ((dir = opendir(d->llm->state_dir)) == NULL)
+		return;
+	while ((de = readdir(dir)) != NULL) {
+		if (!str_has_prefix(de->d_name, "llm-") ||
+		    !str_has_suffix(de->d_name, ".json"))
 			continue;
-		live = llm_server_alive(st.pid, port);
-		if (live == LLM_SERVER_UP && st.model[0] != '\0' &&
-		    strcmp(st.gpu_uuid, g->uuid) == 0 && g->state == GPU_IDLE) {
-			/* Not a transition: the previous daemon made it. */
-			g->state = GPU_LLM_READY;
-			g->since_ms = st.started_ms > 0 ?
-			    time_mono_of_wall(st.started_ms) : time_mono_ms();
-			str_copy(g->model, st.model, sizeof g->model);
-			g->llm_max_concurrent = d->cfg.server.max_concurrent;
-			d->gpux[pos].server_pid = st.pid;
-			d->gpux[pos].port = port;
-			str_copy(llmd_gpu(d, pos)->model, st.model, CORE_MODEL_MAX);
-			/* Its boot's reading is lost: what reads free now
-			 * plus what the model takes. */
-			llmd_gpu(d, pos)->free_before_mb = g->vram_free_mb +
-			    llmd_model_vram(d, st.model);
-			log_info("GPU %d: re-adopted its LLM server (pid %ld, "
-			    "port %d, %s)", g->index, (long)st.pid, port,
-			    st.model);
+		port = strtol(de->d_name + 4, &end, 10);
+		if (strcmp(end, ".json") != 0 || port <= 0 || port > 65535)
+			continue;
+		if (llm_server_state_read(d->llm->state_dir, (int)port, &st,
+		    &e) != 0) {
+			log_warn("%s", e.msg);
 			continue;
 		}
-		if (live != LLM_SERVER_DEAD &&
-		    llm_server_signal(st.pid, SIGTERM, &e) != 0)
-			log_warn("GPU %d: %s", g->index, e.msg);
-		if (llm_server_state_remove(d->llm->state_dir, port, &e) != 0)
-			log_warn("GPU %d: %s", g->index, e.msg);
-		log_info("GPU %d: forgot the LLM server (pid %ld) an earlier "
-		    "daemon left: %s", g->index, (long)st.pid,
-		    live == LLM_SERVER_DEAD ? "dead" : "not usable");
+		llmd_adopt_one(d, (int)port, &st);
 	}
+	closedir(dir);
 	d->state_dirty = true;
 }
 

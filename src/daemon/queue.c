@@ -21,6 +21,8 @@ struct queue {
 	size_t			 n, cap;
 	uint64_t		 next_seq;
 	struct tindex		*ix;		/* the task index (tindex.c) */
+	struct qshapes		*shapes;	/* by needs, for the scheduler */
+	const struct config	*cfg;		/* scripts' "gpu" (or NULL) */
 };
 
 /* The tree holds pointers to the entries' ids; an entry is found back
@@ -62,7 +64,20 @@ queue_new(void)
 	struct queue *q = xcalloc(1, sizeof(struct queue));
 
 	q->ix = tindex_new(q);
+	q->shapes = qshape_new();
 	return q;
+}
+
+void
+queue_set_config(struct queue *q, const struct config *cfg)
+{
+	q->cfg = cfg;
+}
+
+struct qshapes *
+queue_shapes(const struct queue *q)
+{
+	return q->shapes;
 }
 
 struct tindex *
@@ -121,12 +136,58 @@ queue_free(struct queue *q)
 	if (q == NULL)
 		return;
 	tindex_free(q->ix);
+	qshape_free(q->shapes);
 	tdestroy(q->tree, queue_nothing);
 	tdestroy(q->names, free);
 	for (i = 0; i < q->n; i++)
 		queue_entry_free(q->v[i]);
 	free(q->v);
 	free(q);
+}
+
+/* The entry as the scheduler sees it (what decide.c handed the core). */
+static void
+queue_fill_task(struct queue *q, struct queue_entry *qe)
+{
+	const struct config_script *sc;
+	struct core_task *t = &qe->ct;
+
+	memset(t, 0, sizeof *t);
+	t->id = qe->id;
+	t->cls = qe->cls == TASK_LLM ? CORE_TASK_LLM : CORE_TASK_SCRIPT;
+	t->priority = qe->priority;
+	t->seq = qe->seq;
+	t->queued_ms = qe->queued_ms;
+	t->gpu_req = qe->gpu_req != NULL ? qe->gpu_req : "any";
+	/* A script registered with "gpu": "none" runs without a GPU
+	 * whatever the task asks (DESIGN §5, as the simulator does). */
+	if (qe->cls == TASK_SCRIPT && !qe->lease && qe->script != NULL &&
+	    q->cfg != NULL && (sc = config_script(q->cfg, qe->script)) != NULL &&
+	    strcmp(sc->gpu, "none") == 0)
+		t->gpu_req = queue_intern(q, "none");
+	t->est_sec = qe->est_sec;
+	t->vram_mb = qe->vram_mb;
+	t->cc_min = qe->cc;
+	t->model = qe->model;
+	t->script = qe->script;
+	t->batch_id = qe->batch_id;
+	t->avoid_gpus = qe->avoid_gpus;
+}
+
+/* Every entry's shape again (the configuration changed). */
+void
+queue_reshape(struct queue *q)
+{
+	size_t i;
+
+	qshape_free(q->shapes);
+	q->shapes = qshape_new();
+	for (i = 0; i < q->n; i++) {
+		q->v[i]->shape = NULL;
+		queue_fill_task(q, q->v[i]);
+		qshape_add(q->shapes, q->v[i]);
+	}
+	qshape_sort_all(q->shapes);
 }
 
 static void
@@ -140,6 +201,8 @@ queue_insert(struct queue *q, struct queue_entry *qe)
 	q->v[q->n++] = qe;
 	if (tsearch(qe->id, &q->tree, queue_cmp) == NULL)
 		fatal("queue: out of memory");
+	queue_fill_task(q, qe);
+	qshape_add(q->shapes, qe);
 	if (!qe->lease)
 		tindex_queued(q->ix, qe);
 }
@@ -201,6 +264,7 @@ queue_add(struct queue *q, const struct task *t, const struct spool_loc *loc,
 		batch = json_string_value(b);
 	qe->batch_id = queue_intern(q, batch);
 	qe->avoid_gpus = queue_avoid(q, json_object_get(t->json, "avoid_gpus"));
+	qe->owner = task_owner_uid(t);	/* by the rule of task files (loaded) */
 
 	queue_insert(q, qe);
 	return qe;
@@ -228,6 +292,7 @@ queue_add_lease(struct queue *q, const char *id, int priority,
 	qe->script = queue_intern(q, "exec");
 	qe->lease = true;
 	qe->lease_pid = pid;
+	qe->owner = -1;
 	queue_insert(q, qe);
 	return qe;
 }
@@ -251,6 +316,7 @@ queue_remove(struct queue *q, const char *id)
 		return false;
 	if (!qe->lease)
 		tindex_unqueued(q->ix, qe);
+	qshape_remove(q->shapes, qe);
 	tdelete(qe->id, &q->tree, queue_cmp);
 	last = q->v[--q->n];
 	q->v[qe->slot] = last;
@@ -302,12 +368,13 @@ queue_resequence(struct queue *q)
 {
 	size_t i;
 
-	if (q->n == 0)
-		return;
-	qsort(q->v, q->n, sizeof *q->v, queue_cmp_arrival);
+	if (q->n > 0)
+		qsort(q->v, q->n, sizeof *q->v, queue_cmp_arrival);
 	for (i = 0; i < q->n; i++) {
 		q->v[i]->slot = (uint32_t)i;
 		q->v[i]->seq = i;
 	}
-	q->next_seq = q->n;
+	if (q->n > 0)
+		q->next_seq = q->n;
+	queue_reshape(q);	/* the order changed: sorted once here */
 }

@@ -18,6 +18,7 @@
 
 struct tix_rec {
 	int64_t		 created_ms;
+	long long	 owner;		/* uid, or -1 (docs/security.md) */
 	const char	*batch;		/* interned (queue_intern), or NULL */
 	uint8_t		 status;	/* enum task_status */
 	uint8_t		 cls;		/* enum task_class */
@@ -244,12 +245,13 @@ tindex_queued(struct tindex *ix, struct queue_entry *qe)
 
 static struct tix_rec *
 tix_rec_new(struct tindex *ix, const char *id, int64_t ms, const char *batch,
-    int cls, int status)
+    int cls, int status, long long owner)
 {
 	size_t n = strlen(id) + 1;
 	struct tix_rec *r = xmalloc(sizeof *r + n);
 
 	r->created_ms = ms;
+	r->owner = owner;
 	r->batch = batch;
 	r->cls = (uint8_t)cls;
 	r->status = (uint8_t)status;
@@ -271,7 +273,7 @@ tindex_unqueued(struct tindex *ix, struct queue_entry *qe)
 	if (i == (size_t)-1)
 		return;
 	r = tix_rec_new(ix, qe->id, qe->created_ms, qe->batch_id, qe->cls,
-	    TASK_ASSIGNED);
+	    TASK_ASSIGNED, qe->owner);
 	ix->v[i] = (tix_t)r | 1;
 }
 
@@ -292,10 +294,13 @@ tindex_task(struct tindex *ix, const struct task *t, enum task_status status)
 	}
 	if (r == NULL) {
 		r = tix_rec_new(ix, t->id, t->created_ms,
-		    queue_intern(ix->q, batch), t->cls, status);
+		    queue_intern(ix->q, batch), t->cls, status,
+		    task_owner_uid(t));
 		tix_push(ix, (tix_t)r | 1);
 		return;
 	}
+	if (task_owner_uid(t) >= 0)
+		r->owner = task_owner_uid(t);
 	r->status = (uint8_t)status;
 	r->cls = (uint8_t)t->cls;
 	r->batch = queue_intern(ix->q, batch);
@@ -371,6 +376,7 @@ tix_row(tix_t p, struct api_task_row *row)
 		row->status = r->status;
 		row->cls = r->cls;
 		row->priority = 0;
+		row->owner = r->owner;
 	} else {
 		const struct queue_entry *qe = TIX_QE(p);
 
@@ -380,6 +386,7 @@ tix_row(tix_t p, struct api_task_row *row)
 		row->status = TASK_QUEUED;
 		row->cls = qe->cls;
 		row->priority = qe->priority;
+		row->owner = qe->owner;
 	}
 }
 
@@ -540,7 +547,7 @@ tix_scan_file(struct daemon *d, const struct spool_loc *loc, const char *name)
 		time_parse_iso8601(s, &ms);
 	r = tix_rec_new(ix, id, ms, queue_intern(d->queue, json_string_value(
 	    json_object_get(j, "batch_id"))), cls, loc->stage == STAGE_COMPLETE ?
-	    TASK_COMPLETE : TASK_FAILED);
+	    TASK_COMPLETE : TASK_FAILED, spool_json_owner(d->spool, loc, id, j));
 	tix_push(ix, (tix_t)r | 1);
 	json_decref(j);
 }

@@ -309,7 +309,7 @@ workers_why_dead(struct daemon *d, struct worker *w, const struct stat *st,
 		return buf;
 	}
 	if (d->gpus[w->gpu].state == GPU_OFFLINE) {
-		snprintf(buf, len, "its GPU went offline (%s)",
+		snprintf(buf, len, "its GPU went offline (%.150s)",
 		    d->gpus[w->gpu].offline_reason);
 		return buf;
 	}

@@ -17,6 +17,10 @@
 
 #define SMI_MAX_LOST	1024	/* error lines read; more are ignored */
 
+const char gpu_smi_forms[] = "`nvidia-smi --query-gpu=... --format=csv` "
+    "(with or without header and units), the default `nvidia-smi` table, "
+    "`nvidia-smi -q -x` (XML) or `nvidia-smi -L`";
+
 enum smi_field {
 	F_NONE, F_INDEX, F_UUID, F_NAME, F_BUS, F_TOTAL, F_USED, F_FREE, F_CC,
 	F_UTIL, F_TEMP, F_MIG, F_ECC, F_REMAP, F_PID
@@ -141,9 +145,17 @@ static int
 smi_csv_cell(struct gpu_info *g, enum smi_field f, const char *c,
     size_t lineno, const char *col, struct err *e)
 {
+	char h[96];
 	long v;
 	int r;
 
+	/* "[GPU requires reset]", "[Unknown Error]": the field is unknown
+	 * and the GPU failed */
+	if (f != F_PID && f != F_NONE && gpu_smitext_fault(c, h, sizeof h)) {
+		if (!gpu_health_failed(g->health))
+			str_copy(g->health, h, sizeof g->health);
+		return 0;
+	}
 	switch (f) {
 	case F_INDEX:
 		if ((r = smi_csv_num(c, &v, lineno, col, e)) < 0)
@@ -257,8 +269,9 @@ smi_csv(struct smi_lines *ls, const char *fields, struct gpu_list *l,
 		if (nnames != ncols) {
 			err_set(e, "line %zu: %zu columns, but the field list "
 			    "has %zu (%.200s); give the --query-gpu fields of "
-			    "this capture", ls->no[0], ncols, nnames,
-			    fields != NULL ? fields : gpu_smi_fields);
+			    "this capture, if it is one (gpumgr reads %s)",
+			    ls->no[0], ncols, nnames, fields != NULL ? fields :
+			    gpu_smi_fields, gpu_smi_forms);
 			goto out;
 		}
 		free(cells);
@@ -275,7 +288,8 @@ smi_csv(struct smi_lines *ls, const char *fields, struct gpu_list *l,
 	}
 	if (!known) {
 		err_set(e, "line %zu: the CSV has none of the fields gpumgr "
-		    "reads (%s)", ls->no[0], gpu_smi_fields);
+		    "reads (%s); gpumgr reads %s", ls->no[0], gpu_smi_fields,
+		    gpu_smi_forms);
 		goto out;
 	}
 	for (j = first; j < ls->n; j++) {
@@ -292,6 +306,11 @@ smi_csv(struct smi_lines *ls, const char *fields, struct gpu_list *l,
 				goto out;
 		}
 		if (procs && smi_seen(l, g))
+			l->n--;
+		/* a row of errors names no GPU (nvidia-smi's "Unable to
+		 * determine the device handle" line before it does) */
+		else if (g->uuid[0] == '\0' && g->pci_bus_id[0] == '\0' &&
+		    g->name[0] == '\0' && gpu_health_failed(g->health))
 			l->n--;
 	}
 	rc = 0;
@@ -481,6 +500,15 @@ smi_parse_lines(char *copy, const char *fields, struct gpu_list *l,
 	if (ls.n > 0) {
 		bool table = false;
 		size_t i;
+
+		for (i = 0; i < ls.n; i++)
+			if (str_has_prefix(ls.v[i], "==============NVSMI LOG") ||
+			    str_has_prefix(ls.v[i], "Attached GPUs")) {
+				err_set(e, "line %zu: this is `nvidia-smi -q` "
+				    "text, which gpumgr does not read; capture "
+				    "%s", ls.no[i], gpu_smi_forms);
+				goto out;
+			}
 
 		for (i = 0; i < ls.n && !table; i++)
 			table = strstr(ls.v[i], "Bus-Id") != NULL;

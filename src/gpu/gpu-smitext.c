@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gpu/gpu.h"
 
@@ -49,6 +50,53 @@ gpu_smitext_number(const char *cell, long *v)
 		}
 	}
 	return -1;
+}
+
+bool
+gpu_smitext_fault(const char *cell, char *health, size_t len)
+{
+	static const struct {
+		const char	*text, *health;
+	} faults[] = {
+		/* the table's mark for a field NVML could not read: in the
+		 * captures, every field of a GPU that needs a reset */
+		{ "ERR!", "error: nvidia-smi shows ERR! (the GPU needs a "
+		    "reset)" },
+		{ "GPU requires reset", "error: GPU requires reset" },
+		{ "Unknown Error", "error: Unknown Error" },
+		{ "GPU is lost", "lost" },
+	};
+	size_t n, i;
+
+	while (*cell == ' ' || *cell == '\t')
+		cell++;
+	n = strlen(cell);
+	while (n > 0 && (cell[n - 1] == ' ' || cell[n - 1] == '\t'))
+		n--;
+	if (n >= 2 && cell[0] == '[' && cell[n - 1] == ']') {
+		cell++;
+		n -= 2;
+	}
+	for (i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+		if (strlen(faults[i].text) != n ||
+		    strncasecmp(cell, faults[i].text, n) != 0)
+			continue;
+		if (health != NULL)
+			str_copy(health, faults[i].health, len);
+		return true;
+	}
+	return false;
+}
+
+/* Marks G faulty when CELL says so (a health already failing stays). */
+static void
+gpu_cell_fault(struct gpu_info *g, const char *cell)
+{
+	char h[96];
+
+	if (gpu_smitext_fault(cell, h, sizeof h) &&
+	    !gpu_health_failed(g->health))
+		str_copy(g->health, h, sizeof g->health);
 }
 
 static bool
@@ -144,7 +192,13 @@ gpu_table_row1(const char *line, struct gpu_info *g)
 	last = strrchr(p, ' ');
 	if (last != NULL)
 		*last = '\0';
-	str_copy(g->name, gpu_trim(p), sizeof g->name);
+	p = gpu_trim(p);
+	/* a hung GPU's name reads ERR!: not a name */
+	if (gpu_smitext_fault(p, NULL, 0))
+		gpu_cell_fault(g, p);
+	else
+		str_copy(g->name, p, sizeof g->name);
+	gpu_cell_fault(g, cells[2]);
 	if (gpu_smitext_number(cells[2], &ecc) == 0 && ecc > 0)
 		str_copy(g->health, "ecc", sizeof g->health);
 	ok = true;
@@ -158,11 +212,21 @@ static void
 gpu_table_row2(const char *line, struct gpu_info *g)
 {
 	char *copy = xstrdup(line), *cells[TABLE_CELLS], *tok, *slash, c;
-	size_t n = gpu_table_cells(copy, cells), tl;
+	size_t n = gpu_table_cells(copy, cells), tl, i;
 	long v;
 
 	if (n < 3)
 		goto out;
+	/* ERR! in any of its words: the GPU failed */
+	for (i = 0; i < n; i++)
+		for (tok = cells[i]; *(tok += strspn(tok, " /")) != '\0';
+		    tok += tl) {
+			tl = strcspn(tok, " /");
+			c = tok[tl];
+			tok[tl] = '\0';
+			gpu_cell_fault(g, tok);
+			tok[tl] = c;
+		}
 	/* the temperature is the word "59C" */
 	for (tok = cells[0]; *(tok += strspn(tok, " ")) != '\0'; tok += tl) {
 		tl = strcspn(tok, " ");
@@ -195,9 +259,11 @@ gpu_table_row3(const char *line, struct gpu_info *g)
 {
 	char *copy = xstrdup(line), *cells[TABLE_CELLS];
 
-	if (gpu_table_cells(copy, cells) >= 3 &&
-	    strcmp(cells[2], "Enabled") == 0)
-		g->mig = true;
+	if (gpu_table_cells(copy, cells) >= 3) {
+		if (strcmp(cells[2], "Enabled") == 0)
+			g->mig = true;
+		gpu_cell_fault(g, cells[2]);
+	}
 	free(copy);
 }
 
@@ -272,6 +338,34 @@ gpu_xml_get(const char *p, const char *end, const char *skip0,
 	return true;
 }
 
+/* A field that reads "GPU requires reset", "Unknown Error", ... in [p,
+ * end) outside [m0, m1): the GPU failed. */
+static void
+gpu_xml_faults(const char *p, const char *end, const char *m0,
+    const char *m1, struct gpu_info *g)
+{
+	const char *s, *c;
+	char buf[64];
+	size_t n;
+
+	for (s = p; s < end && (s = memchr(s, '>', (size_t)(end - s))) != NULL;
+	    s++) {
+		if (m0 != NULL && s >= m0 && s < m1) {
+			s = m1;
+			continue;
+		}
+		c = memchr(s + 1, '<', (size_t)(end - s - 1));
+		if (c == NULL)
+			break;
+		n = (size_t)(c - s - 1);
+		if (n == 0 || n >= sizeof buf || c[1] != '/')
+			continue;
+		memcpy(buf, s + 1, n);
+		buf[n] = '\0';
+		gpu_cell_fault(g, buf);
+	}
+}
+
 static void
 gpu_xml_gpu(const char *p, const char *end, struct gpu_info *g)
 {
@@ -286,8 +380,10 @@ gpu_xml_gpu(const char *p, const char *end, struct gpu_info *g)
 		if (m1 == NULL)
 			m1 = end;
 	}
-	if (gpu_xml_get(p, end, m0, m1, "product_name", buf, sizeof buf))
+	if (gpu_xml_get(p, end, m0, m1, "product_name", buf, sizeof buf) &&
+	    !gpu_smitext_fault(buf, NULL, 0))
 		str_copy(g->name, buf, sizeof g->name);
+	gpu_xml_faults(p, end, m0, m1, g);
 	if (gpu_xml_get(p, end, m0, m1, "uuid", buf, sizeof buf) &&
 	    str_has_prefix(buf, "GPU-"))
 		str_copy(g->uuid, buf, sizeof g->uuid);

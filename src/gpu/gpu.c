@@ -86,6 +86,23 @@ gpu_list_finish(struct gpu_list *l)
 }
 
 bool
+gpu_list_dup_uuid(const struct gpu_list *l, char *why, size_t len)
+{
+	size_t i, j;
+
+	for (i = 0; i < l->n; i++)
+		for (j = i + 1; l->v[i].uuid[0] != '\0' && j < l->n; j++)
+			if (strcmp(l->v[i].uuid, l->v[j].uuid) == 0) {
+				snprintf(why, len, "GPUs %d and %d report the "
+				    "same UUID %.96s: gpumgr uses the first "
+				    "and ignores the other", l->v[i].index,
+				    l->v[j].index, l->v[i].uuid);
+				return true;
+			}
+	return false;
+}
+
+bool
 gpu_health_failed(const char *health)
 {
 	return strcmp(health, "ok") != 0;

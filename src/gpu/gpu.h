@@ -111,6 +111,9 @@ struct gpu_info *gpu_list_add(struct gpu_list *, int index);
 /* Sorts by index and fills vram_free_mb = total - used where the source
  * gave total and used but not free. */
 void	 gpu_list_finish(struct gpu_list *);
+/* A UUID that two GPUs of L report (a driver or capture fault: gpumgr
+ * tells GPUs apart by UUID), in WHY as a warning; false if none. */
+bool	 gpu_list_dup_uuid(const struct gpu_list *, char *why, size_t len);
 /* True for a health that means the GPU cannot be used. */
 bool	 gpu_health_failed(const char *health);
 /* Adds a process to G (counted in procs_used_mb; listed while there is
@@ -156,6 +159,12 @@ int	 gpu_smi_parse_apps(const char *text, size_t len, struct gpu_list *,
 int	 gpu_smitext_table(char **lines, size_t n, struct gpu_list *,
 	    struct err *);
 int	 gpu_smitext_xml(const char *text, struct gpu_list *, struct err *);
+/* Whether CELL ("ERR!", "[GPU requires reset]", "Unknown Error", "GPU is
+ * lost", brackets or not) is nvidia-smi saying the GPU failed: then
+ * HEALTH gets "lost" or "error: <what>". */
+bool	 gpu_smitext_fault(const char *cell, char *health, size_t len);
+/* The forms --from-file reads, for an error about one it does not. */
+extern const char gpu_smi_forms[];
 /* "0000:34:00.0" or "00000000:34:00.0" -> "00000000:34:00.0"; 0 or -1. */
 int	 gpu_smitext_busid(const char *in, size_t inlen, char *out, size_t outlen);
 /* A cell's number ("81559 MiB", "41", "7 %", "33 C", "[N/A]"): 0 and *v

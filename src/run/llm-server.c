@@ -25,37 +25,42 @@
 
 extern char **environ;
 
-/* S with every {port} and {gpu_uuid} filled; xmalloc'ed. */
-static char *
-llm_server_fill(const char *s, int port, const char *uuid)
-{
-	size_t cap = strlen(s) + 64 + strlen(uuid) * 4, len = 0;
-	char *out = xmalloc(cap), portbuf[16];
-	const char *rep;
-	size_t skip, rl;
+/* The values of the placeholders of llm.server.argv and env. */
+struct llm_server_vals {
+	char		 port[16], index[16];
+	const char	*kv[9];
+};
 
-	snprintf(portbuf, sizeof portbuf, "%d", port);
-	while (*s != '\0') {
-		rep = NULL;
-		if (strncmp(s, "{port}", 6) == 0) {
-			rep = portbuf;
-			skip = 6;
-		} else if (strncmp(s, "{gpu_uuid}", 10) == 0) {
-			rep = uuid;
-			skip = 10;
-		}
-		rl = rep != NULL ? strlen(rep) : 1;
-		if (len + rl + 1 > cap)
-			out = xrealloc(out, cap = (len + rl + 1) * 2);
-		if (rep != NULL) {
-			memcpy(out + len, rep, rl);
-			s += skip;
-		} else {
-			out[len] = *s++;
-		}
-		len += rl;
+static void
+llm_server_vals(struct llm_server_vals *v, const struct llm_server_spawn *sp)
+{
+	snprintf(v->port, sizeof v->port, "%d", sp->port);
+	if (sp->gpu_index >= 0)
+		snprintf(v->index, sizeof v->index, "%d", sp->gpu_index);
+	else
+		v->index[0] = '\0';
+	v->kv[0] = "port";
+	v->kv[1] = v->port;
+	v->kv[2] = "gpu_uuid";
+	v->kv[3] = sp->gpu_uuid;
+	v->kv[4] = "gpu_index";
+	v->kv[5] = v->index;
+	v->kv[6] = "model";
+	v->kv[7] = sp->model != NULL ? sp->model : "";
+	v->kv[8] = NULL;
+}
+
+/* S with its placeholders filled; xmalloc'ed, NULL with E on a bad one. */
+static char *
+llm_server_fill(const char *s, const struct llm_server_vals *v,
+    struct err *e)
+{
+	char *out;
+
+	if (config_tmpl_fill(s, v->kv, &out, e) != 0) {
+		err_prefix(e, "llm.server: \"%s\"", s);
+		return NULL;
 	}
-	out[len] = '\0';
 	return out;
 }
 
@@ -216,7 +221,7 @@ llm_server_env_add(char **envp, size_t *k, char *kv)
  * configured variables, then what this process has. */
 static char **
 llm_server_envp(const struct config_llm_server *conf, const char *uuid,
-    int port)
+    const struct llm_server_vals *v, struct err *e)
 {
 	size_t n = 0, i, k = 0, nconf = conf->env != NULL ? conf->nenv : 0;
 	char **envp, *kv;
@@ -227,10 +232,16 @@ llm_server_envp(const struct config_llm_server *conf, const char *uuid,
 	xasprintf(&kv, "CUDA_VISIBLE_DEVICES=%s", uuid);
 	llm_server_env_add(envp, &k, kv);
 	llm_server_env_add(envp, &k, xstrdup("CUDA_DEVICE_ORDER=PCI_BUS_ID"));
-	for (i = 0; i < nconf; i++)
-		if (strchr(conf->env[i], '=') != NULL)
-			llm_server_env_add(envp, &k,
-			    llm_server_fill(conf->env[i], port, uuid));
+	for (i = 0; i < nconf; i++) {
+		if (strchr(conf->env[i], '=') == NULL)
+			continue;
+		if ((kv = llm_server_fill(conf->env[i], v, e)) == NULL) {
+			envp[k] = NULL;
+			llm_strv_free(envp);
+			return NULL;
+		}
+		llm_server_env_add(envp, &k, kv);
+	}
 	for (i = 0; i < n; i++)
 		llm_server_env_add(envp, &k, xstrdup(environ[i]));
 	envp[k] = NULL;
@@ -241,27 +252,46 @@ int
 llm_server_start(const struct config_llm_server *conf, const char *gpu_uuid,
     int port, const char *state_dir, pid_t *pidp, struct err *err)
 {
+	struct llm_server_spawn sp = { gpu_uuid, -1, NULL, port, 0, 0 };
+
+	if (llm_server_spawn(conf, state_dir, &sp, err) != 0)
+		return -1;
+	*pidp = sp.pid;
+	return 0;
+}
+
+int
+llm_server_spawn(const struct config_llm_server *conf, const char *state_dir,
+    struct llm_server_spawn *sp, struct err *err)
+{
 	struct llm_server_state st;
+	struct llm_server_vals v;
 	char path[4096], **argv = NULL, **envp = NULL;
-	int logfd = -1, pp[2] = { -1, -1 }, status, e, rc = -1;
+	const char *gpu_uuid = sp->gpu_uuid;
+	int logfd = -1, pp[2] = { -1, -1 }, status, e, rc = -1, port = sp->port;
 	pid_t mid, pid = -1;
 	size_t i, argc = conf->argc;
+	struct stat lst;
 	ssize_t n;
 
 	if (argc == 0 || conf->argv == NULL || conf->argv[0] == NULL)
 		return err_set(err, "llm.server.argv is empty");
 	if (mkdir(state_dir, 0755) != 0 && errno != EEXIST)
 		return err_errno(err, "mkdir %s", state_dir);
+	llm_server_vals(&v, sp);
 	argv = xcalloc(argc + 1, sizeof *argv);
 	for (i = 0; i < argc; i++)
-		argv[i] = llm_server_fill(conf->argv[i], port, gpu_uuid);
-	envp = llm_server_envp(conf, gpu_uuid, port);
+		if ((argv[i] = llm_server_fill(conf->argv[i], &v, err)) == NULL)
+			goto out;
+	if ((envp = llm_server_envp(conf, gpu_uuid, &v, err)) == NULL)
+		goto out;
 	llm_server_state_path(state_dir, port, "log", path, sizeof path);
 	logfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (logfd < 0) {
 		err_errno(err, "%s", path);
 		goto out;
 	}
+	sp->log_start = fstat(logfd, &lst) == 0 ? lst.st_size : 0;
 	if (pipe2(pp, O_CLOEXEC) != 0) {
 		err_errno(err, "pipe");
 		goto out;
@@ -311,7 +341,7 @@ llm_server_start(const struct config_llm_server *conf, const char *gpu_uuid,
 		kill(-pid, SIGKILL);
 		goto out;
 	}
-	*pidp = pid;
+	sp->pid = pid;
 	rc = 0;
 out:
 	if (logfd >= 0)
@@ -357,6 +387,17 @@ llm_server_alive(pid_t pid, int port)
 		return LLM_SERVER_DEAD;
 	if (port <= 0)
 		return LLM_SERVER_UP;
+	switch (llm_server_port_owner(pid, port, NULL)) {
+	case LLM_PORT_OURS:
+		return LLM_SERVER_UP;
+	case LLM_PORT_FREE:
+		return LLM_SERVER_STARTING;
+	case LLM_PORT_FOREIGN:
+		return LLM_SERVER_FOREIGN;
+	case LLM_PORT_UNKNOWN:
+		break;
+	}
+	/* No /proc: whoever accepts a connection is taken for the server. */
 	memset(&sa, 0, sizeof sa);
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);

@@ -185,6 +185,8 @@ struct supervise_args {
 	int		  dirfd;	/* run_dir, O_DIRECTORY */
 	int		  lockfd;	/* run_dir/lock, flock'ed */
 	char *const	 *argv;
+	const char	 *path;		/* argv[0] found in PATH by the
+					 * daemon, or NULL: execvpe looks */
 	char *const	 *envp;
 	const char	 *task_id;
 	const char	 *cwd;
@@ -193,6 +195,11 @@ struct supervise_args {
 };
 void	 supervise_main(const struct supervise_args *)
 	    __attribute__((noreturn));
+/* The descriptors the gpumgr-supervise program (src/supervise-main.c)
+ * finds the run folder and its lock at. */
+#define RUN_SUPERVISE_DIRFD	3
+#define RUN_SUPERVISE_LOCKFD	4
+#define RUN_SUPERVISE_SPECFD	5	/* cwd, path, argv, envp (a memfd) */
 
 /* --------------------------------------------------------------------- */
 
@@ -336,18 +343,36 @@ struct llm_server_state {
 
 enum llm_server_liveness {
 	LLM_SERVER_DEAD = 0,	/* no such process (or a zombie) */
-	LLM_SERVER_STARTING,	/* the process lives, the port refuses */
-	LLM_SERVER_UP,		/* the process lives and the port accepts */
+	LLM_SERVER_STARTING,	/* the process lives, nothing listens yet */
+	LLM_SERVER_UP,		/* the process lives and it (or one of its
+				 * descendants) listens on the port */
+	LLM_SERVER_FOREIGN,	/* the process lives, but the port is held
+				 * by a process that is not its own */
+};
+
+/* What a server boot is given, and what it gives back. */
+struct llm_server_spawn {
+	const char	*gpu_uuid;	/* {gpu_uuid}, CUDA_VISIBLE_DEVICES */
+	int		 gpu_index;	/* {gpu_index} */
+	const char	*model;		/* {model}; NULL or "" if none yet */
+	int		 port;		/* {port} */
+	pid_t		 pid;		/* out: the server */
+	off_t		 log_start;	/* out: its log's size before it started */
 };
 
 /* Starts conf's argv (no shell; PATH lookup) in its own session with
  * stdin /dev/null, stdout and stderr appended to state_dir/llm-<port>.log,
- * every other fd closed, {port} and {gpu_uuid} filled in argv and env,
+ * every other fd closed, {port} and {gpu_uuid} filled in argv and env
+ * ({gpu_index} and {model} empty: see llm_server_spawn),
  * CUDA_VISIBLE_DEVICES=<gpu_uuid> and CUDA_DEVICE_ORDER=PCI_BUS_ID. The
  * process is not this one's child (double fork): nothing to reap. Fails
  * when the program cannot be executed. */
 int	 llm_server_start(const struct config_llm_server *, const char *gpu_uuid,
 	    int port, const char *state_dir, pid_t *pid, struct err *);
+/* The same with every placeholder of llm.server.argv and env filled
+ * ({port}, {gpu_uuid}, {gpu_index}, {model}; "{{" and "}}" are braces). */
+int	 llm_server_spawn(const struct config_llm_server *,
+	    const char *state_dir, struct llm_server_spawn *, struct err *);
 /* Records the model the server holds (after a load; "" after an unload). */
 int	 llm_server_set_model(const char *state_dir, int port,
 	    const char *model, struct err *);
@@ -360,7 +385,30 @@ int	 llm_server_state_remove(const char *state_dir, int port, struct err *);
  * llm_server_signal and a timer instead. */
 int	 llm_server_stop(pid_t pid, int grace_ms, struct err *);
 int	 llm_server_signal(pid_t pid, int sig, struct err *);
+/* PID's liveness and, when PORT > 0, whether it (or a descendant) holds
+ * the socket listening there (llm_server_port_owner). */
 enum llm_server_liveness llm_server_alive(pid_t pid, int port);
+
+/* llm-owner.c: whose server listens on a port (/proc/net/tcp{,6} inodes
+ * against /proc/<pid>/fd), and the tail of a server's log. */
+enum llm_server_owner {
+	LLM_PORT_FREE = 0,	/* nothing listens there */
+	LLM_PORT_OURS,		/* PID or one of its descendants listens */
+	LLM_PORT_FOREIGN,	/* another process listens there */
+	LLM_PORT_UNKNOWN,	/* no /proc to tell */
+};
+/* Who listens on PORT; *holder (may be NULL) gets the listening process
+ * when it could be found (0 otherwise). */
+enum llm_server_owner llm_server_port_owner(pid_t pid, int port,
+	    pid_t *holder);
+/* Whether a server started now could not listen on 127.0.0.1:PORT:
+ * something listens there (any address), or a bind to it fails. */
+bool	 llm_server_port_busy(int port);
+/* The last NLINES (at most 8) non-blank lines that state_dir/llm-PORT.log
+ * got after offset SINCE, control characters removed, joined by " | "
+ * into BUF. Returns how many lines; 0 if none, -1 if no log. */
+int	 llm_server_log_tail(const char *state_dir, int port, off_t since,
+	    int nlines, char *buf, size_t len);
 
 /* fakellm-text.c: the fake server's deterministic content. */
 struct json_t;

@@ -1,18 +1,23 @@
 /*
  * The daemon's side of running a script: run_start() prepares the run
- * folder, takes its lock and forks the supervisor (supervise.c) without
- * waiting for anything; run_reap() collects supervisors that ended;
+ * folder, takes its lock and starts the supervisor (supervise.c) without
+ * waiting for anything: the small gpumgr-supervise program, spawned
+ * (vfork+exec), or where it is missing a fork of this process running the
+ * same code; run_reap() collects supervisors that ended;
  * run_cancel() and run_remove() act on a run folder from any process, so a
  * restarted daemon can act on the runs of the one before.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,16 +38,198 @@ static const char *const script_used[] = {
 	"cancel", NULL
 };
 
+/* Moves FD to 10 or above: clear of 0-2 and of the numbers the spawned
+ * supervisor gets its descriptors at. */
 static int
 script_high_fd(int fd)
 {
 	int nfd;
 
-	if (fd < 0 || fd > 2)
+	if (fd < 0 || fd >= 10)
 		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 10);
 	close(fd);
 	return nfd;
+}
+
+#define SCRIPT_SUPERVISOR	"gpumgr-supervise"
+
+/*
+ * The supervisor program: $GPUMGR_SUPERVISOR if set ("fork": none, the
+ * daemon forks itself as before), else gpumgr-supervise beside this binary
+ * (the build tree) or in ../lib/gpumgr/ (an installed one). Looked up
+ * once; NULL when there is none.
+ */
+static const char *
+script_supervisor(void)
+{
+	static bool looked;
+	static char path[PATH_MAX];
+	const char *env = getenv("GPUMGR_SUPERVISOR");
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+
+	if (looked)
+		return path[0] != '\0' ? path : NULL;
+	looked = true;
+	if (env != NULL && env[0] != '\0') {
+		if (strcmp(env, "fork") != 0 && access(env, X_OK) == 0)
+			str_copy(path, env, sizeof path);
+		return path[0] != '\0' ? path : NULL;
+	}
+	n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return NULL;
+	self[n] = '\0';
+	if ((slash = strrchr(self, '/')) == NULL)
+		return NULL;
+	*slash = '\0';
+	if (snprintf(path, sizeof path, "%.3000s/%s", self,
+	    SCRIPT_SUPERVISOR) < (int)sizeof path && access(path, X_OK) == 0)
+		return path;
+	if (snprintf(path, sizeof path, "%.3000s/../lib/gpumgr/%s", self,
+	    SCRIPT_SUPERVISOR) < (int)sizeof path && access(path, X_OK) == 0)
+		return path;
+	path[0] = '\0';
+	return NULL;
+}
+
+/* This process's argv[0] (/proc/self/cmdline), read once. */
+static const char *
+script_argv0(void)
+{
+	static char name[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	if (name[0] != '\0')
+		return name;
+	fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, name, sizeof name - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	name[n > 0 ? n : 0] = '\0';	/* the first string ends at a NUL */
+	if (name[0] == '\0')
+		str_copy(name, "gpumgr", sizeof name);
+	return name;
+}
+
+/* Appends S and its NUL to *BUF. */
+static void
+script_spec_add(char **buf, size_t *len, size_t *cap, const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	while (*len + n > *cap) {
+		*cap = *cap ? *cap * 2 : 4096;
+		*buf = xrealloc(*buf, *cap);
+	}
+	memcpy(*buf + *len, s, n);
+	*len += n;
+}
+
+static void
+script_spec_vec(char **buf, size_t *len, size_t *cap, char *const *v)
+{
+	char num[24];
+	size_t n = 0;
+
+	while (v != NULL && v[n] != NULL)
+		n++;
+	snprintf(num, sizeof num, "%zu", n);
+	script_spec_add(buf, len, cap, num);
+	for (size_t i = 0; i < n; i++)
+		script_spec_add(buf, len, cap, v[i]);
+}
+
+/* A memfd holding A's cwd, path, argv and envp (supervise-main.c reads
+ * it), or -1. */
+static int
+script_spec_fd(const struct supervise_args *a)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0, off = 0;
+	ssize_t n;
+	int fd;
+
+	script_spec_add(&buf, &len, &cap, a->cwd != NULL ? a->cwd : "");
+	script_spec_add(&buf, &len, &cap, a->path != NULL ? a->path : "");
+	script_spec_vec(&buf, &len, &cap, a->argv);
+	script_spec_vec(&buf, &len, &cap, a->envp);
+	fd = script_high_fd(memfd_create("gpumgr-run", MFD_CLOEXEC));
+	while (fd >= 0 && off < len) {
+		n = write(fd, buf + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			fd = -1;
+			break;
+		}
+		off += (size_t)n;
+	}
+	free(buf);
+	return fd;
+}
+
+/*
+ * Starts the supervisor program on A (descriptors 3, 4 and 5, every signal
+ * blocked and at its default, an empty environment). Returns its pid, or
+ * -1 with errno (then nothing was started).
+ */
+static pid_t
+script_spawn(const char *prog, const struct supervise_args *a)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t all;
+	char tmo[16], grace[16];
+	char *argv[6], *envp[1] = { NULL };
+	pid_t pid = -1;
+	int rc, spec;
+
+	if ((spec = script_spec_fd(a)) < 0)
+		return -1;
+	snprintf(tmo, sizeof tmo, "%d", a->timeout_sec > 0 ? a->timeout_sec : 0);
+	snprintf(grace, sizeof grace, "%d", a->grace_sec);
+	/* Named like the daemon, as a forked supervisor was. */
+	argv[0] = (char *)script_argv0();
+	argv[1] = (char *)"supervise";
+	argv[2] = tmo;
+	argv[3] = grace;
+	argv[4] = (char *)(a->task_id != NULL ? a->task_id : "");
+	argv[5] = NULL;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	sigfillset(&all);
+	/* The three descriptors are at 10 or above (script_high_fd): no
+	 * dup2 clobbers another's source. */
+	rc = posix_spawn_file_actions_adddup2(&fa, a->dirfd,
+	    RUN_SUPERVISE_DIRFD);
+	if (rc == 0)
+		rc = posix_spawn_file_actions_adddup2(&fa, a->lockfd,
+		    RUN_SUPERVISE_LOCKFD);
+	if (rc == 0)
+		rc = posix_spawn_file_actions_adddup2(&fa, spec,
+		    RUN_SUPERVISE_SPECFD);
+	if (rc == 0)
+		rc = posix_spawnattr_setsigmask(&at, &all);
+	if (rc == 0)
+		rc = posix_spawnattr_setsigdefault(&at, &all);
+	if (rc == 0)
+		rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
+		    POSIX_SPAWN_SETSIGDEF);
+	if (rc == 0)
+		rc = posix_spawn(&pid, prog, &fa, &at, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(spec);
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	return pid;
 }
 
 /* Makes DIR and, if missing, its parent. Returns 1 if DIR is new (so it
@@ -140,6 +327,98 @@ script_env_free(char **env)
 	free(env);
 }
 
+/*
+ * argv[0] found in the daemon's PATH, as execvpe would look it up, but once
+ * for many starts: a start otherwise costs a failed execve per PATH entry
+ * before the right one (nine on a machine with a long PATH). A name found
+ * is kept for SCRIPT_PATH_TTL_MS and checked (executable) at each use; one
+ * not found, or any PATH change, is looked up again. A program put earlier
+ * in PATH than the one found is used after the TTL.
+ */
+#define SCRIPT_PATH_TTL_MS	2000
+#define SCRIPT_PATH_SLOTS	16
+
+struct script_path {
+	char	*name;
+	char	*path;
+	int64_t	 found_ms;
+};
+static struct script_path script_paths[SCRIPT_PATH_SLOTS];
+static char	*script_paths_env;	/* the PATH they were found in */
+static unsigned	 script_paths_next;
+
+static void
+script_paths_clear(void)
+{
+	for (size_t i = 0; i < SCRIPT_PATH_SLOTS; i++) {
+		free(script_paths[i].name);
+		free(script_paths[i].path);
+		script_paths[i].name = script_paths[i].path = NULL;
+	}
+}
+
+/* The full path of NAME in PATH (xmalloc'ed), or NULL. */
+static char *
+script_path_search(const char *name, const char *path)
+{
+	const char *p = path, *end;
+	char buf[4096];
+	size_t dlen;
+	struct stat sb;
+
+	for (;;) {
+		end = strchr(p, ':');
+		dlen = end != NULL ? (size_t)(end - p) : strlen(p);
+		/* An empty entry is the current folder, as for execvp. */
+		if (snprintf(buf, sizeof buf, "%.*s%s%s", (int)dlen, p,
+		    dlen > 0 ? "/" : "", name) < (int)sizeof buf &&
+		    stat(buf, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    access(buf, X_OK) == 0)
+			return xstrdup(buf);
+		if (end == NULL)
+			return NULL;
+		p = end + 1;
+	}
+}
+
+/* The path to exec for NAME, or NULL (let execvpe search). Borrowed until
+ * the next call. */
+static const char *
+script_path_find(const char *name)
+{
+	const char *env = getenv("PATH");
+	int64_t now = time_mono_ms();
+	struct script_path *sp;
+	size_t i;
+
+	if (strchr(name, '/') != NULL || env == NULL || env[0] == '\0')
+		return NULL;
+	if (script_paths_env == NULL || strcmp(script_paths_env, env) != 0) {
+		script_paths_clear();
+		free(script_paths_env);
+		script_paths_env = xstrdup(env);
+	}
+	for (i = 0; i < SCRIPT_PATH_SLOTS; i++) {
+		sp = &script_paths[i];
+		if (sp->name == NULL || strcmp(sp->name, name) != 0)
+			continue;
+		if (now - sp->found_ms < SCRIPT_PATH_TTL_MS &&
+		    access(sp->path, X_OK) == 0)
+			return sp->path;
+		free(sp->path);
+		sp->path = script_path_search(name, env);
+		sp->found_ms = now;
+		return sp->path;	/* NULL: gone; execvpe says why */
+	}
+	sp = &script_paths[script_paths_next++ % SCRIPT_PATH_SLOTS];
+	free(sp->name);
+	free(sp->path);
+	sp->name = xstrdup(name);
+	sp->path = script_path_search(name, env);
+	sp->found_ms = now;
+	return sp->path;
+}
+
 static void
 script_track(pid_t pid)
 {
@@ -230,6 +509,7 @@ run_start(const struct run_spec *sp, pid_t *supervisor_pid, struct err *e)
 {
 	struct supervise_args a;
 	sigset_t all, old;
+	const char *prog;
 	char **env;
 	int dirfd = -1, lockfd = -1, saved, fresh;
 	pid_t pid;
@@ -251,21 +531,31 @@ run_start(const struct run_spec *sp, pid_t *supervisor_pid, struct err *e)
 	a.dirfd = dirfd;
 	a.lockfd = lockfd;
 	a.argv = sp->argv;
+	a.path = script_path_find(sp->argv[0]);
 	a.envp = env;
 	a.task_id = sp->task_id;
 	a.cwd = sp->cwd;
 	a.timeout_sec = sp->timeout_sec;
 	a.grace_sec = sp->grace_sec > 0 ? sp->grace_sec : RUN_DEFAULT_GRACE_SEC;
 
-	/* The child starts with every signal blocked: none of the daemon's
-	 * handlers may run in it. */
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
-	pid = fork();
-	if (pid == 0)
-		supervise_main(&a);
+	/* The supervisor program when there is one (a small exec instead of
+	 * a copy of this process); a fork of this process if it is missing
+	 * or cannot be started. */
+	pid = -1;
+	if ((prog = script_supervisor()) != NULL)
+		pid = script_spawn(prog, &a);
 	saved = errno;
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		/* The child starts with every signal blocked: none of the
+		 * daemon's handlers may run in it. */
+		sigfillset(&all);
+		sigprocmask(SIG_SETMASK, &all, &old);
+		pid = fork();
+		if (pid == 0)
+			supervise_main(&a);
+		saved = errno;
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	}
 	script_env_free(env);
 	/* The lock stays with the supervisor's copy of the descriptor. */
 	close(lockfd);

@@ -594,6 +594,11 @@ sup_child(struct sup *s, int outfd, int errfd, int statw, int go, int exfd)
 	close_range(RUN_STATUS_FD + 1, ~0U, CLOSE_RANGE_CLOEXEC);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* The program as the daemon found it in PATH (no failed exec per
+	 * PATH entry before it); a file that is no longer there, or a
+	 * script without a #! line, takes execvpe's own search. */
+	if (s->a->path != NULL)
+		execve(s->a->path, s->a->argv, s->a->envp);
 	execvpe(s->a->argv[0], s->a->argv, s->a->envp);
 	rc = errno;
 fail:

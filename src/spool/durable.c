@@ -2,7 +2,11 @@
  * The one helper every durable write goes through (DESIGN §1): a ".gpumgr-"
  * temporary created O_EXCL in the destination folder, written whole,
  * fsynced and closed, renamed into place; then the folder is fsynced, and
- * only after that are old copies removed. Batching groups the folder fsyncs.
+ * only after that are old copies removed. Batching groups the folder fsyncs;
+ * a group commit (durable_set_group) also groups the files' own: each write
+ * is staged (written, not yet synced), and the flush fsyncs every staged
+ * file, renames them all into place, fsyncs each folder once, and only then
+ * removes the old copies -- one journal commit for a whole loop pass.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,8 +24,22 @@ struct durable_unlink {
 	char	*name;
 };
 
+/* A file of a group commit: written whole under TMP in DIRFD, fsynced and
+ * renamed to NAME at the flush. */
+struct durable_staged {
+	int	 dirfd;
+	int	 fd;		/* open until fsynced, then -1 */
+	char	 tmp[40];
+	char	*name;
+};
+
+/* At most this many staged files hold a descriptor: past it the staged ones
+ * are settled (fsynced, renamed) early, still grouped. */
+#define DURABLE_GROUP_MAX	64
+
 struct durable {
 	bool			 batching;
+	bool			 group;		/* stage writes (see above) */
 	bool			 attrs;		/* for the next write only */
 	mode_t			 mode;
 	uid_t			 uid;
@@ -30,6 +48,12 @@ struct durable {
 	size_t			 ndirs, capdirs;
 	struct durable_unlink	*unlinks;	/* removals after the fsyncs */
 	size_t			 nunlinks, capunlinks;
+	struct durable_staged	 staged[DURABLE_GROUP_MAX];
+	size_t			 nstaged;
+	bool			 failed;	/* a staged file was lost: the
+						 * flush reports it, removes
+						 * nothing */
+	struct err		 failure;	/* why, for the flush */
 };
 
 struct durable *
@@ -45,8 +69,17 @@ durable_clear(struct durable *d)
 
 	for (i = 0; i < d->nunlinks; i++)
 		free(d->unlinks[i].name);
+	for (i = 0; i < d->nstaged; i++) {
+		/* Only left here by a flush that failed: never renamed. */
+		if (d->staged[i].fd >= 0)
+			close(d->staged[i].fd);
+		unlinkat(d->staged[i].dirfd, d->staged[i].tmp, 0);
+		free(d->staged[i].name);
+	}
+	d->nstaged = 0;
 	d->nunlinks = 0;
 	d->ndirs = 0;
+	d->failed = false;
 }
 
 void
@@ -73,6 +106,12 @@ void
 durable_set_batching(struct durable *d, bool on)
 {
 	d->batching = on;
+}
+
+void
+durable_set_group(struct durable *d, bool on)
+{
+	d->group = on;
 }
 
 static void
@@ -152,8 +191,8 @@ durable_write_all(int fd, const void *buf, size_t len)
 /* Writes BUF into a new temp in DIRFD; its name goes to TMP. The file is
  * given D's attributes (if set) before a byte is written. */
 static int
-durable_tmp(struct durable *d, int dirfd, char *tmp, size_t tmplen,
-    const void *buf, size_t len, struct err *err)
+durable_tmp_fd(struct durable *d, int dirfd, char *tmp, size_t tmplen,
+    const void *buf, size_t len, int *keep, struct err *err)
 {
 	int fd = -1, tries, saved;
 	bool attrs = d->attrs;
@@ -185,6 +224,11 @@ durable_tmp(struct durable *d, int dirfd, char *tmp, size_t tmplen,
 		err_errno(err, "write %s", tmp);
 		goto fail;
 	}
+	if (keep != NULL) {
+		/* Staged: synced at the flush, with the rest of its group. */
+		*keep = fd;
+		return 0;
+	}
 	if (fsync(fd) == -1) {
 		err_errno(err, "fsync %s", tmp);
 		goto fail;
@@ -205,11 +249,106 @@ fail:
 }
 
 static int
+durable_tmp(struct durable *d, int dirfd, char *tmp, size_t tmplen,
+    const void *buf, size_t len, struct err *err)
+{
+	return durable_tmp_fd(d, dirfd, tmp, tmplen, buf, len, NULL, err);
+}
+
+/*
+ * Settles every staged file: fsyncs each (its data on disk before any of
+ * them takes its name), then renames each into place and schedules its
+ * folder's fsync. A file that cannot be synced or renamed is dropped (its
+ * temporary removed), and the flush then reports the failure and removes
+ * no old copy, so every task stays where the disk had it.
+ */
+static void
+durable_settle(struct durable *d)
+{
+	struct durable_staged *s;
+	size_t i;
+
+	for (i = 0; i < d->nstaged; i++) {
+		s = &d->staged[i];
+		if (fsync(s->fd) == -1 && !d->failed) {
+			err_errno(&d->failure, "fsync %s", s->tmp);
+			d->failed = true;
+		}
+		if (close(s->fd) == -1 && !d->failed) {
+			err_errno(&d->failure, "close %s", s->tmp);
+			d->failed = true;
+		}
+		s->fd = -1;
+	}
+	for (i = 0; i < d->nstaged; i++) {
+		s = &d->staged[i];
+		if (!d->failed) {
+			if (renameat(s->dirfd, s->tmp, s->dirfd, s->name) == 0) {
+				durable_add_dir(d, s->dirfd);
+				free(s->name);
+				continue;
+			}
+			err_errno(&d->failure, "rename %s to %s", s->tmp,
+			    s->name);
+			d->failed = true;
+		}
+		unlinkat(s->dirfd, s->tmp, 0);
+		free(s->name);
+	}
+	d->nstaged = 0;
+}
+
+/* Whether DIRFD/NAME has a staged write not yet in place. */
+static bool
+durable_is_staged(const struct durable *d, int dirfd, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < d->nstaged; i++)
+		if (d->staged[i].dirfd == dirfd &&
+		    strcmp(d->staged[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Before an operation on DIRFD/NAME acts on what is there: a staged write
+ * to that name goes into place first, so that the group's order is the
+ * callers'. */
+static void
+durable_settle_for(struct durable *d, int dirfd, const char *name)
+{
+	if (durable_is_staged(d, dirfd, name))
+		durable_settle(d);
+}
+
+static int
 durable_finish(struct durable *d, int dirfd, struct err *err)
 {
 	durable_add_dir(d, dirfd);
 	if (!d->batching)
 		return durable_flush(d, err);
+	return 0;
+}
+
+/* A write of a group commit: staged, in place at the flush. */
+static int
+durable_stage(struct durable *d, int dirfd, const char *name, const void *buf,
+    size_t len, struct err *err)
+{
+	struct durable_staged *s;
+	int fd;
+
+	if (d->nstaged == DURABLE_GROUP_MAX || durable_is_staged(d, dirfd,
+	    name))
+		durable_settle(d);
+	s = &d->staged[d->nstaged];
+	if (durable_tmp_fd(d, dirfd, s->tmp, sizeof s->tmp, buf, len, &fd,
+	    err) == -1)
+		return -1;
+	s->dirfd = dirfd;
+	s->fd = fd;
+	s->name = xstrdup(name);
+	d->nstaged++;
 	return 0;
 }
 
@@ -219,6 +358,8 @@ durable_write(struct durable *d, int dirfd, const char *name, const void *buf,
 {
 	char tmp[64];
 
+	if (d->batching && d->group)
+		return durable_stage(d, dirfd, name, buf, len, err);
 	if (durable_tmp(d, dirfd, tmp, sizeof tmp, buf, len, err) == -1)
 		return -1;
 	if (renameat(dirfd, tmp, dirfd, name) == -1) {
@@ -236,6 +377,7 @@ durable_create(struct durable *d, int dirfd, const char *name, const void *buf,
 	char tmp[64];
 	int rc;
 
+	durable_settle_for(d, dirfd, name);
 	if (durable_tmp(d, dirfd, tmp, sizeof tmp, buf, len, err) == -1)
 		return -1;
 	rc = renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE);
@@ -266,6 +408,8 @@ durable_rename(struct durable *d, int fromfd, const char *from, int tofd,
 {
 	int rc;
 
+	durable_settle_for(d, fromfd, from);
+	durable_settle_for(d, tofd, to);
 	if (replace)
 		rc = renameat(fromfd, from, tofd, to);
 	else
@@ -293,6 +437,8 @@ durable_link(struct durable *d, int fromfd, const char *from, int tofd,
 {
 	char tmp[64];
 
+	durable_settle_for(d, fromfd, from);
+	durable_settle_for(d, tofd, to);
 	durable_tmp_name(tmp, sizeof tmp);
 	if (linkat(fromfd, from, tofd, tmp, 0) == -1)
 		return err_errno(err, "link %s", from);
@@ -313,6 +459,7 @@ durable_flush(struct durable *d, struct err *err)
 	size_t i;
 	int rc = 0;
 
+	durable_settle(d);
 	for (i = 0; i < d->ndirs; i++) {
 		if (fsync(d->dirs[i]) == -1 && errno != EINVAL) {
 			/* The new copies may not be durable: keep the old
@@ -320,6 +467,13 @@ durable_flush(struct durable *d, struct err *err)
 			rc = err_errno(err, "fsync folder");
 			break;
 		}
+	}
+	if (rc == 0 && d->failed) {
+		/* A staged file did not reach its name: keep every old
+		 * copy (the folders above are synced all the same, for the
+		 * ones that did). */
+		rc = err_set(err, "group commit: %s", d->failure.msg);
+		errno = EIO;
 	}
 	if (rc == 0) {
 		for (i = 0; i < d->nunlinks; i++) {

@@ -864,6 +864,13 @@ spool_batch_begin(struct spool *sp)
 	durable_set_batching(sp->dur, true);
 }
 
+void
+spool_batch_begin_group(struct spool *sp)
+{
+	spool_batch_begin(sp);
+	durable_set_group(sp->dur, true);
+}
+
 int
 spool_batch_commit(struct spool *sp, struct err *err)
 {
@@ -871,5 +878,6 @@ spool_batch_commit(struct spool *sp, struct err *err)
 
 	sp->batching = false;
 	durable_set_batching(sp->dur, false);
+	durable_set_group(sp->dur, false);
 	return rc;
 }

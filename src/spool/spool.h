@@ -91,6 +91,9 @@ int	 spool_read(struct spool *, const struct spool_loc *, const char *name,
  * rename them, but the folders are fsynced (and the old copies removed)
  * once, at commit. Nothing is reported done before commit returns 0. */
 void	 spool_batch_begin(struct spool *);
+/* The same, as one group commit (durable_set_group): every task file
+ * written in the batch is synced and put in place at the commit. */
+void	 spool_batch_begin_group(struct spool *);
 int	 spool_batch_commit(struct spool *, struct err *);
 
 /* Finds a task by id in any stage (latest stage wins). */
@@ -179,6 +182,14 @@ void		 durable_unlink_later(struct durable *, int dirfd, const char *name);
  * pending unlinks. With batching off, durable_write flushes itself. */
 int		 durable_flush(struct durable *, struct err *);
 void		 durable_set_batching(struct durable *, bool on);
+/* Group commit, while batching: durable_write only stages its file
+ * (written, not synced, not in place) and the flush fsyncs all of them,
+ * renames them into place, fsyncs each folder once, and then removes the
+ * old copies; a file that failed makes the flush fail and keep every old
+ * copy. An operation on a staged name puts the staged files in place first
+ * (still unsynced folders). Readers see a staged file only after the
+ * flush: use it where nothing reads back in the same batch. */
+void		 durable_set_group(struct durable *, bool on);
 
 /* ---------------------------------------------------------------------
  * batch.c, batch-input.c: batches (docs/batches.md). One record per batch,

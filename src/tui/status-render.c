@@ -476,6 +476,38 @@ render_foreign(struct status_frame *f, const struct status_gpu *g, int width)
 	frame_text(f, width, buf, SC_NONE);
 }
 
+/* Under the table, an offline GPU's whole reason (the table's cell cuts
+ * it; it quotes the server's log and says how the GPU comes back), wrapped
+ * at spaces: "  GPU 0 offline: 3 failures in a row: ...". */
+static void
+render_offline(struct status_frame *f, const struct status_gpu *g, int width)
+{
+	char buf[1024], line[1024];
+	const char *p, *brk;
+	int w = width - 4, n;
+	bool first = true;
+
+	if (!render_state_is(g, "offline") || g->offline_reason == NULL ||
+	    *g->offline_reason == '\0' || w < 20)
+		return;
+	snprintf(buf, sizeof buf, "GPU %s offline: %s", g->index,
+	    g->offline_reason);
+	for (p = buf; *p != '\0'; first = false) {
+		n = (int)strlen(p);
+		if (n > w) {
+			for (brk = p + w; brk > p && *brk != ' '; brk--)
+				;
+			n = brk > p ? (int)(brk - p) : w;
+		}
+		snprintf(line, sizeof line, "%s%.*s", first ? "  " : "    ", n,
+		    p);
+		frame_text(f, width, line, first ? SC_BAD : SC_NONE);
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+}
+
 /* "gpumgr  mode normal  daemon up (pid 42)  updated 3s ago   10:30:05Z" */
 static void
 render_title(struct status_frame *f, const struct status_model *m,
@@ -746,6 +778,8 @@ status_render_frame(const struct status_model *m, int64_t now, int width,
 		frame_text(f, width, "  (no GPUs listed)", SC_NONE);
 	for (i = 0; i < m->ngpus; i++)
 		render_foreign(f, &m->gpus[i], width);
+	for (i = 0; i < m->ngpus; i++)
+		render_offline(f, &m->gpus[i], width);
 	frame_text(f, width, "", SC_NONE);
 	if (!m->has_tasks)
 		frame_text(f, width, "no tasks folder in ROOT", SC_BAD);

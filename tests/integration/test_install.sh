@@ -20,6 +20,10 @@ for f in usr/bin/gpumgr usr/share/bash-completion/completions/gpumgr \
   [[ -s $D/$f ]] || fail "not installed: /$f"
 done
 [[ -x $D/usr/bin/gpumgr ]] || fail "/usr/bin/gpumgr is not executable"
+# The supervisor program, where the installed daemon looks for it
+# (../lib/gpumgr/ from its binary); it refuses to run by hand.
+[[ -x $D/usr/lib/gpumgr/gpumgr-supervise ]] || fail "/usr/lib/gpumgr/gpumgr-supervise is not installed"
+"$D/usr/lib/gpumgr/gpumgr-supervise" 2>/dev/null && fail "gpumgr-supervise ran without the daemon's descriptors"
 grep -q '^ExecStart=/usr/bin/gpumgr --root /var/lib/gpumgr daemon$' \
   "$D/usr/lib/systemd/system/gpumgr.service" || fail "the unit does not run /usr/bin/gpumgr"
 pass "binary, completion, unit, example config and man pages installed under DESTDIR"

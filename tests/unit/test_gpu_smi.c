@@ -164,6 +164,49 @@ static const struct fixture fixtures[] = {
 	    NULL, 1, {
 		{ 0, NULL, "NVIDIA GeForce RTX 2080 ...", "00000000:0C:00.0", 8192, 1296, 6896, NULL, 7, 45, false, "ok" },
 	    } },
+	/* Hung GPUs (NVIDIA/open-gpu-kernel-modules#446): ERR! in the table,
+	 * "[GPU requires reset]" in CSV and XML fields: a fault, no name. */
+	{ "table_8gpu_a40_gpu4-ERR-gsp-timeout_drv525.txt",
+	    NULL,
+	    NULL, 8, {
+		{ 0, NULL, "NVIDIA A40", "00000000:03:00.0", 46068, 0, 46068, NULL, 0, 24, false, "ok" },
+		{ 1, NULL, "NVIDIA A40", "00000000:04:00.0", 46068, 0, 46068, NULL, 0, 25, false, "ok" },
+		{ 2, NULL, "NVIDIA A40", "00000000:43:00.0", 46068, 821, 45247, NULL, 0, 40, false, "ok" },
+		{ 3, NULL, "NVIDIA A40", "00000000:44:00.0", 46068, 0, 46068, NULL, 0, 30, false, "ok" },
+		{ 4, NULL, NULL, "00000000:83:00.0", 46068, 0, 46068, NULL, U, U, false, "error: nvidia-smi shows ERR! (the GPU needs a reset)" },
+		{ 5, NULL, "NVIDIA A40", "00000000:84:00.0", 46068, 3, 46065, NULL, 0, 23, false, "ok" },
+		{ 6, NULL, "NVIDIA A40", "00000000:C3:00.0", 46068, 3, 46065, NULL, 0, 22, false, "ok" },
+		{ 7, NULL, "NVIDIA A40", "00000000:C4:00.0", 46068, 3, 46065, NULL, 0, 21, false, "ok" },
+	    } },
+	{ "table_8gpu_a30_gpu3-ERR-gsp-timeout_drv525.txt",
+	    NULL,
+	    NULL, 8, {
+		{ 0, NULL, "NVIDIA A30", "00000000:01:00.0", 24576, 0, 24576, NULL, 0, 26, false, "ok" },
+		{ 1, NULL, "NVIDIA A30", "00000000:22:00.0", 24576, 16096, 8480, NULL, 88, 40, false, "ok" },
+		{ 2, NULL, "NVIDIA A30", "00000000:41:00.0", 24576, 14992, 9584, NULL, 33, 42, false, "ok" },
+		{ 3, NULL, NULL, "00000000:61:00.0", 24576, 23025, 1551, NULL, U, U, false, "error: nvidia-smi shows ERR! (the GPU needs a reset)" },
+		{ 4, NULL, "NVIDIA A30", "00000000:81:00.0", 24576, 0, 24576, NULL, 0, 26, false, "ok" },
+		{ 5, NULL, "NVIDIA A30", "00000000:A1:00.0", 24576, 0, 24576, NULL, 0, 26, false, "ok" },
+		{ 6, NULL, "NVIDIA A30", "00000000:C1:00.0", 24576, 0, 24576, NULL, 0, 25, false, "ok" },
+		{ 7, NULL, "NVIDIA A30", "00000000:E1:00.0", 24576, 0, 24576, NULL, 0, 24, false, "ok" },
+	    } },
+	{ "query-gpu_csv-noheader-nounits_8gpu_a30_gpu3-requires-reset_CONSTRUCTED.csv",
+	    NULL,
+	    NULL, 8, {
+		{ 0, "GPU-00000000-0000-0000-0000-000000000000", "NVIDIA A30", "00000000:01:00.0", 24576, 0, 24576, "8.0", 0, 26, false, "ok" },
+		{ 1, "GPU-00000000-0000-0000-0000-000000000001", "NVIDIA A30", "00000000:22:00.0", 24576, 16096, 8480, "8.0", 88, 40, false, "ok" },
+		{ 2, "GPU-00000000-0000-0000-0000-000000000002", "NVIDIA A30", "00000000:41:00.0", 24576, 14992, 9584, "8.0", 33, 42, false, "ok" },
+		{ 3, "GPU-e59ce3f9-af53-a0dd-1d2c-8beaa74aa635", NULL, "00000000:61:00.0", 24576, 23025, 1551, "8.0", U, U, false, "error: GPU requires reset" },
+		{ 4, "GPU-00000000-0000-0000-0000-000000000004", "NVIDIA A30", "00000000:81:00.0", 24576, 0, 24576, "8.0", 0, 26, false, "ok" },
+		{ 5, "GPU-00000000-0000-0000-0000-000000000005", "NVIDIA A30", "00000000:A1:00.0", 24576, 0, 24576, "8.0", 0, 26, false, "ok" },
+		{ 6, "GPU-00000000-0000-0000-0000-000000000006", "NVIDIA A30", "00000000:C1:00.0", 24576, 0, 24576, "8.0", 0, 25, false, "ok" },
+		{ 7, "GPU-00000000-0000-0000-0000-000000000007", "NVIDIA A30", "00000000:E1:00.0", 24576, 0, 24576, "8.0", 0, 24, false, "ok" },
+	    } },
+	{ "q-x-xml_1gpu_tesla-t4_requires-reset_CONSTRUCTED-from-drv515.xml",
+	    NULL,
+	    NULL, 1, {
+		{ 0, "GPU-d37e67a5-91dd-3774-a5cb-99096249601a", "Tesla T4", "00000000:00:1E.0", 15360, 1032, 13939, NULL, U, U, false, "error: GPU requires reset" },
+	    } },
 	{ "table_3of4gpu_rtxpro6000_gpu1-lost-unknown-error_kmd-header_drv610.txt",
 	    NULL,
 	    NULL, 4, {
@@ -452,10 +495,70 @@ test_number_and_busid(void **state)
 	    sizeof bus), -1);
 }
 
+/* The forms a failing GPU takes, and what gpumgr says of a form it does
+ * not read. */
+static void
+test_faults_and_forms(void **state)
+{
+	struct gpu_list l;
+	struct err e;
+	char h[96], why[256];
+
+	(void)state;
+	assert_true(gpu_smitext_fault("ERR!", h, sizeof h));
+	assert_string_equal(h, "error: nvidia-smi shows ERR! (the GPU needs a "
+	    "reset)");
+	assert_true(gpu_smitext_fault(" [GPU requires reset] ", h, sizeof h));
+	assert_string_equal(h, "error: GPU requires reset");
+	assert_true(gpu_smitext_fault("Unknown Error", h, sizeof h));
+	assert_string_equal(h, "error: Unknown Error");
+	assert_true(gpu_smitext_fault("[GPU is lost]", h, sizeof h));
+	assert_string_equal(h, "lost");
+	assert_false(gpu_smitext_fault("[N/A]", h, sizeof h));
+	assert_false(gpu_smitext_fault("NVIDIA A30", h, sizeof h));
+
+	/* nvidia-smi prints the error line, then a row of errors for the GPU
+	 * it could not open: one GPU, named by the line's bus id, not two */
+	assert_int_equal(parse("0, GPU-a, NVIDIA GeForce RTX 3090, "
+	    "00000000:01:00.0, 24576, 0, 24576, 8.6, 0, 30, Disabled\n"
+	    "Unable to determine the device handle for GPU0000:02:00.0: "
+	    "Unknown Error\n"
+	    "[Unknown Error], [Unknown Error], [Unknown Error], [Unknown "
+	    "Error], [Unknown Error], [Unknown Error], [Unknown Error], "
+	    "[Unknown Error], [Unknown Error], [Unknown Error], [Unknown "
+	    "Error]\n", &l, &e), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[0].health, "ok");
+	assert_string_equal(l.v[1].pci_bus_id, "00000000:02:00.0");
+	assert_string_equal(l.v[1].health, "error: Unknown Error");
+	gpu_list_free(&l);
+
+	/* two GPUs, one UUID: warned about */
+	assert_int_equal(parse("0, GPU-same, A, 00000000:01:00.0, 1, 0, 1, "
+	    "8.6, 0, 30, Disabled\n1, GPU-same, B, 00000000:02:00.0, 1, 0, 1, "
+	    "8.6, 0, 30, Disabled\n", &l, &e), 0);
+	assert_true(gpu_list_dup_uuid(&l, why, sizeof why));
+	assert_non_null(strstr(why, "GPUs 0 and 1 report the same UUID "
+	    "GPU-same"));
+	l.v[1].uuid[8] = 'x';
+	assert_false(gpu_list_dup_uuid(&l, why, sizeof why));
+	gpu_list_free(&l);
+
+	/* `nvidia-smi -q` text: not read, and the forms that are are named */
+	assert_int_equal(parse("\n==============NVSMI LOG==============\n\n"
+	    "Timestamp                                 : Mon Feb 27 16:08:33 "
+	    "2023\nDriver Version                            : 525.60.13\n"
+	    "Attached GPUs                             : 8\n", &l, &e), -1);
+	assert_non_null(strstr(e.msg, "line 2: this is `nvidia-smi -q` text, "
+	    "which gpumgr does not read"));
+	assert_non_null(strstr(e.msg, "the default `nvidia-smi` table, "
+	    "`nvidia-smi -q -x` (XML) or `nvidia-smi -L`"));
+}
+
 int
 main(void)
 {
-	struct CMUnitTest tests[sizeof fixtures / sizeof fixtures[0] + 6];
+	struct CMUnitTest tests[sizeof fixtures / sizeof fixtures[0] + 7];
 	size_t i, n = 0;
 
 	for (i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
@@ -472,5 +575,7 @@ main(void)
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_errors);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(
 	    test_number_and_busid);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(
+	    test_faults_and_forms);
 	return _cmocka_run_group_tests("gpu_smi", tests, n, NULL, NULL);
 }

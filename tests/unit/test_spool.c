@@ -586,6 +586,62 @@ test_failed_write_keeps_old(void **state)
 	spool_close(sp);
 }
 
+/* A group commit (issue 16): writes are staged, and only the flush syncs
+ * them, puts them in place and then removes the old copies; an operation
+ * on a staged name puts it in place first. More files than hold a
+ * descriptor at once (64) are settled early, still grouped. */
+static void
+test_group_commit(void **state)
+{
+	struct spool *sp = open_spool();
+	struct durable *d = durable_new();
+	char path[512], name[32], want[32];
+	struct err err;
+	int fd, i;
+
+	put("tasks/processing/a.json", "old a");
+	put("tasks/processing/gone.json", "x");
+	snprintf(path, sizeof path, "%s/tasks/processing", root);
+	fd = open(path, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	durable_set_batching(d, true);
+	durable_set_group(d, true);
+	for (i = 0; i < 100; i++) {
+		snprintf(name, sizeof name, "n%03d.json", i);
+		snprintf(want, sizeof want, "file %d", i);
+		assert_int_equal(durable_write(d, fd, name, want, strlen(want),
+		    &err), 0);
+	}
+	assert_int_equal(durable_write(d, fd, "a.json", "new a", 5, &err), 0);
+	durable_unlink_later(d, fd, "gone.json");
+	/* Staged: the old copy is still what a reader sees. */
+	expect_file("tasks/processing/a.json", "old a");
+	assert_false(exists("tasks/processing/n099.json"));
+	assert_true(temps() > 0);
+	/* A rename of a staged name acts on the staged content. */
+	assert_int_equal(durable_rename(d, fd, "n099.json", fd, "moved.json",
+	    true, &err), 0);
+	assert_int_equal(durable_flush(d, &err), 0);
+	for (i = 0; i < 99; i++) {
+		snprintf(name, sizeof name, "tasks/processing/n%03d.json", i);
+		snprintf(want, sizeof want, "file %d", i);
+		expect_file(name, want);
+	}
+	expect_file("tasks/processing/moved.json", "file 99");
+	assert_false(exists("tasks/processing/n099.json"));
+	expect_file("tasks/processing/a.json", "new a");
+	assert_false(exists("tasks/processing/gone.json"));
+	assert_int_equal(temps(), 0);
+	/* The group ends with its batch: a plain write is in place at once. */
+	durable_set_group(d, false);
+	durable_set_batching(d, false);
+	assert_int_equal(durable_write(d, fd, "a.json", "third", 5, &err), 0);
+	expect_file("tasks/processing/a.json", "third");
+	close(fd);
+	durable_free(d);
+	spool_close(sp);
+}
+
 /* docs/security.md: a file written by ROOT's owner names its owner; any
  * other file belongs to the uid that owns it, whatever it claims; task
  * files gpumgr writes are 0640 and, when root writes them, the owner's. */
@@ -650,6 +706,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_write_keeps_old,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
