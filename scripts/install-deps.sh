@@ -13,6 +13,7 @@ pkgs=(
   libsystemd-dev python3 python3-venv python3-setuptools python3-wheel
   python3-prometheus-client zim-tools curl procps util-linux tmux man-db
   ffmpeg   # contrib/scripts/keyframes.sh and its test (test_contrib_scripts)
+  slurm-wlm munge   # the slurm executor's test cluster (test_slurm, tests/slurm)
   task-spooler   # bench/dispatch.sh compares gpumgr with tsp in the same run
 )
 # node and npm: test_frontdoor_clients runs the official Ollama and OpenAI

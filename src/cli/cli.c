@@ -35,6 +35,7 @@ extern const struct cli_cmd cli_cmd_config;
 extern const struct cli_cmd cli_cmd_api_serve;
 extern const struct cli_cmd cli_cmd_fake_llm;
 extern const struct cli_cmd cli_cmd_simulate;
+extern const struct cli_cmd cli_cmd_slurm_job;
 extern const struct cli_cmd cli_cmd_version;
 
 static const struct cli_cmd *cli_table[] = {
@@ -58,6 +59,7 @@ static const struct cli_cmd *cli_table[] = {
 	&cli_cmd_api_serve,
 	&cli_cmd_fake_llm,
 	&cli_cmd_simulate,
+	&cli_cmd_slurm_job,
 	&cli_cmd_version,
 };
 #define CLI_NCMDS (sizeof cli_table / sizeof cli_table[0])

@@ -237,6 +237,9 @@ cmd_gpus_exec(struct cli_ctx *ctx, int argc, char **argv)
 			backend = cfg.gpu_backend;
 		if (strcmp(backend, "sim") == 0)
 			simfile = config_root_path(ctx->root, cfg.sim_gpus_file);
+		else if (strcmp(backend, "slurm") == 0 &&
+		    cfg.slurm_partition != NULL)
+			simfile = xstrdup(cfg.slurm_partition);
 		rc = gpu_open(backend, simfile, &src, &e);
 		config_free(&cfg);
 		if (rc != 0 ||
@@ -265,13 +268,14 @@ cmd_gpus_exec(struct cli_ctx *ctx, int argc, char **argv)
 const struct cli_cmd cli_cmd_gpus = {
 	.name = "gpus",
 	.summary = "list the GPUs discovery sees",
-	.usage = "gpus [--json] [--backend auto|nvml|nvidia-smi|sim]\n"
+	.usage = "gpus [--json] [--backend auto|nvml|nvidia-smi|sim|slurm]\n"
 	    "            [--sim SPEC] [--from-file FILE [--fields LIST]]\n"
 	    "\n"
 	    "  --json            {\"source\": ..., \"gpus\": [...]}; unknown values "
 	    "are null\n"
 	    "  --backend NAME    auto (NVML, else nvidia-smi), nvml, nvidia-smi,\n"
-	    "                    or sim (config sim.gpus_file); default: the\n"
+	    "                    sim (config sim.gpus_file), or slurm (the\n"
+	    "                    cluster's GRES, docs/slurm.md); default: the\n"
 	    "                    config's gpu_backend\n"
 	    "  --sim SPEC        simulated GPUs like 5x24GB or 2x24GB,1x80GB\n"
 	    "  --from-file FILE  read a captured nvidia-smi output (CSV, table,\n"

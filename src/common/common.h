@@ -82,6 +82,19 @@ int	 file_read_all(const char *path, size_t max, char **buf, size_t *len,
 struct json_t;
 void	 jsonutil_describe(const struct json_t *, char *buf, size_t len);
 
+/* cmdrun.c: runs ARGV (PATH lookup, never a shell), stdin /dev/null, and
+ * collects its stdout (xmalloc'ed, NUL-terminated) within TIMEOUT_MS (then
+ * it is killed). A non-zero exit is an error naming the program and
+ * quoting the start of its stderr. Blocks the caller. */
+int	 cmd_capture(char *const *argv, int timeout_ms, char **out,
+	    struct err *);
+
+/* The same program started without waiting: its stdout and stderr go to
+ * the files OUT_PATH and ERR_PATH (made, truncated); the caller reaps *PID
+ * (waitpid) and reads them. */
+int	 cmd_spawn(char *const *argv, const char *out_path, const char *err_path,
+	    pid_t *pid, struct err *);
+
 /* strutil.c */
 size_t	 str_copy(char *dst, const char *src, size_t dstlen);	/* strlcpy */
 bool	 str_has_prefix(const char *, const char *);

@@ -121,12 +121,43 @@ cjson_llm(const struct config *c)
 	    "ps_poll_ms", sv->ps_poll_ms);
 }
 
+static json_t *config_to_json_base(const struct config *);
+
+static json_t *
+cjson_nstr(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
 json_t *
 config_to_json(const struct config *c)
 {
-	json_t *o, *api;
+	json_t *o = config_to_json_base(c), *api;
 
-	o = json_pack("{s:o, s:s, s:i, s:f, s:o, s:o,"
+	if (o == NULL)
+		return NULL;
+	/* the front door's keys (docs/frontdoor.md) */
+	if ((api = json_object_get(o, "api")) != NULL) {
+		json_object_set_new(api, "loopback_needs_token",
+		    json_boolean(c->api_loopback_needs_token));
+		json_object_set_new(api, "front_priority",
+		    json_integer(c->api_front_priority));
+		json_object_set_new(api, "ollama_listen",
+		    json_string(c->api_ollama_listen));
+	}
+	json_object_set_new(o, "executor", json_string(c->executor));
+	json_object_set_new(o, "slurm", json_pack("{s:o, s:o, s:I, s:i}",
+	    "partition", cjson_nstr(c->slurm_partition),
+	    "account", cjson_nstr(c->slurm_account),
+	    "mem_mb", (json_int_t)c->slurm_mem_mb,
+	    "poll_ms", c->slurm_poll_ms));
+	return o;
+}
+
+static json_t *
+config_to_json_base(const struct config *c)
+{
+	return json_pack("{s:o, s:s, s:i, s:f, s:o, s:o,"
 	    " s:{s:s, s:i, s:s, s:i, s:i, s:i}, s:{s:o, s:o},"
 	    " s:{s:i, s:i, s:I, s:i, s:i, s:I}, s:{s:s, s:f}, s:{s:o}, s:{s:i},"
 	    " s:{s:i, s:i, s:i}}",
@@ -167,14 +198,4 @@ config_to_json(const struct config *c)
 	    "temp_limit_c", c->temp_limit_c,
 	    "temp_resume_c", c->temp_resume_c,
 	    "probation_ms", c->probation_ms);
-	/* the front door's keys (docs/frontdoor.md) */
-	if (o != NULL && (api = json_object_get(o, "api")) != NULL) {
-		json_object_set_new(api, "loopback_needs_token",
-		    json_boolean(c->api_loopback_needs_token));
-		json_object_set_new(api, "front_priority",
-		    json_integer(c->api_front_priority));
-		json_object_set_new(api, "ollama_listen",
-		    json_string(c->api_ollama_listen));
-	}
-	return o;
 }

@@ -12,8 +12,9 @@
 #include "config/config.h"
 
 static const char *const config_backends[] = {
-	"auto", "nvml", "nvidia-smi", "sim", NULL
+	"auto", "nvml", "nvidia-smi", "sim", "slurm", NULL
 };
+static const char *const config_executors[] = { "local", "slurm", NULL };
 static const char *const config_server_backends[] = {
 	"ollama", "llama-server", NULL
 };
@@ -382,8 +383,26 @@ cload_small_sections(struct cread *cl, json_t *top, struct config *c)
 	    "temp_resume_c", "probation_ms", NULL };
 	static const char *const access_keys[] = { "submit_group",
 	    "admin_group", NULL };
+	static const char *const slurm_keys[] = { "partition", "account",
+	    "mem_mb", "poll_ms", NULL };
 	json_t *o;
 	int rc;
+
+	if (cread_enter(cl, top, "slurm", slurm_keys, &o) == -1)
+		return -1;
+	if (o != NULL) {
+		rc = cread_str(cl, o, "partition", false, true,
+		    &c->slurm_partition) == -1 ||
+		    cread_str(cl, o, "account", false, true,
+		    &c->slurm_account) == -1 ||
+		    cread_long(cl, o, "mem_mb", 0, 1L << 30,
+		    &c->slurm_mem_mb) == -1 ||
+		    cread_int(cl, o, "poll_ms", 100, 600000,
+		    &c->slurm_poll_ms) == -1 ? -1 : 0;
+		config_path_pop(&cl->path);
+		if (rc == -1)
+			return -1;
+	}
 
 	if (cread_enter(cl, top, "api", api_keys, &o) == -1)
 		return -1;
@@ -493,13 +512,16 @@ cload_doc(struct cread *cl, json_t *top, struct config *c)
 {
 	static const char *const keys[] = { "resource_manager", "gpu_backend",
 	    "rescan_interval_ms", "cooling_sec", "scripts", "llm", "api",
-	    "access", "tasks", "sim", "log", "workers", "health", NULL };
-	int backend = 0;
+	    "access", "tasks", "sim", "log", "workers", "health", "executor",
+	    "slurm", NULL };
+	int backend = 0, executor = 0;
 
 	if (cread_object(cl, top, keys) == -1 ||
 	    cload_resource_manager(cl, top, c) == -1 ||
 	    cread_choice(cl, top, "gpu_backend", config_backends,
 	    &backend) == -1 ||
+	    cread_choice(cl, top, "executor", config_executors,
+	    &executor) == -1 ||
 	    cread_int(cl, top, "rescan_interval_ms", 10, 86400000,
 	    &c->rescan_interval_ms) == -1 ||
 	    cread_num(cl, top, "cooling_sec", false, &c->cooling_sec) == -1 ||
@@ -508,6 +530,8 @@ cload_doc(struct cread *cl, json_t *top, struct config *c)
 		return -1;
 	free(c->gpu_backend);
 	c->gpu_backend = xstrdup(config_backends[backend]);
+	free(c->executor);
+	c->executor = xstrdup(config_executors[executor]);
 	return 0;
 }
 

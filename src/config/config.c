@@ -68,6 +68,8 @@ config_defaults(struct config *c)
 	c->reload_llms_after_batch = true;
 	c->reload_parallelism = 0;
 	c->gpu_backend = xstrdup("auto");
+	c->executor = xstrdup("local");
+	c->slurm_poll_ms = 1000;
 	c->rescan_interval_ms = 1000;
 	c->worker_heartbeat_timeout_ms = 10000;
 	c->temp_limit_c = 90;
@@ -128,6 +130,9 @@ config_free(struct config *c)
 		free(c->models[i].name);
 	free(c->models);
 	free(c->gpu_backend);
+	free(c->executor);
+	free(c->slurm_partition);
+	free(c->slurm_account);
 	free(c->default_model);
 	free(c->server.backend);
 	config_strv_free(c->server.argv);

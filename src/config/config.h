@@ -87,7 +87,14 @@ struct config {
 	bool			 exclusive_takes_brains;	/* false: brain GPUs keep their
 								 * model during an exclusive batch */
 
-	char			*gpu_backend;	/* "auto" | "nvml" | "nvidia-smi" | "sim" */
+	char			*gpu_backend;	/* "auto" | "nvml" | "nvidia-smi" | "sim"
+						 * | "slurm" */
+	/* executor (docs/slurm.md): where script runs happen */
+	char			*executor;	/* "local" (default) | "slurm" */
+	char			*slurm_partition;	/* slurm.partition; NULL: Slurm's default */
+	char			*slurm_account;	/* slurm.account; NULL: none given */
+	long			 slurm_mem_mb;	/* slurm.mem_mb: --mem; 0: not given */
+	int			 slurm_poll_ms;	/* slurm.poll_ms: one squeue this often (1000) */
 	int			 rescan_interval_ms;	/* 2000 */
 	double			 cooling_sec;	/* 2 */
 

@@ -21,6 +21,7 @@
 
 #include "api/api.h"
 #include "daemon/daemon.h"
+#include "run/exec.h"
 #include "run/run.h"
 
 static void daemon_decide_cb(evutil_socket_t, short, void *);
@@ -346,6 +347,12 @@ daemon_decide_cb(evutil_socket_t fd, short what, void *arg)
 	if (flush >= 0 && (next_wake < 0 || flush < next_wake))
 		next_wake = flush;
 	daemon_write_state_soon(d, now);
+	/* The executor's next look at its runs (slurm: squeue). */
+	if ((reap = exec_next_poll(d->exec)) > 0) {
+		reap = now + (reap - time_mono_ms());
+		if (next_wake < 0 || reap < next_wake)
+			next_wake = reap;
+	}
 	/* A lost run being killed is looked at again soon. */
 	if ((reap = jobs_reap_next(d)) > 0) {
 		reap = now + (reap - time_mono_ms());
@@ -388,6 +395,27 @@ daemon_watch_dirs(struct daemon *d, struct err *e)
 	if (mkdir(path, 0755) != 0 && errno != EEXIST)
 		return err_errno(e, "mkdir %s", path);
 	return watch_add_mask(d->watch, path, &d->leases_dir, IN_DELETE, e);
+}
+
+/* The executor config "executor" names (run/exec.h); read at start only. */
+static int
+daemon_exec_open(struct daemon *d, struct err *e)
+{
+	struct exec_conf xc;
+
+	memset(&xc, 0, sizeof xc);
+	xc.name = d->cfg.executor;
+	xc.partition = d->cfg.slurm_partition;
+	xc.account = d->cfg.slurm_account;
+	xc.mem_mb = d->cfg.slurm_mem_mb;
+	xc.poll_ms = d->cfg.slurm_poll_ms;
+	if (exec_open(&xc, &d->exec, e) != 0)
+		return err_prefix(e, "executor"), -1;
+	if (strcmp(exec_name(d->exec), "local") != 0)
+		log_info("executor %s: script tasks run as its jobs; LLM "
+		    "servers still start on this machine (not yet as %s jobs: "
+		    "docs/slurm.md)", exec_name(d->exec), exec_name(d->exec));
+	return 0;
 }
 
 static int
@@ -532,6 +560,10 @@ daemon_run(const struct daemon_opts *opts)
 		log_error("%s", e.msg);
 		goto out;
 	}
+	if (daemon_exec_open(d, &e) != 0) {
+		log_error("%s", e.msg);
+		goto out;
+	}
 	if (daemon_setup_events(d, &e) != 0) {
 		log_error("%s", e.msg);
 		goto out;
@@ -625,6 +657,7 @@ out:
 	workers_close(d);
 	llmd_close(d);
 	jobs_free(d);
+	exec_close(d->exec);
 	gpus_close(d);
 	queue_free(d->queue);
 	if (d->spool != NULL)

@@ -58,6 +58,7 @@ struct job {
 	char			**argv;		/* built at prepare, until launch */
 	int			 timeout_sec;
 	int			 attempts;
+	int			 priority;	/* the task's (an executor's hint) */
 	long			 vram_mb;	/* what it needs (simvram.c) */
 	pid_t			 supervisor_pid;
 	int64_t			 started_ms;	/* monotonic */
@@ -114,6 +115,7 @@ struct daemon_batch {
 };
 struct llmd;
 struct workers;
+struct exec;
 
 struct daemon {
 	char			*root;
@@ -126,6 +128,8 @@ struct daemon {
 	struct durable		*state_durable;
 	struct gpu_source	*gsrc;
 	struct api		*api;		/* HTTP API, or NULL */
+	struct exec		*exec;		/* where script runs happen
+						 * (run/exec.h: local, slurm) */
 
 	struct core_gpu		*gpus;		/* the authoritative GPU records */
 	struct gpu_extra	*gpux;		/* parallel to gpus */

@@ -32,7 +32,8 @@ gpus_open(struct daemon *d, const char *sim_spec, struct err *e)
 		    gpu_sim_write_spec(simfile, sim_spec, e) != 0)
 			return -1;
 	}
-	if (gpu_open(which, simfile, &d->gsrc, e) != 0) {
+	if (gpu_open(which, strcmp(which, "slurm") == 0 ?
+	    d->cfg.slurm_partition : simfile, &d->gsrc, e) != 0) {
 		err_prefix(e, "GPU discovery (%s)", which);
 		return -1;
 	}

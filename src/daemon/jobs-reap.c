@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "run/exec.h"
 #include "run/run.h"
 
 #define REAP_FIRST_MS	20	/* the first look again after SIGKILL */
@@ -50,7 +51,7 @@ jobs_reap_lost(struct daemon *d, struct job *j, const struct run_status *st)
 	struct err e;
 	int n;
 
-	n = run_kill_lost(j->run_dir, st, pids, REAP_NPIDS, &e);
+	n = exec_kill_lost(d->exec, j->run_dir, st, pids, REAP_NPIDS, &e);
 	if (n == 0) {
 		if (j->reap_since != 0)
 			log_info("task %s: the processes of its lost run are "

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "run/exec.h"
 #include "run/run.h"
 
 #define JOB_STDERR_TAIL	2048
@@ -223,6 +224,7 @@ jobs_from_task(struct daemon *d, const struct task *t, int gpu)
 	    json_object_get(t->json, "batch_id")));
 	j->timeout_sec = t->timeout_sec;
 	j->attempts = t->attempts;
+	j->priority = t->priority;
 	j->vram_mb = intake_vram_mb(&d->cfg, t);
 	return j;
 }
@@ -279,6 +281,21 @@ jobs_argv(struct daemon *d, struct job *j, struct task *t, char ***argv,
 	return 0;
 }
 
+/* Hands the run to the executor (run/exec.h: a local supervisor, or a
+ * Slurm job); *pid is 0 when the run is not this process's child. */
+static int
+jobs_exec_start(struct daemon *d, struct job *j, const struct run_spec *spec,
+    pid_t *pid, struct err *e)
+{
+	struct exec_start xs;
+
+	memset(&xs, 0, sizeof xs);
+	xs.spec = spec;
+	xs.gpu_uuid = spec->gpu_uuid;
+	xs.priority = j->priority;
+	return exec_start(d->exec, &xs, pid, e);
+}
+
 /* Step 2 of a start, after the batch committed: forks the supervisor. */
 int
 jobs_launch(struct daemon *d, struct job *j, struct err *e)
@@ -314,7 +331,7 @@ jobs_launch(struct daemon *d, struct job *j, struct err *e)
 	spec.task_file = tf;
 	spec.task_id = j->id;
 	spec.timeout_sec = j->timeout_sec;
-	if (run_start(&spec, &pid, e) != 0)
+	if (jobs_exec_start(d, j, &spec, &pid, e) != 0)
 		goto out;
 	j->supervisor_pid = pid;
 	if (d->watch != NULL && watch_add(d->watch, j->run_dir, &j->dir, e) != 0)
@@ -390,7 +407,9 @@ jobs_keep_output(struct daemon *d, struct job *j, const struct spool_loc *to,
 static void
 jobs_describe_failure(const struct run_status *st, char *buf, size_t len)
 {
-	if (st->lost)
+	if (st->lost && st->error[0] != '\0')
+		snprintf(buf, len, "was lost: %.120s", st->error);
+	else if (st->lost)
 		snprintf(buf, len, "the supervisor died before recording an "
 		    "outcome");
 	else if (st->exec_failed)
@@ -454,6 +473,7 @@ jobs_finish(struct daemon *d, struct job *j, const struct run_status *st,
 	}
 	json_object_set_new(t.json, "output", json_stringn_nocheck(out, len));
 	json_object_set_new(t.json, "exit_code", json_integer(st->exit_code));
+	exec_annotate(d->exec, j->run_dir, t.json);
 	/* How far the script said it got (docs/scripts.md, the protocol). */
 	if (st->progress >= 0)
 		json_object_set_new(t.json, "progress",
@@ -551,8 +571,15 @@ jobs_check(struct daemon *d)
 	int64_t now = time_mono_ms();
 	size_t i;
 	bool any = false, committed;
+	int rc;
 
 	jobs_reap_due(d, time_mono_ms());
+	/* The executor's look at every run at once (slurm: one squeue). */
+	rc = exec_poll(d->exec, now, &e);
+	if (rc > 0)
+		jobs_poke_all(d);
+	else if (rc < 0)
+		log_warn("looking at the runs: %s", e.msg);
 	for (i = 0; i < d->njobs; i++)
 		if (d->jobs[i]->poked && !d->jobs[i]->launch_pending &&
 		    !d->jobs[i]->finished)
@@ -569,7 +596,7 @@ jobs_check(struct daemon *d)
 		if (!j->poked || j->launch_pending || j->finished)
 			continue;
 		j->poked = false;
-		if (run_status_read(j->run_dir, &st, &e) != 0) {
+		if (exec_status(d->exec, j->run_dir, &st, &e) != 0) {
 			log_warn("task %s: reading its run: %s", j->id, e.msg);
 			continue;
 		}
@@ -597,6 +624,7 @@ jobs_check(struct daemon *d)
 		struct job *j = d->jobs[i];
 
 		if (j->finished) {
+			exec_forget(d->exec, j->run_dir);
 			/* Only a durable end lets its record go: otherwise
 			 * the task is still in processing/ on disk, and its
 			 * run folder says how it ended. */
@@ -679,7 +707,9 @@ jobs_adopt_one(void *arg, const struct spool_loc *loc, const char *id)
 		task_free(&t);
 		return 0;
 	}
-	if (run_status_read(run_dir, &st, &e) != 0) {
+	if (exec_adopt(d->exec, run_dir, &e) != 0)
+		log_warn("task %s: %s", id, e.msg);
+	if (exec_status(d->exec, run_dir, &st, &e) != 0) {
 		log_error("task %s: reading its run: %s; left in processing/",
 		    id, e.msg);
 		task_free(&t);
@@ -687,6 +717,7 @@ jobs_adopt_one(void *arg, const struct spool_loc *loc, const char *id)
 	}
 	if (st.lost && st.supervisor_pid == 0) {
 		/* Forked but never got going: the script did not run. */
+		exec_forget(d->exec, run_dir);
 		run_remove(run_dir, &e);
 		jobs_requeue(d, &t, "its supervisor never started", false);
 		c->requeued++;
@@ -807,7 +838,7 @@ jobs_gpu_lost(struct daemon *d, int g, int64_t now)
 		log_warn("task %s: its GPU went offline; stopping it to run it "
 		    "elsewhere", j->id);
 		j->gpu_lost = true;
-		if (run_cancel(j->run_dir, &e) != 0)
+		if (exec_cancel(d->exec, j->run_dir, &e) != 0)
 			log_error("task %s: %s", j->id, e.msg);
 	}
 }
@@ -830,6 +861,7 @@ jobs_requeue_prepared(struct daemon *d, struct job *j, const char *why)
 	rc = jobs_requeue(d, &t, why, true);
 	task_free(&t);
 	batches_note(d, j->batch_id, j->id, BITEM_QUEUED);
+	exec_forget(d->exec, j->run_dir);
 	run_remove(j->run_dir, &e);
 	jobs_forget(d, j);
 	return rc;

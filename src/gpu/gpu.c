@@ -199,6 +199,8 @@ gpu_backend_find(const char *which)
 		return &gpu_backend_smi;
 	if (strcmp(which, "sim") == 0)
 		return &gpu_backend_sim;
+	if (strcmp(which, "slurm") == 0)
+		return &gpu_backend_slurm;
 	return NULL;
 }
 

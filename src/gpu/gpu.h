@@ -87,6 +87,7 @@ struct gpu_backend {
 extern const struct gpu_backend gpu_backend_nvml;
 extern const struct gpu_backend gpu_backend_smi;
 extern const struct gpu_backend gpu_backend_sim;
+extern const struct gpu_backend gpu_backend_slurm;
 
 struct gpu_source;	/* an opened backend */
 
@@ -169,6 +170,10 @@ int	 gpu_smitext_busid(const char *in, size_t inlen, char *out, size_t outlen);
 /* A cell's number ("81559 MiB", "41", "7 %", "33 C", "[N/A]"): 0 and *v
  * set, 1 when the value is unknown, -1 when it is not a number. */
 int	 gpu_smitext_number(const char *cell, long *v);
+
+/* gpu-slurm.c: `sinfo -h -N -o '%N|%G|%T'` output (node, GRES, state)
+ * into GPUs "slurm:NODE:I" (docs/slurm.md). */
+int	 gpu_slurm_parse(const char *text, struct gpu_list *, struct err *);
 
 /* gpu-sim.c */
 /* Parses a simulated GPUs file (DESIGN §5). */

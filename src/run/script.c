@@ -609,6 +609,18 @@ run_kill_lost(const char *run_dir, const struct run_status *st, pid_t *pids,
 	return run_procs_signal(script_is_of_lost, &l, SIGKILL, pids, npids, e);
 }
 
+/* Whether ST was recorded on another machine or boot (a Slurm job's run
+ * on another node): its pid means nothing here; the marker alone asks
+ * (the daemon's executor passes it on: scancel). */
+static bool
+script_other_boot(const struct run_status *st)
+{
+	char boot[40];
+
+	return st->boot_id[0] != '\0' && run_boot_id(boot, sizeof boot) == 0 &&
+	    strcmp(boot, st->boot_id) != 0;
+}
+
 int
 run_cancel(const char *run_dir, struct err *e)
 {
@@ -631,7 +643,7 @@ run_cancel(const char *run_dir, struct err *e)
 	close(fd);
 	if (run_status_read(run_dir, &st, e) != 0)
 		return -1;
-	if (st.alive && st.supervisor_pid > 0) {
+	if (st.alive && st.supervisor_pid > 0 && !script_other_boot(&st)) {
 		if (kill(st.supervisor_pid, SIGTERM) != 0 && errno != ESRCH)
 			return err_errno(e, "kill %ld",
 			    (long)st.supervisor_pid);

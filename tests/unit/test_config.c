@@ -246,6 +246,8 @@ static const char every_key[] =
     "    \"reload_llms_after_batch\": false, \"reload_parallelism\": 2,"
     "    \"exclusive_takes_brains\": true}},"
     " \"gpu_backend\": \"sim\", \"rescan_interval_ms\": 250, \"cooling_sec\": 0.5,"
+    " \"executor\": \"slurm\", \"slurm\": {\"partition\": \"gpu\", \"account\": \"lab\","
+    "   \"mem_mb\": 512, \"poll_ms\": 250},"
     " \"scripts\": {\"w.x-1\": {\"argv\": [\"/bin/echo\", \"{a}\", \"--b={b}\"],"
     "   \"gpu\": \"none\", \"vram_mb\": 2048, \"model\": \"whisper:small.en\","
     "   \"timeout_sec\": 60, \"env\": {\"A\": \"1\", \"B_2\": \"x=y\"}}},"
