@@ -154,11 +154,15 @@ fz_check(const char *buf, size_t len)
 			j = json_loadb(p, blen, 0, NULL);
 			if (j == NULL)
 				abort();
+			/* gpumgr's and OpenAI's errors are {"error": {"code",
+			 * "message"}}, the Ollama dialect's {"error": "..."}
+			 * (docs/frontdoor.md): each in its own shape. */
 			if (code >= 400) {
 				e = json_object_get(j, "error");
-				if (!json_is_string(json_object_get(e, "code")) ||
+				if (!json_is_string(e) &&
+				    (!json_is_string(json_object_get(e, "code")) ||
 				    !json_is_string(json_object_get(e,
-				    "message")))
+				    "message"))))
 					abort();
 			}
 			json_decref(j);
