@@ -41,6 +41,15 @@ ports=$(free_ports 2)
 export SLURM_CTLD_PORT=$ports SLURM_D_PORT=$((ports + 1)) SLURM_GPUS=4
 SLURM_DIR=$(cd "$(dirname "$0")/../slurm" && pwd)
 slurm_stop() {
+  # This cluster's jobs first (SLURM_CONF names it): a job's slurmstepd and
+  # script outlive slurmd when the test ends early (a failure, a timeout).
+  if [[ -n ${SLURM_CONF:-} ]]; then
+    scancel --full --signal=KILL --user="$(id -un)" >/dev/null 2>&1 || true
+    for _ in $(seq 50); do
+      [[ -z $(squeue -h -t running,completing 2>/dev/null) ]] && break
+      sleep 0.2
+    done
+  fi
   "$SLURM_DIR/stop.sh" || true
   [[ -n ${SLURM_RUN:-} && -d $SLURM_RUN ]] && rm -rf "$SLURM_RUN"
 }
