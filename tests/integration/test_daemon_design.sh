@@ -156,7 +156,11 @@ while True:
         fail("record completed %d vs batch show %d..%d" % (c, b0, b1))
     lags[b0 - c] = lags.get(b0 - c, 0) + 1
     m = re.search(r"Progress: (\d+)/(\d+) ", top)
-    if st.get("mode") == "exclusive" or c < items:
+    # `after` is read once top has answered: if the batch was still
+    # running then, top ran while it ran (the samples before top may see it
+    # running and its last items end before top looks, under load).
+    if (st.get("mode") == "exclusive" or c < items) and \
+            after["completed"] + after["failed"] < items:
         if m is None:
             fail("no Progress line in top --once while the batch runs:\n" + top)
     if m is not None:
