@@ -71,6 +71,26 @@ control_read(struct daemon *d)
 	free(drained);
 }
 
+/* ROOT/control opened (made if missing) for a file about GPU, whose name
+ * is checked first; its path in DIRPATH. -1 with the cause in E. */
+static int
+control_open_dir(const char *root, const char *gpu, char *dirpath,
+    size_t size, struct err *e)
+{
+	int dirfd;
+
+	if (gpu[0] == '\0' || strchr(gpu, '/') != NULL || gpu[0] == '.' ||
+	    strlen(gpu) > 96)
+		return err_set(e, "\"%s\" is not a GPU index or UUID", gpu);
+	snprintf(dirpath, size, "%s/control", root);
+	if (mkdir(dirpath, 0755) != 0 && errno != EEXIST)
+		return err_errno(e, "mkdir %s", dirpath);
+	dirfd = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return err_errno(e, "open %s", dirpath);
+	return dirfd;
+}
+
 /* Writes or removes ROOT/control/drain.<GPU>, durably (used by the CLI). */
 int
 control_set_drain(const char *root, const char *gpu, bool on, struct err *e)
@@ -78,15 +98,9 @@ control_set_drain(const char *root, const char *gpu, bool on, struct err *e)
 	char dirpath[4096], name[256];
 	int dirfd, rc = 0;
 
-	if (gpu[0] == '\0' || strchr(gpu, '/') != NULL || gpu[0] == '.' ||
-	    strlen(gpu) > 96)
-		return err_set(e, "\"%s\" is not a GPU index or UUID", gpu);
-	snprintf(dirpath, sizeof dirpath, "%s/control", root);
-	if (mkdir(dirpath, 0755) != 0 && errno != EEXIST)
-		return err_errno(e, "mkdir %s", dirpath);
-	dirfd = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return err_errno(e, "open %s", dirpath);
+	if ((dirfd = control_open_dir(root, gpu, dirpath, sizeof dirpath,
+	    e)) < 0)
+		return -1;
 	snprintf(name, sizeof name, "drain.%s", gpu);
 	if (on) {
 		struct durable *dur = durable_new();
@@ -109,15 +123,9 @@ control_request_reset(const char *root, const char *gpu, struct err *e)
 	struct durable *dur;
 	int dirfd, rc;
 
-	if (gpu[0] == '\0' || strchr(gpu, '/') != NULL || gpu[0] == '.' ||
-	    strlen(gpu) > 96)
-		return err_set(e, "\"%s\" is not a GPU index or UUID", gpu);
-	snprintf(dirpath, sizeof dirpath, "%s/control", root);
-	if (mkdir(dirpath, 0755) != 0 && errno != EEXIST)
-		return err_errno(e, "mkdir %s", dirpath);
-	dirfd = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return err_errno(e, "open %s", dirpath);
+	if ((dirfd = control_open_dir(root, gpu, dirpath, sizeof dirpath,
+	    e)) < 0)
+		return -1;
 	snprintf(name, sizeof name, "reset.%s", gpu);
 	dur = durable_new();
 	rc = durable_write(dur, dirfd, name, "reset\n", 6, e);

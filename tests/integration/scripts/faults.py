@@ -95,6 +95,8 @@ def gpu(uuid, s=None):
 
 
 def wait_for(what, pred, timeout=30):
+    # at least GPUMGR_TEST_MIN_WAIT seconds, as lib.sh's wait_for
+    timeout = max(timeout, int(os.environ.get("GPUMGR_TEST_MIN_WAIT", "60")))
     end = time.time() + timeout
     while time.time() < end:
         v = pred()
